@@ -1,0 +1,176 @@
+//! Shared counters and small values: Redis when it is configured and up, an
+//! in-process map otherwise (or while Redis is down), so requests keep
+//! working, more slowly and per instance, without it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::ExposeSecret;
+use tokio::sync::RwLock;
+
+use crate::config::RedisSettings;
+
+/// How Redis is doing, for readiness.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedisHealth {
+    NotConfigured,
+    Up { latency_ms: u64 },
+    Down,
+}
+
+pub struct Cache {
+    client: Option<redis::Client>,
+    manager: RwLock<Option<ConnectionManager>>,
+    config: ConnectionManagerConfig,
+    timeout: Duration,
+    local: Mutex<HashMap<String, (i64, Instant)>>,
+}
+
+impl Cache {
+    /// Connects when a URL is configured; a Redis that is down now is retried later.
+    pub async fn connect(settings: &RedisSettings) -> anyhow::Result<Self> {
+        let timeout = Duration::from_millis(settings.response_timeout_ms);
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .set_response_timeout(timeout)
+            .set_number_of_retries(1)
+            .set_max_delay(1000);
+        let client = match &settings.url {
+            Some(url) => Some(redis::Client::open(url.expose_secret())?),
+            None => None,
+        };
+        let cache = Self {
+            client,
+            manager: RwLock::new(None),
+            config,
+            timeout,
+            local: Mutex::new(HashMap::new()),
+        };
+        if cache.client.is_some() && cache.manager().await.is_none() {
+            tracing::warn!(
+                "Redis is configured but not reachable; using the in-process cache until it is"
+            );
+        }
+        Ok(cache)
+    }
+
+    pub fn local_only() -> Self {
+        Self {
+            client: None,
+            manager: RwLock::new(None),
+            config: ConnectionManagerConfig::new(),
+            timeout: Duration::from_millis(500),
+            local: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn manager(&self) -> Option<ConnectionManager> {
+        let client = self.client.as_ref()?;
+        if let Some(manager) = self.manager.read().await.clone() {
+            return Some(manager);
+        }
+        let mut slot = self.manager.write().await;
+        if slot.is_none() {
+            let attempt = client.get_connection_manager_with_config(self.config.clone());
+            if let Ok(Ok(manager)) = tokio::time::timeout(self.timeout * 2, attempt).await {
+                *slot = Some(manager);
+            }
+        }
+        slot.clone()
+    }
+
+    /// Adds one to `key`, which expires `window` after its first increment;
+    /// returns the new count and the seconds until it expires.
+    pub async fn increment(&self, key: &str, window: Duration) -> (i64, u64) {
+        if let Some(mut redis) = self.manager().await {
+            let secs = window.as_secs().max(1);
+            let script = redis::Script::new(
+                "local n = redis.call('INCR', KEYS[1]) \
+                 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end \
+                 return {n, redis.call('TTL', KEYS[1])}",
+            );
+            let mut invocation = script.key(key);
+            invocation.arg(secs);
+            let call = invocation.invoke_async::<(i64, i64)>(&mut redis);
+            match tokio::time::timeout(self.timeout, call).await {
+                Ok(Ok((count, ttl))) => return (count, u64::try_from(ttl).unwrap_or(secs)),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "Redis increment failed; counting in process")
+                }
+                Err(_) => tracing::warn!("Redis increment timed out; counting in process"),
+            }
+        }
+        self.local_increment(key, window)
+    }
+
+    fn local_increment(&self, key: &str, window: Duration) -> (i64, u64) {
+        let now = Instant::now();
+        let Ok(mut map) = self.local.lock() else {
+            return (1, window.as_secs());
+        };
+        if map.len() > 100_000 {
+            map.retain(|_, (_, until)| *until > now);
+        }
+        let entry = map.entry(key.to_string()).or_insert((0, now + window));
+        if entry.1 <= now {
+            *entry = (0, now + window);
+        }
+        entry.0 += 1;
+        (
+            entry.0,
+            entry.1.saturating_duration_since(now).as_secs().max(1),
+        )
+    }
+
+    /// The current count of `key` and seconds until it resets (0, 0 when unset).
+    pub async fn count(&self, key: &str) -> (i64, u64) {
+        if let Some(mut redis) = self.manager().await {
+            let call = async {
+                let count: Option<i64> = redis.get(key).await?;
+                let ttl: i64 = redis.ttl(key).await?;
+                Ok::<_, redis::RedisError>((count.unwrap_or(0), u64::try_from(ttl).unwrap_or(0)))
+            };
+            if let Ok(Ok(found)) = tokio::time::timeout(self.timeout, call).await {
+                return found;
+            }
+        }
+        let now = Instant::now();
+        self.local
+            .lock()
+            .ok()
+            .and_then(|map| map.get(key).copied())
+            .filter(|(_, until)| *until > now)
+            .map(|(n, until)| (n, until.saturating_duration_since(now).as_secs().max(1)))
+            .unwrap_or((0, 0))
+    }
+
+    pub async fn delete(&self, key: &str) {
+        if let Some(mut redis) = self.manager().await {
+            let _ = tokio::time::timeout(self.timeout, redis.del::<_, ()>(key)).await;
+        }
+        if let Ok(mut map) = self.local.lock() {
+            map.remove(key);
+        }
+    }
+
+    pub async fn health(&self) -> RedisHealth {
+        if self.client.is_none() {
+            return RedisHealth::NotConfigured;
+        }
+        let Some(mut redis) = self.manager().await else {
+            return RedisHealth::Down;
+        };
+        let started = Instant::now();
+        let command = redis::cmd("PING");
+        let ping = command.query_async::<String>(&mut redis);
+        match tokio::time::timeout(self.timeout, ping).await {
+            Ok(Ok(_)) => RedisHealth::Up {
+                latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            },
+            _ => RedisHealth::Down,
+        }
+    }
+}

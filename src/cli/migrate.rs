@@ -1,0 +1,55 @@
+//! `alawael migrate up|down|status`.
+
+use crate::db::{Db, migrations};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Apply every pending step.
+    Up,
+    /// Undo the last applied step.
+    Down,
+    /// List the steps and when each was applied.
+    Status,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let settings = super::settings()?;
+    let db = Db::connect(&settings.database).await?;
+    match args.action {
+        Action::Up => {
+            let applied = migrations::up(&db).await?;
+            if applied.is_empty() {
+                println!("nothing to apply: the database is up to date");
+            } else {
+                println!(
+                    "applied: {}",
+                    applied
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        Action::Down => match migrations::down(&db).await? {
+            Some(id) => println!("undone: {id}"),
+            None => println!("nothing to undo: no step is applied"),
+        },
+        Action::Status => {
+            for step in migrations::status(&db).await? {
+                let when = step
+                    .applied_at
+                    .map(|t| t.try_to_rfc3339_string().unwrap_or_default())
+                    .unwrap_or_else(|| "pending".into());
+                println!("{:>3}  {:<28}  {}", step.id, when, step.name);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! Typed settings, loaded in layers: `config/default.toml`, then
+//! `config/<ALAWAEL_ENV>.toml`, then `ALAWAEL__SECTION__KEY` variables, then the
+//! shortcuts `MONGODB_URI`, `REDIS_URL`, `JWT_SECRET` and `SEED_PASSWORD`.
+//! Unknown keys are errors; secrets are wrapped so they never print.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The secret development falls back to without `JWT_SECRET`; production refuses it.
+pub const DEVELOPMENT_JWT_SECRET: &str = "alawael-development-secret-do-not-use-in-production";
+/// The documented development password of the seeded accounts.
+pub const DEVELOPMENT_SEED_PASSWORD: &str = "alawael-dev-password";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Production => "production",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value {
+            "development" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "production" => Ok(Self::Production),
+            other => Err(ConfigError::Invalid(format!(
+                "ALAWAEL_ENV is {other:?}; use development, test or production"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file or variable could not be read or does not fit the settings' shape.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// The settings were read but break a rule.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub graphql: GraphqlSettings,
+    pub websocket: WebsocketSettings,
+    pub seed: SeedSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    server: ServerSettings,
+    database: DatabaseSettings,
+    redis: RedisSettings,
+    auth: AuthSettings,
+    graphql: GraphqlSettings,
+    websocket: WebsocketSettings,
+    seed: SeedSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    pub cors_origins: Vec<String>,
+    pub graphiql: bool,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Seconds between readiness turning 503 and the listener closing.
+    pub shutdown_drain_secs: u64,
+    /// Seconds in-flight requests get to finish once the listener closed.
+    pub shutdown_grace_secs: u64,
+    #[serde(default)]
+    pub tls_cert_path: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// A MongoDB connection string; its path names the database (default `alawael`).
+    pub uri: SecretString,
+    pub min_pool_size: u32,
+    pub max_pool_size: u32,
+    pub connect_timeout_ms: u64,
+    pub server_selection_timeout_ms: u64,
+    /// Time limit attached to every query (`maxTimeMS`).
+    pub max_time_ms: u64,
+    pub retry_writes: bool,
+    pub majority_writes: bool,
+    pub slow_command_ms: u64,
+    pub startup_attempts: u32,
+    pub startup_backoff_ms: u64,
+}
+
+impl DatabaseSettings {
+    pub fn max_time(&self) -> Duration {
+        Duration::from_millis(self.max_time_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    pub connect_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    #[serde(default)]
+    pub jwt_secret: Option<SecretString>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub account_failures_max: u32,
+    pub account_failures_window_secs: u64,
+    pub address_failures_max: u32,
+    pub address_failures_window_secs: u64,
+}
+
+impl AuthSettings {
+    /// The signing secret; `load` guarantees it is set.
+    pub fn secret(&self) -> &str {
+        self.jwt_secret
+            .as_ref()
+            .map(|s| s.expose_secret())
+            .unwrap_or(DEVELOPMENT_JWT_SECRET)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlSettings {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+    pub max_directives: usize,
+    pub max_query_length: usize,
+    /// Operations allowed in one array batch; 0 turns batches off.
+    pub max_batch_size: usize,
+    pub default_page_size: usize,
+    pub max_page_size: usize,
+    /// Introspection and "did you mean" suggestions.
+    pub introspection: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebsocketSettings {
+    pub init_timeout_secs: u64,
+    pub max_subscriptions: usize,
+    pub max_message_bytes: usize,
+    pub send_buffer_messages: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedSettings {
+    pub password: SecretString,
+}
+
+impl Default for GraphqlSettings {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 20_000,
+            max_aliases: 30,
+            max_root_fields: 20,
+            max_directives: 20,
+            max_query_length: 20_000,
+            max_batch_size: 0,
+            default_page_size: 20,
+            max_page_size: 100,
+            introspection: true,
+        }
+    }
+}
+
+/// Where the `config/` folder is: `ALAWAEL_CONFIG_DIR`, else `./config`.
+pub fn config_dir() -> PathBuf {
+    std::env::var_os("ALAWAEL_CONFIG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("config"))
+}
+
+/// Loads the settings for `ALAWAEL_ENV` from the process environment.
+pub fn load() -> Result<Settings, ConfigError> {
+    let env = std::env::var("ALAWAEL_ENV").unwrap_or_else(|_| "development".into());
+    let environment = Environment::parse(&env)?;
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    load_from(&config_dir(), environment, &vars)
+}
+
+/// Loads settings from `dir` for `environment`, reading variables from `vars`
+/// (tests pass their own).
+pub fn load_from(
+    dir: &Path,
+    environment: Environment,
+    vars: &HashMap<String, String>,
+) -> Result<Settings, ConfigError> {
+    let prefixed: config::Map<String, String> = vars
+        .iter()
+        .filter(|(k, _)| k.starts_with("ALAWAEL__"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from(dir.join("default.toml")).required(true))
+        .add_source(
+            config::File::from(dir.join(format!("{}.toml", environment.as_str()))).required(false),
+        )
+        .add_source(
+            config::Environment::with_prefix("ALAWAEL")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("server.cors_origins")
+                .try_parsing(true)
+                .source(Some(prefixed)),
+        );
+    for (name, key) in [
+        ("MONGODB_URI", "database.uri"),
+        ("REDIS_URL", "redis.url"),
+        ("JWT_SECRET", "auth.jwt_secret"),
+        ("SEED_PASSWORD", "seed.password"),
+    ] {
+        if let Some(value) = vars.get(name).filter(|v| !v.is_empty()) {
+            let value = value.clone();
+            builder = builder.set_override(key, value)?;
+        }
+    }
+    let file: FileSettings = builder.build()?.try_deserialize()?;
+    let settings = Settings {
+        environment,
+        server: file.server,
+        database: file.database,
+        redis: file.redis,
+        auth: file.auth,
+        graphql: file.graphql,
+        websocket: file.websocket,
+        seed: file.seed,
+    };
+    settings.check()?;
+    Ok(settings)
+}
+
+impl Settings {
+    fn check(&self) -> Result<(), ConfigError> {
+        let production = self.environment == Environment::Production;
+        match self.auth.jwt_secret.as_ref().map(|s| s.expose_secret()) {
+            None if production => {
+                return Err(ConfigError::Invalid(
+                    "JWT_SECRET is not set; production needs a secret of at least 32 characters"
+                        .into(),
+                ));
+            }
+            Some(DEVELOPMENT_JWT_SECRET) if production => {
+                return Err(ConfigError::Invalid(
+                    "JWT_SECRET is the published development secret; set a private one".into(),
+                ));
+            }
+            Some(secret) if production && secret.len() < 32 => {
+                return Err(ConfigError::Invalid(
+                    "JWT_SECRET is shorter than 32 characters".into(),
+                ));
+            }
+            _ => {}
+        }
+        if production && self.seed.password.expose_secret() == DEVELOPMENT_SEED_PASSWORD {
+            return Err(ConfigError::Invalid(
+                "SEED_PASSWORD is the published development password; set a private one".into(),
+            ));
+        }
+        if self.server.tls_cert_path.is_some() != self.server.tls_key_path.is_some() {
+            return Err(ConfigError::Invalid(
+                "server.tls_cert_path and server.tls_key_path go together".into(),
+            ));
+        }
+        let g = &self.graphql;
+        if g.max_page_size == 0 || g.default_page_size == 0 || g.default_page_size > g.max_page_size
+        {
+            return Err(ConfigError::Invalid(
+                "graphql.default_page_size must be between 1 and graphql.max_page_size".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when no `JWT_SECRET` was given and the development secret is in use.
+    pub fn uses_development_secret(&self) -> bool {
+        self.auth.jwt_secret.is_none()
+    }
+}

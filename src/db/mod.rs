@@ -1,0 +1,241 @@
+//! The database handle: one MongoDB client (FerretDB in development and CI),
+//! command monitoring for metrics and slow-command logs, and one file per
+//! collection. Every query carries the configured time limit (`maxTimeMS`).
+
+pub mod assets;
+pub mod audit;
+pub mod migrations;
+pub mod monitor;
+pub mod page;
+pub mod refresh_tokens;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::{Document, doc};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, WriteConcern};
+use mongodb::{Client, Database};
+use secrecy::ExposeSecret;
+
+use crate::config::DatabaseSettings;
+pub use monitor::CommandMonitor;
+
+/// Errors of the data layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A unique index refused the write; the text says which value clashed.
+    #[error("{0}")]
+    Duplicate(String),
+    /// The server could not be reached or did not answer in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] mongodb::error::Error),
+    /// Anything else (a driver, decoding or server error).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+impl From<mongodb::error::Error> for DbError {
+    fn from(error: mongodb::error::Error) -> Self {
+        if duplicate_key(&error) {
+            return Self::Duplicate("a record with this value already exists".into());
+        }
+        match *error.kind {
+            ErrorKind::Io(_)
+            | ErrorKind::ServerSelection { .. }
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::Shutdown => Self::Unavailable(error),
+            // 50: MaxTimeMSExpired; 89/9001: network timeouts reported by the server.
+            ErrorKind::Command(ref c) if matches!(c.code, 50 | 89 | 9001 | 91 | 189) => {
+                Self::Unavailable(error)
+            }
+            _ => Self::Other(error.into()),
+        }
+    }
+}
+
+impl From<bson::de::Error> for DbError {
+    fn from(error: bson::de::Error) -> Self {
+        Self::Other(error.into())
+    }
+}
+
+impl From<bson::ser::Error> for DbError {
+    fn from(error: bson::ser::Error) -> Self {
+        Self::Other(error.into())
+    }
+}
+
+/// Whether `error` is a unique-index violation (E11000).
+pub fn duplicate_key(error: &mongodb::error::Error) -> bool {
+    match &*error.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
+        ErrorKind::Command(e) => e.code == 11000,
+        ErrorKind::InsertMany(e) => e
+            .write_errors
+            .as_ref()
+            .is_some_and(|errors| errors.iter().any(|w| w.code == 11000)),
+        _ => false,
+    }
+}
+
+/// Which server answers: it changes what indexes and transactions are used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerKind {
+    MongoDb { version: String },
+    FerretDb { version: String },
+}
+
+/// The shared database handle; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    client: Client,
+    database: Database,
+    max_time: Duration,
+    monitor: Arc<CommandMonitor>,
+    server: ServerKind,
+}
+
+impl Db {
+    /// Connects with the configured pool, timeouts and write concern, then
+    /// waits for the server with bounded retries; never waits forever.
+    pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        let mut options = ClientOptions::parse(settings.uri.expose_secret()).await?;
+        let monitor = Arc::new(CommandMonitor::new(Duration::from_millis(
+            settings.slow_command_ms,
+        )));
+        options.app_name = Some("alawael".into());
+        options.min_pool_size = Some(settings.min_pool_size);
+        options.max_pool_size = Some(settings.max_pool_size);
+        options.connect_timeout = Some(Duration::from_millis(settings.connect_timeout_ms));
+        options.server_selection_timeout =
+            Some(Duration::from_millis(settings.server_selection_timeout_ms));
+        options.retry_writes = Some(settings.retry_writes);
+        options.retry_reads = Some(true);
+        if settings.majority_writes {
+            options.write_concern = Some(
+                WriteConcern::builder()
+                    .w(mongodb::options::Acknowledgment::Majority)
+                    .w_timeout(Duration::from_millis(settings.max_time_ms))
+                    .journal(true)
+                    .build(),
+            );
+        }
+        options.command_event_handler = Some(monitor.command_handler());
+        options.cmap_event_handler = Some(monitor.pool_handler());
+        let name = options
+            .default_database
+            .clone()
+            .unwrap_or_else(|| "alawael".to_string());
+        check_database_name(&name)?;
+        let client = Client::with_options(options)?;
+        let database = client.database(&name);
+
+        let mut attempt = 0;
+        let server = loop {
+            attempt += 1;
+            match server_kind(&database).await {
+                Ok(kind) => break kind,
+                Err(error) if attempt < settings.startup_attempts => {
+                    tracing::warn!(attempt, max = settings.startup_attempts, %error, "waiting for the database");
+                    tokio::time::sleep(Duration::from_millis(settings.startup_backoff_ms)).await;
+                }
+                Err(error) => {
+                    anyhow::bail!("the database did not answer after {attempt} attempts: {error}")
+                }
+            }
+        };
+        tracing::info!(database = %name, server = ?server, "connected to the database");
+        Ok(Self {
+            client,
+            database,
+            max_time: settings.max_time(),
+            monitor,
+            server,
+        })
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    pub fn name(&self) -> &str {
+        self.database.name()
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The time limit every query carries.
+    pub fn max_time(&self) -> Duration {
+        self.max_time
+    }
+
+    pub fn server(&self) -> &ServerKind {
+        &self.server
+    }
+
+    pub fn is_ferretdb(&self) -> bool {
+        matches!(self.server, ServerKind::FerretDb { .. })
+    }
+
+    /// Database commands this handle has started (heartbeats and handshakes are not commands).
+    pub fn commands_started(&self) -> u64 {
+        self.monitor.commands_started()
+    }
+
+    /// A round trip to the server, for readiness.
+    pub async fn ping(&self) -> DbResult<()> {
+        self.database.run_command(doc! { "ping": 1 }).await?;
+        Ok(())
+    }
+
+    pub fn users(&self) -> users::Users {
+        users::Users::new(self)
+    }
+
+    pub fn assets(&self) -> assets::Assets {
+        assets::Assets::new(self)
+    }
+
+    pub fn refresh_tokens(&self) -> refresh_tokens::RefreshTokens {
+        refresh_tokens::RefreshTokens::new(self)
+    }
+
+    pub fn audit(&self) -> audit::AuditLog {
+        audit::AuditLog::new(self)
+    }
+
+    pub fn collection(&self, name: &str) -> mongodb::Collection<Document> {
+        self.database.collection(name)
+    }
+}
+
+/// FerretDB's restriction on database names, which we apply everywhere.
+fn check_database_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    anyhow::ensure!(
+        ok,
+        "database name {name:?} must match ^[a-zA-Z0-9_-]{{1,63}}$"
+    );
+    Ok(())
+}
+
+async fn server_kind(database: &Database) -> mongodb::error::Result<ServerKind> {
+    let info = database.run_command(doc! { "buildInfo": 1 }).await?;
+    let version = info.get_str("version").unwrap_or("unknown").to_string();
+    Ok(match info.get_str("ferretdbVersion") {
+        Ok(ferret) => ServerKind::FerretDb {
+            version: ferret.to_string(),
+        },
+        Err(_) => ServerKind::MongoDb { version },
+    })
+}

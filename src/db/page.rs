@@ -1,0 +1,138 @@
+//! Keyset pagination shared by every collection: pages ordered by one field
+//! and then `_id`, so a page stays stable when rows are inserted. The query is
+//! one `find` in a single batch (no `getMore`, no `killCursors`).
+
+use bson::oid::ObjectId;
+use bson::{Bson, Document, doc};
+use futures::TryStreamExt;
+use mongodb::Collection;
+use mongodb::options::FindOptions;
+use serde::de::DeserializeOwned;
+
+use super::{DbError, DbResult};
+
+/// Where a row sits in an ordering: its sort value and its id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Position {
+    pub key: Bson,
+    pub id: ObjectId,
+}
+
+/// Which slice to read.
+#[derive(Debug, Clone)]
+pub enum Window {
+    /// `first` rows after `after` (or from the start).
+    Forward {
+        first: usize,
+        after: Option<Position>,
+    },
+    /// `last` rows before `before` (or from the end).
+    Backward {
+        last: usize,
+        before: Option<Position>,
+    },
+}
+
+/// The ordering: a document path and a direction.
+#[derive(Debug, Clone, Copy)]
+pub struct Sort {
+    pub path: &'static str,
+    pub descending: bool,
+}
+
+/// One page of rows, each with its position.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub rows: Vec<(Position, T)>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+/// Reads one page of `collection` matching `filter`.
+pub async fn fetch<T: DeserializeOwned>(
+    collection: &Collection<Document>,
+    filter: Document,
+    sort: Sort,
+    window: Window,
+    max_time: std::time::Duration,
+) -> DbResult<Page<T>> {
+    let (size, cursor, backward) = match &window {
+        Window::Forward { first, after } => (*first, after.clone(), false),
+        Window::Backward { last, before } => (*last, before.clone(), true),
+    };
+    // Reading backwards walks the ordering in reverse, then flips the rows.
+    let walk_descending = sort.descending != backward;
+    let mut clauses = vec![filter];
+    if let Some(position) = &cursor {
+        let op = if walk_descending { "$lt" } else { "$gt" };
+        clauses.push(doc! { "$or": [
+            { sort.path: { op: position.key.clone() } },
+            { sort.path: position.key.clone(), "_id": { op: position.id } },
+        ]});
+    }
+    let query = if clauses.len() == 1 {
+        clauses.remove(0)
+    } else {
+        doc! { "$and": clauses }
+    };
+    let direction = if walk_descending { -1 } else { 1 };
+    let limit = i64::try_from(size + 1).map_err(|e| DbError::Other(e.into()))?;
+    let options = FindOptions::builder()
+        .sort(doc! { sort.path: direction, "_id": direction })
+        .limit(-limit)
+        .max_time(max_time)
+        .build();
+    let mut docs: Vec<Document> = collection
+        .find(query)
+        .with_options(options)
+        .await?
+        .try_collect()
+        .await?;
+    let more = docs.len() > size;
+    docs.truncate(size);
+    if backward {
+        docs.reverse();
+    }
+    let mut rows = Vec::with_capacity(docs.len());
+    for document in docs {
+        let position = Position {
+            key: lookup(&document, sort.path).cloned().unwrap_or(Bson::Null),
+            id: document
+                .get_object_id("_id")
+                .map_err(|e| DbError::Other(e.into()))?,
+        };
+        rows.push((position, bson::from_document(document)?));
+    }
+    let (has_next_page, has_previous_page) = if backward {
+        (cursor.is_some(), more)
+    } else {
+        (more, cursor.is_some())
+    };
+    Ok(Page {
+        rows,
+        has_next_page,
+        has_previous_page,
+    })
+}
+
+/// Counts the rows matching `filter`.
+pub async fn count(
+    collection: &Collection<Document>,
+    filter: Document,
+    max_time: std::time::Duration,
+) -> DbResult<u64> {
+    Ok(collection
+        .count_documents(filter)
+        .max_time(max_time)
+        .await?)
+}
+
+/// Reads a dotted path (`value.amountMinor`) from a document.
+fn lookup<'a>(document: &'a Document, path: &str) -> Option<&'a Bson> {
+    let mut parts = path.split('.');
+    let mut current = document.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_document()?.get(part)?;
+    }
+    Some(current)
+}

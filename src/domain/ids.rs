@@ -1,0 +1,77 @@
+//! Relay global ids: an opaque string that encodes the node's type and its
+//! database id, so `node(id:)` can resolve any of them.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bson::oid::ObjectId;
+
+/// The node types that have global ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    User,
+    Asset,
+}
+
+impl NodeKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::User => "User",
+            Self::Asset => "Asset",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "User" => Some(Self::User),
+            "Asset" => Some(Self::Asset),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded global id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalId {
+    pub kind: NodeKind,
+    pub id: ObjectId,
+}
+
+impl GlobalId {
+    pub fn new(kind: NodeKind, id: ObjectId) -> Self {
+        Self { kind, id }
+    }
+
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.kind.name(), self.id.to_hex()))
+    }
+
+    /// Decodes any well-formed global id; `None` when it is not one.
+    pub fn decode(text: &str) -> Option<Self> {
+        let raw = URL_SAFE_NO_PAD.decode(text.as_bytes()).ok()?;
+        let raw = std::str::from_utf8(&raw).ok()?;
+        let (kind, hex) = raw.split_once(':')?;
+        Some(Self {
+            kind: NodeKind::parse(kind)?,
+            id: ObjectId::parse_str(hex).ok()?,
+        })
+    }
+
+    /// Decodes a global id that must name a `kind`.
+    pub fn decode_as(text: &str, kind: NodeKind) -> Option<ObjectId> {
+        Self::decode(text).filter(|g| g.kind == kind).map(|g| g.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_global_id_round_trips_and_keeps_its_kind() {
+        let id = ObjectId::new();
+        let text = GlobalId::new(NodeKind::Asset, id).encode();
+        assert_eq!(GlobalId::decode_as(&text, NodeKind::Asset), Some(id));
+        assert_eq!(GlobalId::decode_as(&text, NodeKind::User), None);
+        assert_eq!(GlobalId::decode("not-an-id"), None);
+    }
+}

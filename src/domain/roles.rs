@@ -1,0 +1,34 @@
+//! Staff roles, from most to least privileged.
+
+use async_graphql::Enum;
+use serde::{Deserialize, Serialize};
+
+/// What a staff member may do (see DOMAIN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    /// IT or centre director: everything.
+    Admin,
+    /// Programme or department manager.
+    Manager,
+    /// Clinician working with the beneficiaries enrolled with them.
+    Therapist,
+    /// Front desk and other staff.
+    User,
+}
+
+impl Role {
+    /// ADMIN or MANAGER: the roles that read every user and manage assets.
+    pub fn is_staff_manager(self) -> bool {
+        matches!(self, Self::Admin | Self::Manager)
+    }
+
+    /// Whether a caller with this role may create or change an account of `target`.
+    pub fn may_manage_role(self, target: Role) -> bool {
+        match self {
+            Self::Admin => true,
+            Self::Manager => matches!(target, Self::Therapist | Self::User),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Sign-in: `login`, `refreshToken` (rotating; reuse revokes the family)
+//! and `logout`.
+
+use async_graphql::{Context, Object, SimpleObject};
+use bson::DateTime as BsonDateTime;
+
+use super::context::{ContextExt, audit};
+use super::users::User;
+use crate::auth::password;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
+use crate::db::audit::{Actor, NewEntry};
+use crate::db::refresh_tokens::{Redeemed, RefreshTokenRecord};
+use crate::db::users::UserRecord;
+use crate::domain::Email;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Tokens for a signed-in session.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    /// Send as `Authorization: Bearer <accessToken>`.
+    pub access_token: String,
+    /// Exchange for new tokens with `refreshToken`; each works once.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The signed-in account.
+    pub user: User,
+}
+
+const BAD_CREDENTIALS: &str = "the e-mail address or password is wrong";
+
+#[derive(Default)]
+pub struct AuthMutation;
+
+#[Object]
+impl AuthMutation {
+    /// Signs in with e-mail and password. Failed attempts are throttled per
+    /// account and per client address.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let app = ctx.app()?;
+        let request = ctx.request()?;
+        let canonical = email.trim().to_lowercase();
+        let throttle = LoginThrottle::new(&app.cache, &app.settings.auth);
+        throttle
+            .attempt(&canonical, &request.client_address)
+            .await?;
+
+        let account = match Email::parse(&email) {
+            Ok(email) => app
+                .db
+                .users()
+                .find_by_email(&email)
+                .await
+                .map_err(ApiError::from)?,
+            Err(_) => None,
+        };
+        let stored = account
+            .as_ref()
+            .map(|a| a.password_hash.clone())
+            .unwrap_or_else(|| password::decoy_hash().to_string());
+        let matches = password::verify(password, stored)
+            .await
+            .map_err(ApiError::internal)?;
+        let user = match account {
+            Some(user) if matches && user.active => user,
+            _ => {
+                metrics::counter!("alawael_login_failures_total").increment(1);
+                return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.into()).into());
+            }
+        };
+        throttle.succeeded(&canonical).await;
+        app.db
+            .users()
+            .record_login(user.id)
+            .await
+            .map_err(ApiError::from)?;
+        let family = uuid::Uuid::new_v4().to_string();
+        Ok(issue(app, user, family).await?)
+    }
+
+    /// Exchanges a refresh token for new tokens. The old one stops working;
+    /// presenting it again ends every session of that sign-in.
+    async fn refresh_token(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let app = ctx.app()?;
+        let invalid =
+            || ApiError::Unauthenticated("the refresh token is invalid or expired".into());
+        let hash = hash_refresh_token(&refresh_token);
+        match app
+            .db
+            .refresh_tokens()
+            .redeem(&hash)
+            .await
+            .map_err(ApiError::from)?
+        {
+            Redeemed::Fresh(record) => {
+                let user = app
+                    .db
+                    .users()
+                    .get(record.user_id)
+                    .await
+                    .map_err(ApiError::from)?;
+                match user {
+                    Some(user) if user.active => Ok(issue(app, user, record.family).await?),
+                    _ => Err(invalid().into()),
+                }
+            }
+            Redeemed::Reused(record) => {
+                tracing::warn!(family = %record.family, user = %record.user_id, "refresh token reused; family revoked");
+                app.db
+                    .audit()
+                    .append(NewEntry {
+                        actor: Actor::user(record.user_id),
+                        action: "auth.refresh_token_reused".into(),
+                        entity_type: "User".into(),
+                        entity_id: Some(record.user_id.to_hex()),
+                        changes: vec![],
+                        request_id: Some(ctx.request()?.request_id.clone()),
+                    })
+                    .await
+                    .map_err(ApiError::from)?;
+                Err(invalid().into())
+            }
+            Redeemed::Unknown => Err(invalid().into()),
+        }
+    }
+
+    /// Ends the session that holds this refresh token. True when it was live.
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> async_graphql::Result<bool> {
+        let app = ctx.app()?;
+        let hash = hash_refresh_token(&refresh_token);
+        let Some(record) = app
+            .db
+            .refresh_tokens()
+            .find(&hash)
+            .await
+            .map_err(ApiError::from)?
+        else {
+            return Ok(false);
+        };
+        let revoked = app
+            .db
+            .refresh_tokens()
+            .revoke_family(&record.family)
+            .await
+            .map_err(ApiError::from)?;
+        if revoked > 0 {
+            audit(
+                ctx,
+                "auth.logout",
+                "User",
+                Some(record.user_id.to_hex()),
+                vec![],
+            )
+            .await?;
+        }
+        Ok(revoked > 0)
+    }
+}
+
+async fn issue(app: &AppState, user: UserRecord, family: String) -> ApiResult<AuthPayload> {
+    let access_token = app
+        .tokens
+        .issue(user.id, user.role)
+        .map_err(ApiError::internal)?;
+    let (refresh_token, hash) = new_refresh_token();
+    let now = chrono::Utc::now();
+    let ttl = i64::try_from(app.settings.auth.refresh_token_ttl_secs).unwrap_or(i64::MAX / 2_000);
+    app.db
+        .refresh_tokens()
+        .insert(&RefreshTokenRecord {
+            hash,
+            family,
+            user_id: user.id,
+            expires_at: BsonDateTime::from_chrono(now + chrono::Duration::seconds(ttl)),
+            created_at: BsonDateTime::from_chrono(now),
+            used_at: None,
+            revoked_at: None,
+        })
+        .await?;
+    Ok(AuthPayload {
+        access_token,
+        refresh_token,
+        expires_in: app.tokens.access_ttl_secs(),
+        user: User::own(user),
+    })
+}

@@ -1,0 +1,71 @@
+//! What every resolver can reach: the application state, the caller, the
+//! request id, and the audit and event helpers that use them.
+
+use std::sync::Arc;
+
+use async_graphql::Context;
+
+use crate::auth::Caller;
+use crate::db::audit::{Actor, Change, NewEntry};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Per-request facts, put in the request's data by the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub caller: Caller,
+    pub request_id: String,
+    pub client_address: String,
+}
+
+pub trait ContextExt {
+    fn app(&self) -> ApiResult<&Arc<AppState>>;
+    fn request(&self) -> ApiResult<&RequestContext>;
+    fn caller(&self) -> ApiResult<&Caller> {
+        Ok(&self.request()?.caller)
+    }
+}
+
+impl ContextExt for Context<'_> {
+    fn app(&self) -> ApiResult<&Arc<AppState>> {
+        self.data::<Arc<AppState>>().map_err(|_| {
+            ApiError::internal(anyhow::anyhow!(
+                "application state missing from the request"
+            ))
+        })
+    }
+
+    fn request(&self) -> ApiResult<&RequestContext> {
+        self.data::<RequestContext>().map_err(|_| {
+            ApiError::internal(anyhow::anyhow!("request context missing from the request"))
+        })
+    }
+}
+
+/// Writes an audit entry for a change made in this request.
+pub async fn audit(
+    ctx: &Context<'_>,
+    action: &str,
+    entity_type: &str,
+    entity_id: Option<String>,
+    changes: Vec<Change>,
+) -> ApiResult<()> {
+    let request = ctx.request()?;
+    let actor = match &request.caller {
+        Caller::User(p) => Actor::user(p.id),
+        Caller::Anonymous => Actor::anonymous(),
+    };
+    ctx.app()?
+        .db
+        .audit()
+        .append(NewEntry {
+            actor,
+            action: action.to_string(),
+            entity_type: entity_type.to_string(),
+            entity_id,
+            changes,
+            request_id: Some(request.request_id.clone()),
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! The GraphQL schema: root types merged from one file per model, the
+//! limits, and the step that gives every error its `extensions.code`.
+
+pub mod assets;
+pub mod auth;
+pub mod context;
+pub mod errors;
+pub mod guards;
+pub mod limits;
+pub mod loaders;
+pub mod money;
+pub mod node;
+pub mod pagination;
+pub mod scalars;
+pub mod users;
+
+use async_graphql::{MergedObject, MergedSubscription, Schema};
+
+use crate::config::GraphqlSettings;
+
+#[derive(MergedObject, Default)]
+pub struct Query(users::UserQuery, assets::AssetQuery, node::NodeQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    auth::AuthMutation,
+    users::UserMutation,
+    assets::AssetMutation,
+);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(assets::AssetSubscription);
+
+pub type AlawaelSchema = Schema<Query, Mutation, Subscription>;
+
+/// Builds the schema with the configured limits. Needs no database.
+pub fn build_schema(limits: &GraphqlSettings) -> AlawaelSchema {
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .limit_recursive_depth(limits.max_depth * 2 + 8);
+    if !limits.introspection {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
+}
+
+/// The schema's SDL, as `alawael schema` prints it and `schema.graphql` holds it.
+pub fn sdl() -> String {
+    build_schema(&GraphqlSettings::default()).sdl()
+}

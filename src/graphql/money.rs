@@ -1,0 +1,42 @@
+//! `Money` and `MoneyInput`: integer minor units and an ISO 4217 code.
+
+use async_graphql::{InputObject, SimpleObject};
+
+use super::scalars::Long;
+use crate::db::assets::StoredMoney;
+use crate::domain::Money as DomainMoney;
+use crate::error::{ApiError, ApiResult};
+
+/// An amount of money: whole minor units (halalas for SAR) and a currency.
+#[derive(SimpleObject, Clone)]
+pub struct Money {
+    /// The amount in the currency's minor unit (e.g. 150000 = 1,500.00 SAR).
+    pub amount_minor: Long,
+    /// ISO 4217 currency code, e.g. `SAR`.
+    pub currency: String,
+}
+
+impl From<&StoredMoney> for Money {
+    fn from(m: &StoredMoney) -> Self {
+        Self {
+            amount_minor: Long(m.amount_minor),
+            currency: m.currency.clone(),
+        }
+    }
+}
+
+/// An amount of money to store.
+#[derive(InputObject)]
+pub struct MoneyInput {
+    /// The amount in minor units; not negative.
+    pub amount_minor: Long,
+    /// ISO 4217 currency code, e.g. `SAR`.
+    pub currency: String,
+}
+
+impl MoneyInput {
+    pub fn parse(&self, field: &str) -> ApiResult<DomainMoney> {
+        DomainMoney::parse(self.amount_minor.0, &self.currency)
+            .map_err(|m| ApiError::bad_input(field, m))
+    }
+}

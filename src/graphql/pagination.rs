@@ -1,0 +1,278 @@
+//! Relay cursor connections shared by every list: argument checks, signed
+//! opaque cursors (sort key + id, so pages stay stable when rows are added),
+//! and the generic `XConnection` / `XEdge` types with a lazy `totalCount`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use async_graphql::{Object, OutputType, SimpleObject, TypeName};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bson::Bson;
+use bson::oid::ObjectId;
+use futures::future::BoxFuture;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::config::GraphqlSettings;
+use crate::db::page::{Page, Position, Window};
+use crate::error::{ApiError, ApiResult};
+
+/// Signs and reads cursors. The key is derived from the token secret, so a
+/// cursor edited by a client is refused.
+#[derive(Clone)]
+pub struct CursorCodec {
+    key: Vec<u8>,
+}
+
+impl CursorCodec {
+    pub fn new(secret: &str) -> Self {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"alawael cursor key")
+            .expect("HMAC takes any key length");
+        mac.update(secret.as_bytes());
+        Self {
+            key: mac.finalize().into_bytes().to_vec(),
+        }
+    }
+
+    fn mac(&self, payload: &[u8]) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(payload);
+        mac.finalize().into_bytes()[..16].to_vec()
+    }
+
+    /// `ordering` names the list's order (e.g. `assets:NAME`): a cursor only
+    /// works with the ordering that made it.
+    pub fn encode(&self, ordering: &str, position: &Position) -> String {
+        let payload = serde_json::json!([
+            ordering,
+            position.key.clone().into_canonical_extjson(),
+            position.id.to_hex()
+        ])
+        .to_string();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload.as_bytes()),
+            URL_SAFE_NO_PAD.encode(self.mac(payload.as_bytes()))
+        )
+    }
+
+    pub fn decode(&self, ordering: &str, cursor: &str, field: &str) -> ApiResult<Position> {
+        let bad =
+            || ApiError::bad_input(field, "this cursor is not valid for this list and ordering");
+        let (body, sig) = cursor.split_once('.').ok_or_else(bad)?;
+        let payload = URL_SAFE_NO_PAD.decode(body).map_err(|_| bad())?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| bad())?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(&payload);
+        mac.verify_truncated_left(&sig).map_err(|_| bad())?;
+        let (tag, key, id): (String, serde_json::Value, String) =
+            serde_json::from_slice(&payload).map_err(|_| bad())?;
+        if tag != ordering {
+            return Err(bad());
+        }
+        Ok(Position {
+            key: Bson::try_from(key).map_err(|_| bad())?,
+            id: ObjectId::parse_str(&id).map_err(|_| bad())?,
+        })
+    }
+}
+
+/// The four Relay arguments, as received.
+#[derive(Debug, Clone, Default)]
+pub struct PageArgs {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+impl PageArgs {
+    /// Checks the arguments and turns them into a window over the ordering.
+    pub fn window(
+        &self,
+        codec: &CursorCodec,
+        ordering: &str,
+        limits: &GraphqlSettings,
+    ) -> ApiResult<Window> {
+        let size = |value: i32, name: &str| -> ApiResult<usize> {
+            let n = usize::try_from(value)
+                .map_err(|_| ApiError::bad_input(name, format!("`{name}` must not be negative")))?;
+            if n > limits.max_page_size {
+                return Err(ApiError::bad_input(
+                    name,
+                    format!(
+                        "`{name}` is at most {}; page through the rest with cursors",
+                        limits.max_page_size
+                    ),
+                ));
+            }
+            Ok(n)
+        };
+        if self.first.is_some() && self.last.is_some() {
+            return Err(ApiError::bad_input(
+                "last",
+                "pass `first` or `last`, not both",
+            ));
+        }
+        if self.after.is_some() && self.before.is_some() {
+            return Err(ApiError::bad_input(
+                "before",
+                "pass `after` or `before`, not both",
+            ));
+        }
+        let decode = |cursor: &Option<String>, name: &str| {
+            cursor
+                .as_deref()
+                .map(|c| codec.decode(ordering, c, name))
+                .transpose()
+        };
+        match (self.last, &self.before) {
+            (Some(last), _) => Ok(Window::Backward {
+                last: size(last, "last")?,
+                before: decode(&self.before, "before")?,
+            }),
+            (None, Some(_)) => Ok(Window::Backward {
+                last: limits.default_page_size,
+                before: decode(&self.before, "before")?,
+            }),
+            (None, None) => Ok(Window::Forward {
+                first: self
+                    .first
+                    .map(|f| size(f, "first"))
+                    .transpose()?
+                    .unwrap_or(limits.default_page_size),
+                after: decode(&self.after, "after")?,
+            }),
+        }
+    }
+}
+
+/// A node type that can be listed: gives the connection and edge their names.
+pub trait Listed: OutputType + Clone + Send + Sync + 'static {
+    const NAME: &'static str;
+}
+
+/// Counts the rows of the whole list, when `totalCount` is asked for.
+pub type Counter = Arc<dyn Fn() -> BoxFuture<'static, ApiResult<u64>> + Send + Sync>;
+
+pub struct Connection<T: Listed> {
+    edges: Vec<Edge<T>>,
+    has_next_page: bool,
+    has_previous_page: bool,
+    counter: Counter,
+}
+
+impl<T: Listed> Connection<T> {
+    /// Wraps a page of records, turning each into a node with `convert`.
+    pub fn new<R>(
+        page: Page<R>,
+        codec: &CursorCodec,
+        ordering: &str,
+        convert: impl Fn(R) -> T,
+        counter: Counter,
+    ) -> Self {
+        Self {
+            edges: page
+                .rows
+                .into_iter()
+                .map(|(position, record)| Edge {
+                    cursor: codec.encode(ordering, &position),
+                    node: convert(record),
+                })
+                .collect(),
+            has_next_page: page.has_next_page,
+            has_previous_page: page.has_previous_page,
+            counter,
+        }
+    }
+}
+
+/// Where a page sits in the whole list.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    /// Whether more rows follow the last one of this page.
+    pub has_next_page: bool,
+    /// Whether rows come before the first one of this page.
+    pub has_previous_page: bool,
+    /// The cursor of the first row of this page.
+    pub start_cursor: Option<String>,
+    /// The cursor of the last row of this page.
+    pub end_cursor: Option<String>,
+}
+
+/// A page of a list, with cursors for the pages around it.
+#[Object(name_type)]
+impl<T: Listed> Connection<T> {
+    /// The rows of this page, each with its cursor.
+    async fn edges(&self) -> &[Edge<T>] {
+        &self.edges
+    }
+
+    /// The rows of this page, without cursors.
+    async fn nodes(&self) -> Vec<&T> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+
+    /// Where this page sits in the whole list.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            start_cursor: self.edges.first().map(|e| e.cursor.clone()),
+            end_cursor: self.edges.last().map(|e| e.cursor.clone()),
+        }
+    }
+
+    /// How many rows the whole list has with these filters (one extra query; ask only when needed).
+    async fn total_count(&self) -> async_graphql::Result<u64> {
+        Ok((self.counter)().await?)
+    }
+}
+
+impl<T: Listed> TypeName for Connection<T> {
+    fn type_name() -> Cow<'static, str> {
+        format!("{}Connection", T::NAME).into()
+    }
+}
+
+pub struct Edge<T: Listed> {
+    cursor: String,
+    node: T,
+}
+
+/// One row of a list and its cursor.
+#[Object(name_type)]
+impl<T: Listed> Edge<T> {
+    /// Pass to `after` or `before` to page from this row.
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+
+    /// The row itself.
+    async fn node(&self) -> &T {
+        &self.node
+    }
+}
+
+impl<T: Listed> TypeName for Edge<T> {
+    fn type_name() -> Cow<'static, str> {
+        format!("{}Edge", T::NAME).into()
+    }
+}
+
+/// The sort direction of an ordering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, async_graphql::Enum)]
+pub enum OrderDirection {
+    /// Smallest first.
+    #[default]
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+/// Complexity of a connection field: its page size times the cost of a row.
+pub fn connection_cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
+    let n = first.or(last).unwrap_or(20).clamp(1, 100);
+    usize::try_from(n).unwrap_or(100) * child.max(1) + 1
+}

@@ -1,0 +1,122 @@
+//! The development data set in `seeds/` (compiled into the binary): four
+//! accounts, one per role, and 120 assets across categories. Loading is
+//! idempotent: rows already present (by e-mail, by serial number) are kept.
+
+use serde::Deserialize;
+
+use crate::auth::password;
+use crate::config::SeedSettings;
+use crate::db::Db;
+use crate::db::assets::{AssetCategory, AssetForCreate, AssetStatus};
+use crate::db::users::UserForCreate;
+use crate::domain::{Email, Money, Role};
+use secrecy::ExposeSecret;
+
+const USERS: &str = include_str!("../seeds/users.json");
+const ASSETS: &str = include_str!("../seeds/assets.json");
+
+#[derive(Deserialize)]
+struct SeedUser {
+    email: String,
+    name: String,
+    role: Role,
+    department: Option<String>,
+    phone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeedMoney {
+    amount_minor: i64,
+    currency: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeedAsset {
+    name: String,
+    category: AssetCategory,
+    serial_number: String,
+    value: SeedMoney,
+    status: AssetStatus,
+    location: Option<String>,
+    purchase_date: Option<String>,
+    warranty_until: Option<String>,
+    assigned_to: Option<String>,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    pub users_added: usize,
+    pub assets_added: usize,
+    pub already_present: usize,
+}
+
+pub async fn load(db: &Db, settings: &SeedSettings) -> anyhow::Result<SeedReport> {
+    load_parts(db, settings, true).await
+}
+
+/// Loads the accounts, and the assets when `with_assets` (tests skip them).
+pub async fn load_parts(
+    db: &Db,
+    settings: &SeedSettings,
+    with_assets: bool,
+) -> anyhow::Result<SeedReport> {
+    let mut report = SeedReport::default();
+    let users: Vec<SeedUser> = serde_json::from_str(USERS)?;
+    let hash = password::hash(settings.password.expose_secret().to_string()).await?;
+    for user in users {
+        let email = Email::parse(&user.email)
+            .map_err(|m| anyhow::anyhow!("seed user {}: {m}", user.email))?;
+        if db.users().find_by_email(&email).await?.is_some() {
+            report.already_present += 1;
+            continue;
+        }
+        db.users()
+            .create(UserForCreate {
+                email,
+                name: user.name,
+                role: user.role,
+                department: user.department,
+                phone: user.phone,
+                password_hash: hash.clone(),
+            })
+            .await?;
+        report.users_added += 1;
+    }
+    if !with_assets {
+        return Ok(report);
+    }
+    let assets: Vec<SeedAsset> = serde_json::from_str(ASSETS)?;
+    for asset in assets {
+        let assigned_to = match &asset.assigned_to {
+            Some(email) => {
+                let email = Email::parse(email)
+                    .map_err(|m| anyhow::anyhow!("seed asset {}: {m}", asset.name))?;
+                db.users().find_by_email(&email).await?.map(|u| u.id)
+            }
+            None => None,
+        };
+        let added = db
+            .assets()
+            .upsert_seed(AssetForCreate {
+                name: asset.name,
+                category: asset.category,
+                serial_number: Some(asset.serial_number),
+                value: Money::parse(asset.value.amount_minor, &asset.value.currency)
+                    .map_err(anyhow::Error::msg)?,
+                status: asset.status,
+                location: asset.location,
+                purchase_date: asset.purchase_date,
+                warranty_until: asset.warranty_until,
+                assigned_to,
+            })
+            .await?;
+        if added {
+            report.assets_added += 1;
+        } else {
+            report.already_present += 1;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,170 @@
+//! The application: builds the state and the router, binds the listener
+//! (port 0 works, for tests), serves HTTP or HTTPS, and shuts down
+//! gracefully: readiness turns 503, websockets close with 1001, the listener
+//! stops after the drain delay, in-flight requests get the grace period.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::auth::tokens::TokenKeys;
+use crate::cache::Cache;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::events::EventBus;
+use crate::graphql::build_schema;
+use crate::graphql::pagination::CursorCodec;
+use crate::state::{AppState, Lifecycle};
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: Arc<AppState>,
+}
+
+impl Application {
+    /// Connects to the database and Redis and binds `bind` (or the configured address).
+    pub async fn build(settings: Settings, bind: Option<&str>) -> anyhow::Result<Self> {
+        let db = Db::connect(&settings.database).await?;
+        let cache = Cache::connect(&settings.redis).await?;
+        Self::from_parts(settings, db, cache, bind)
+    }
+
+    /// Builds the application around handles made elsewhere (tests share them).
+    pub fn from_parts(
+        settings: Settings,
+        db: Db,
+        cache: Cache,
+        bind: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        crate::http::metrics::recorder();
+        if settings.uses_development_secret() {
+            tracing::warn!(
+                "JWT_SECRET is not set: using the development secret (refused in production)"
+            );
+        }
+        let bind = bind.unwrap_or(&settings.server.bind).to_string();
+        let listener =
+            TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let state = Arc::new(AppState {
+            tokens: TokenKeys::new(&settings.auth),
+            cursors: CursorCodec::new(settings.auth.secret()),
+            schema: build_schema(&settings.graphql),
+            settings: Arc::new(settings),
+            db,
+            cache: Arc::new(cache),
+            bus: EventBus::new(1024),
+            lifecycle: Lifecycle::default(),
+        });
+        Ok(Self {
+            listener,
+            address,
+            state,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT, or until `state().lifecycle.begin_shutdown()`.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            address,
+            state,
+        } = self;
+        let server_settings = state.settings.server.clone();
+        let router =
+            crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let handle = Handle::new();
+
+        let watcher = {
+            let (state, handle) = (state.clone(), handle.clone());
+            tokio::spawn(async move {
+                let mut closing = state.lifecycle.closing();
+                tokio::select! {
+                    _ = shutdown_signal() => {}
+                    _ = closing.wait_for(|c| *c) => {}
+                }
+                tracing::info!("shutting down: readiness is now 503");
+                state.lifecycle.begin_shutdown();
+                tokio::time::sleep(Duration::from_secs(server_settings.shutdown_drain_secs)).await;
+                handle.graceful_shutdown(Some(Duration::from_secs(
+                    server_settings.shutdown_grace_secs,
+                )));
+            })
+        };
+
+        let served = match (
+            &server_settings.tls_cert_path,
+            &server_settings.tls_key_path,
+        ) {
+            (Some(cert), Some(key)) => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let tls = RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot read the TLS certificate {} or key {}",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?;
+                tracing::info!(%address, "serving HTTPS");
+                axum_server::from_tcp_rustls(listener, tls)
+                    .handle(handle)
+                    .serve(router)
+                    .await
+            }
+            _ => {
+                tracing::info!(%address, "serving HTTP");
+                axum_server::from_tcp(listener)
+                    .handle(handle)
+                    .serve(router)
+                    .await
+            }
+        };
+        watcher.abort();
+        served.context("the server stopped with an error")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,97 @@
+//! The application state every request shares: settings, the database and
+//! cache handles, the event bus, token keys, the schema, and the lifecycle
+//! flags that graceful shutdown flips.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::watch;
+
+use crate::auth::tokens::{TokenError, TokenKeys};
+use crate::auth::{Caller, Principal};
+use crate::cache::Cache;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+use crate::events::EventBus;
+use crate::graphql::AlawaelSchema;
+use crate::graphql::pagination::CursorCodec;
+
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub cache: Arc<Cache>,
+    pub bus: EventBus,
+    pub tokens: TokenKeys,
+    pub cursors: CursorCodec,
+    pub schema: AlawaelSchema,
+    pub lifecycle: Lifecycle,
+}
+
+impl AppState {
+    /// Resolves the `Authorization` header: absent means anonymous; anything
+    /// present must be a valid token of an active account, or the whole
+    /// request fails with `UNAUTHENTICATED`. One database read.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> ApiResult<Caller> {
+        let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
+            return Ok(Caller::Anonymous);
+        };
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::Unauthenticated("use `Authorization: Bearer <accessToken>`".into())
+            })?;
+        let (id, _claims) = self
+            .tokens
+            .verify(token)
+            .map_err(|e: TokenError| ApiError::Unauthenticated(e.to_string()))?;
+        let user = self.db.users().get(id).await?;
+        match user {
+            Some(user) if user.active => Ok(Caller::User(Principal {
+                id: user.id,
+                role: user.role,
+                name: user.name,
+            })),
+            Some(_) => Err(ApiError::Unauthenticated(
+                "this account has been deactivated".into(),
+            )),
+            None => Err(ApiError::Unauthenticated(
+                "the access token is invalid".into(),
+            )),
+        }
+    }
+}
+
+/// Ready or shutting down; websockets watch `closing` to say goodbye.
+pub struct Lifecycle {
+    shutting_down: AtomicBool,
+    closing: watch::Sender<bool>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        let (closing, _) = watch::channel(false);
+        Self {
+            shutting_down: AtomicBool::new(false),
+            closing,
+        }
+    }
+}
+
+impl Lifecycle {
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Readiness turns 503 and every websocket is told to close (1001).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.closing.send_replace(true);
+    }
+
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+}
