@@ -147,6 +147,26 @@ impl Cache {
             .unwrap_or((0, 0))
     }
 
+    /// Takes one back from `key` (an attempt that turned out fine).
+    pub async fn decrement(&self, key: &str) {
+        if let Some(mut redis) = self.manager().await {
+            let script = redis::Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end return 0",
+            );
+            let invocation = script.key(key);
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(self.timeout, invocation.invoke_async::<i64>(&mut redis)).await
+            {
+                return;
+            }
+        }
+        if let Ok(mut map) = self.local.lock()
+            && let Some(entry) = map.get_mut(key)
+        {
+            entry.0 = (entry.0 - 1).max(0);
+        }
+    }
+
     pub async fn delete(&self, key: &str) {
         if let Some(mut redis) = self.manager().await {
             let _ = tokio::time::timeout(self.timeout, redis.del::<_, ()>(key)).await;

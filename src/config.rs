@@ -163,6 +163,8 @@ pub struct GraphqlSettings {
     pub max_aliases: usize,
     pub max_root_fields: usize,
     pub max_directives: usize,
+    /// Field selections in the document once fragments are expanded.
+    pub max_fields: usize,
     pub max_query_length: usize,
     /// Operations allowed in one array batch; 0 turns batches off.
     pub max_batch_size: usize,
@@ -195,6 +197,7 @@ impl Default for GraphqlSettings {
             max_aliases: 30,
             max_root_fields: 20,
             max_directives: 20,
+            max_fields: 1000,
             max_query_length: 20_000,
             max_batch_size: 0,
             default_page_size: 20,

@@ -1,7 +1,9 @@
-//! The login throttle: every attempt counts against the account and the
-//! client address (also when many arrive in one request through aliases or
-//! a batch); past the limit the attempt is refused before the password is
-//! checked. A successful login clears the account's count.
+//! The login throttle. Every attempt takes a slot from the account's and the
+//! client address's budgets before the password is checked (so attempts
+//! that arrive together, through aliases or a batch, all count); a correct
+//! password gives the slots back. Past either budget the attempt is refused
+//! with `RATE_LIMITED`. Keys are namespaced by database, so instances that
+//! share a database share the counts.
 
 use std::time::Duration;
 
@@ -12,19 +14,24 @@ use crate::error::ApiError;
 pub struct LoginThrottle<'a> {
     cache: &'a Cache,
     settings: &'a AuthSettings,
+    namespace: &'a str,
 }
 
 impl<'a> LoginThrottle<'a> {
-    pub fn new(cache: &'a Cache, settings: &'a AuthSettings) -> Self {
-        Self { cache, settings }
+    pub fn new(cache: &'a Cache, settings: &'a AuthSettings, namespace: &'a str) -> Self {
+        Self {
+            cache,
+            settings,
+            namespace,
+        }
     }
 
-    fn account_key(email: &str) -> String {
-        format!("alawael:login:account:{email}")
+    fn account_key(&self, email: &str) -> String {
+        format!("alawael:{}:login:account:{email}", self.namespace)
     }
 
-    fn address_key(address: &str) -> String {
-        format!("alawael:login:address:{address}")
+    fn address_key(&self, address: &str) -> String {
+        format!("alawael:{}:login:address:{address}", self.namespace)
     }
 
     /// Counts an attempt; `RATE_LIMITED` when either limit is passed.
@@ -33,14 +40,14 @@ impl<'a> LoginThrottle<'a> {
         let (by_address, address_wait) = self
             .cache
             .increment(
-                &Self::address_key(address),
+                &self.address_key(address),
                 Duration::from_secs(s.address_failures_window_secs),
             )
             .await;
         let (by_account, account_wait) = self
             .cache
             .increment(
-                &Self::account_key(email),
+                &self.account_key(email),
                 Duration::from_secs(s.account_failures_window_secs),
             )
             .await;
@@ -60,8 +67,9 @@ impl<'a> LoginThrottle<'a> {
         Ok(())
     }
 
-    /// A correct password: the account starts afresh.
-    pub async fn succeeded(&self, email: &str) {
-        self.cache.delete(&Self::account_key(email)).await;
+    /// A correct password: the account starts afresh and the address gets its slot back.
+    pub async fn succeeded(&self, email: &str, address: &str) {
+        self.cache.delete(&self.account_key(email)).await;
+        self.cache.decrement(&self.address_key(address)).await;
     }
 }

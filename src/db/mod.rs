@@ -69,11 +69,15 @@ impl From<bson::ser::Error> for DbError {
     }
 }
 
-/// Whether `error` is a unique-index violation (E11000).
+/// Whether `error` is a unique-index violation. MongoDB says E11000;
+/// FerretDB 1.24 says so for inserts, but for `findAndModify` it answers
+/// `InternalError` (code 1) with SQLite's "UNIQUE constraint failed".
 pub fn duplicate_key(error: &mongodb::error::Error) -> bool {
     match &*error.kind {
         ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
-        ErrorKind::Command(e) => e.code == 11000,
+        ErrorKind::Command(e) => {
+            e.code == 11000 || (e.code == 1 && e.message.contains("UNIQUE constraint failed"))
+        }
         ErrorKind::InsertMany(e) => e
             .write_errors
             .as_ref()

@@ -1,6 +1,12 @@
 //! The `refresh_tokens` collection: one row per issued refresh token, stored
 //! as a SHA-256 hash. Tokens of one login share a family; each use rotates
 //! the token, and reuse of a rotated one revokes the whole family.
+//!
+//! Redeeming must be atomic: of two concurrent uses exactly one may win.
+//! FerretDB 1.24's `findAndModify` reads, then writes, so two callers can
+//! both "win" a conditional update. An insert under a unique `_id` is atomic
+//! on every server, so a use is claimed by inserting the token's hash into
+//! `refresh_token_uses`; the second insert fails and counts as reuse.
 
 use bson::oid::ObjectId;
 use bson::{DateTime, Document, doc};
@@ -10,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::{Db, DbResult};
 
 pub const COLLECTION: &str = "refresh_tokens";
+pub const USES: &str = "refresh_token_uses";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,6 +47,7 @@ pub enum Redeemed {
 
 pub struct RefreshTokens {
     collection: Collection<Document>,
+    uses: Collection<Document>,
     max_time: std::time::Duration,
 }
 
@@ -47,6 +55,7 @@ impl RefreshTokens {
     pub fn new(db: &Db) -> Self {
         Self {
             collection: db.collection(COLLECTION),
+            uses: db.collection(USES),
             max_time: db.max_time(),
         }
     }
@@ -58,21 +67,10 @@ impl RefreshTokens {
         Ok(())
     }
 
-    /// Marks a live token used, atomically: of two concurrent uses, one wins
-    /// and the other is reuse.
+    /// Uses a token, atomically: of two concurrent uses, one wins and the
+    /// other is reuse, which revokes the family.
     pub async fn redeem(&self, hash: &str) -> DbResult<Redeemed> {
         let now = DateTime::now();
-        let live = doc! {
-            "_id": hash, "usedAt": null, "revokedAt": null, "expiresAt": { "$gt": now },
-        };
-        if let Some(found) = self
-            .collection
-            .find_one_and_update(live, doc! { "$set": { "usedAt": now } })
-            .max_time(self.max_time)
-            .await?
-        {
-            return Ok(Redeemed::Fresh(bson::from_document(found)?));
-        }
         let Some(found) = self
             .collection
             .find_one(doc! { "_id": hash })
@@ -82,8 +80,32 @@ impl RefreshTokens {
             return Ok(Redeemed::Unknown);
         };
         let record: RefreshTokenRecord = bson::from_document(found)?;
-        if record.expires_at <= now && record.used_at.is_none() && record.revoked_at.is_none() {
-            return Ok(Redeemed::Unknown);
+        // A family revoked while this token was being issued (a concurrent reuse) stays revoked.
+        let family_revoked = record.revoked_at.is_some()
+            || self
+                .collection
+                .find_one(doc! { "family": &record.family, "revokedAt": { "$ne": null } })
+                .max_time(self.max_time)
+                .await?
+                .is_some();
+        if record.used_at.is_none() && !family_revoked {
+            if record.expires_at <= now {
+                return Ok(Redeemed::Unknown);
+            }
+            match self
+                .uses
+                .insert_one(doc! { "_id": hash, "family": &record.family, "at": now, "expiresAt": record.expires_at })
+                .await
+            {
+                Ok(_) => {
+                    self.collection
+                        .update_one(doc! { "_id": hash }, doc! { "$set": { "usedAt": now } })
+                        .await?;
+                    return Ok(Redeemed::Fresh(record));
+                }
+                Err(e) if super::duplicate_key(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         self.revoke_family(&record.family).await?;
         Ok(Redeemed::Reused(record))

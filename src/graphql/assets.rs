@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
     Subscription,
@@ -14,7 +13,7 @@ use futures::Stream;
 
 use super::context::{ContextExt, audit};
 use super::guards::{ANY_ROLE, MANAGERS, RoleGuard};
-use super::loaders::UserLoader;
+use super::loaders;
 use super::money::{Money, MoneyInput};
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use super::scalars::{Date, DateTime};
@@ -102,7 +101,7 @@ impl Asset {
         let Some(id) = self.record.assigned_to else {
             return Ok(None);
         };
-        let loader = ctx.data::<DataLoader<UserLoader>>()?;
+        let loader = ctx.data::<loaders::Users>()?;
         let user = loader
             .load_one(id)
             .await
@@ -282,6 +281,8 @@ pub struct AssetQuery;
 #[Object]
 impl AssetQuery {
     /// The centre's assets, a page at a time.
+    // The four Relay arguments, a filter and an ordering are the public API.
+    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(ANY_ROLE)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -339,6 +340,7 @@ impl AssetQuery {
             .page(&filter, sort, window)
             .await
             .map_err(ApiError::from)?;
+        prefetch_assignees(ctx, &page.rows).await?;
         let filter = Arc::new(filter);
         let db = app.db.clone();
         Ok(Connection::new(
@@ -382,7 +384,7 @@ impl AssetMutation {
     async fn create_asset(
         &self,
         ctx: &Context<'_>,
-        input: CreateAssetInput,
+        #[graphql(desc = "What to create.")] input: CreateAssetInput,
     ) -> async_graphql::Result<Asset> {
         let purchase_date = input.purchase_date.map(Date::to_stored);
         let warranty_until = input.warranty_until.map(Date::to_stored);
@@ -425,8 +427,8 @@ impl AssetMutation {
     async fn update_asset(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        input: UpdateAssetInput,
+        #[graphql(desc = "The global id of the object.")] id: ID,
+        #[graphql(desc = "What to change.")] input: UpdateAssetInput,
     ) -> async_graphql::Result<Asset> {
         let id = asset_id(&id)?;
         let app = ctx.app()?;
@@ -495,7 +497,11 @@ impl AssetMutation {
 
     /// Deletes an asset (ADMIN, MANAGER); returns its id.
     #[graphql(guard = "RoleGuard::new(MANAGERS)")]
-    async fn delete_asset(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
+    async fn delete_asset(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The asset's global id.")] id: ID,
+    ) -> async_graphql::Result<ID> {
         let oid = asset_id(&id)?;
         let app = ctx.app()?;
         let before = app
@@ -517,6 +523,36 @@ impl AssetMutation {
         publish(ctx, ChangeKind::Deleted, before)?;
         Ok(id)
     }
+}
+
+/// Loads the page's assignees in one batch when the query asks for them, so
+/// the count of database commands does not depend on resolver timing.
+async fn prefetch_assignees(
+    ctx: &Context<'_>,
+    rows: &[(crate::db::page::Position, AssetRecord)],
+) -> ApiResult<()> {
+    let look = ctx.look_ahead();
+    let wanted = look
+        .field("edges")
+        .field("node")
+        .field("assignedTo")
+        .exists()
+        || look.field("nodes").field("assignedTo").exists();
+    if !wanted {
+        return Ok(());
+    }
+    let ids: Vec<ObjectId> = rows.iter().filter_map(|(_, r)| r.assigned_to).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let loader = ctx
+        .data::<loaders::Users>()
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("user loader missing")))?;
+    loader
+        .load_many(ids)
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("loading users failed: {e}")))?;
+    Ok(())
 }
 
 /// Reads an optional field of an update: absent, cleared, or a new value.

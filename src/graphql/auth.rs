@@ -41,13 +41,13 @@ impl AuthMutation {
     async fn login(
         &self,
         ctx: &Context<'_>,
-        email: String,
-        password: String,
+        #[graphql(desc = "The account's e-mail address, in any case.")] email: String,
+        #[graphql(desc = "The account's password.")] password: String,
     ) -> async_graphql::Result<AuthPayload> {
         let app = ctx.app()?;
         let request = ctx.request()?;
         let canonical = email.trim().to_lowercase();
-        let throttle = LoginThrottle::new(&app.cache, &app.settings.auth);
+        let throttle = LoginThrottle::new(&app.cache, &app.settings.auth, app.db.name());
         throttle
             .attempt(&canonical, &request.client_address)
             .await?;
@@ -75,7 +75,9 @@ impl AuthMutation {
                 return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.into()).into());
             }
         };
-        throttle.succeeded(&canonical).await;
+        throttle
+            .succeeded(&canonical, &request.client_address)
+            .await;
         app.db
             .users()
             .record_login(user.id)
@@ -90,6 +92,7 @@ impl AuthMutation {
     async fn refresh_token(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The refresh token from `login` or the last refresh.")]
         refresh_token: String,
     ) -> async_graphql::Result<AuthPayload> {
         let app = ctx.app()?;
@@ -139,7 +142,7 @@ impl AuthMutation {
     async fn logout(
         &self,
         ctx: &Context<'_>,
-        refresh_token: String,
+        #[graphql(desc = "The refresh token of the session to end.")] refresh_token: String,
     ) -> async_graphql::Result<bool> {
         let app = ctx.app()?;
         let hash = hash_refresh_token(&refresh_token);

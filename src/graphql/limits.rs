@@ -55,6 +55,7 @@ pub fn check(query: &str, limits: &GraphqlSettings) -> Result<ExecutableDocument
         aliases: 0,
         directives: 0,
         visited: 0,
+        fields: 0,
         stack: Vec::new(),
     };
     for (_, operation) in document.operations.iter() {
@@ -70,6 +71,8 @@ struct Walk<'a> {
     directives: usize,
     /// Selections visited, bounding the work a document can cause here.
     visited: usize,
+    /// Field selections seen, with fragments expanded.
+    fields: usize,
     /// Fragment names being expanded, to stop cycles.
     stack: Vec<&'a str>,
 }
@@ -143,6 +146,16 @@ impl<'a> Walk<'a> {
             match &selection.node {
                 Selection::Field(field) => {
                     let field = &field.node;
+                    self.fields += 1;
+                    if self.fields > self.limits.max_fields {
+                        return Err(refuse(
+                            code::QUERY_TOO_COMPLEX,
+                            format!(
+                                "the query selects more than {} fields",
+                                self.limits.max_fields
+                            ),
+                        ));
+                    }
                     if depth > self.limits.max_depth {
                         return Err(refuse(
                             code::QUERY_TOO_DEEP,
@@ -150,6 +163,14 @@ impl<'a> Walk<'a> {
                                 "the query nests deeper than {} levels",
                                 self.limits.max_depth
                             ),
+                        ));
+                    }
+                    if !self.limits.introspection
+                        && matches!(field.name.node.as_str(), "__schema" | "__type")
+                    {
+                        return Err(refuse(
+                            code::VALIDATION_FAILED,
+                            "introspection is disabled on this server",
                         ));
                     }
                     if field.alias.is_some() {

@@ -10,6 +10,10 @@ use crate::db::Db;
 use crate::db::DbError;
 use crate::db::users::UserRecord;
 
+/// The per-request user loader, with its cache (a prefetched page is reused).
+pub type Users =
+    async_graphql::dataloader::DataLoader<UserLoader, async_graphql::dataloader::HashMapCache>;
+
 /// Loads users by id (`Asset.assignedTo`, and every later `→ User`).
 pub struct UserLoader {
     pub db: Db,

@@ -18,9 +18,11 @@ use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::config::GraphqlSettings;
 
+/// Everything a client can read.
 #[derive(MergedObject, Default)]
 pub struct Query(users::UserQuery, assets::AssetQuery, node::NodeQuery);
 
+/// Everything a client can change.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     auth::AuthMutation,
@@ -28,6 +30,7 @@ pub struct Mutation(
     assets::AssetMutation,
 );
 
+/// Live streams over `/graphql/ws` (graphql-transport-ws).
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(assets::AssetSubscription);
 

@@ -8,6 +8,7 @@ use chrono::{NaiveDate, SecondsFormat, Utc};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DateTime(pub chrono::DateTime<Utc>);
 
+/// An instant in RFC 3339, returned in UTC with milliseconds, e.g. `2026-11-28T09:30:00.000Z`.
 #[Scalar(name = "DateTime")]
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -42,6 +43,7 @@ impl From<DateTime> for bson::DateTime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date(pub NaiveDate);
 
+/// A calendar date, `YYYY-MM-DD`.
 #[Scalar(name = "Date")]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -74,6 +76,7 @@ impl Date {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Long(pub i64);
 
+/// A 64-bit signed integer (money in minor units); accepts an integer literal or a string of digits.
 #[Scalar(name = "Long")]
 impl ScalarType for Long {
     fn parse(value: Value) -> InputValueResult<Self> {

@@ -246,6 +246,8 @@ impl UserQuery {
     }
 
     /// All accounts, a page at a time (ADMIN, MANAGER).
+    // The four Relay arguments, a filter and an ordering are the public API.
+    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(MANAGERS)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -332,7 +334,7 @@ impl UserMutation {
     async fn create_user(
         &self,
         ctx: &Context<'_>,
-        input: CreateUserInput,
+        #[graphql(desc = "What to create.")] input: CreateUserInput,
     ) -> async_graphql::Result<User> {
         let caller = ctx.caller()?.principal()?.clone();
         if !caller.role.may_manage_role(input.role) {
@@ -389,8 +391,8 @@ impl UserMutation {
     async fn update_user(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        input: UpdateUserInput,
+        #[graphql(desc = "The global id of the object.")] id: ID,
+        #[graphql(desc = "What to change.")] input: UpdateUserInput,
     ) -> async_graphql::Result<User> {
         let caller = ctx.caller()?.principal()?.clone();
         let id = user_id(&id)?;
@@ -437,7 +439,7 @@ impl UserMutation {
     async fn update_me(
         &self,
         ctx: &Context<'_>,
-        input: UpdateMeInput,
+        #[graphql(desc = "What to change.")] input: UpdateMeInput,
     ) -> async_graphql::Result<User> {
         let caller = ctx.caller()?.principal()?.clone();
         let app = ctx.app()?;
@@ -463,7 +465,11 @@ impl UserMutation {
     /// Deactivates an account: it can no longer sign in, its sessions end
     /// (ADMIN any but their own; MANAGER THERAPIST and USER accounts).
     #[graphql(guard = "RoleGuard::new(MANAGERS)")]
-    async fn deactivate_user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<User> {
+    async fn deactivate_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's global id.")] id: ID,
+    ) -> async_graphql::Result<User> {
         let caller = ctx.caller()?.principal()?.clone();
         let id = user_id(&id)?;
         if caller.id == id {

@@ -224,14 +224,19 @@ pub async fn execute(
     queries_only: bool,
 ) -> Result<GqlResponse, Response> {
     let started = Instant::now();
-    let operation = crate::http::metrics::operation_label(request.operation_name.as_deref());
     let document = match limits::check(&request.query, &state.settings.graphql) {
         Ok(document) => document,
         Err(refused) => {
+            let operation =
+                crate::http::metrics::operation_label(request.operation_name.as_deref());
             crate::http::metrics::record_request(operation, false, started.elapsed().as_secs_f64());
             return Ok(error_response(refused.code, refused.message));
         }
     };
+    let operation = crate::http::metrics::operation_label(operation_name(
+        &document,
+        request.operation_name.as_deref(),
+    ));
     if queries_only && !is_query(&document, request.operation_name.as_deref()) {
         let mut response = refusal(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -263,12 +268,27 @@ pub fn with_request_data(
     request
         .data(state.clone())
         .data(context.clone())
-        .data(DataLoader::new(
+        .data(DataLoader::with_cache(
             UserLoader {
                 db: state.db.clone(),
             },
             tokio::spawn,
+            async_graphql::dataloader::HashMapCache::default(),
         ))
+}
+
+/// The name of the operation that would run, when it has one.
+pub fn operation_name<'a>(
+    document: &'a ExecutableDocument,
+    requested: Option<&'a str>,
+) -> Option<&'a str> {
+    match (&document.operations, requested) {
+        (_, Some(name)) => Some(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.keys().next().map(|n| n.as_str())
+        }
+        _ => None,
+    }
 }
 
 /// The type of the operation that would run; `None` when the name matches none.

@@ -71,7 +71,6 @@ pub async fn upgrade(
     ws.protocols([PROTOCOL])
         .max_message_size(settings.max_message_bytes)
         .max_frame_size(settings.max_message_bytes)
-        .max_write_buffer_size(settings.max_message_bytes * 4)
         .on_upgrade(move |socket| serve(socket, state, context_id, address))
 }
 

@@ -1,0 +1,208 @@
+//! Relay pagination: forwards and backwards without gaps or duplicates,
+//! argument checks, tampered cursors, and the round trips of a page.
+
+use std::collections::HashSet;
+
+use alawael::db::assets::{AssetCategory, AssetForCreate, AssetStatus};
+use alawael::domain::{Email, Money};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_code, spawn_app};
+
+async fn insert_assets(app: &TestApp, n: usize, assign: bool) {
+    let mut users = Vec::new();
+    for who in ["admin", "manager", "therapist", "user"] {
+        let email = Email::parse(&format!("{who}@alawael.local")).unwrap();
+        users.push(
+            app.state
+                .db
+                .users()
+                .find_by_email(&email)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        );
+    }
+    for i in 0..n {
+        app.state
+            .db
+            .assets()
+            .create(AssetForCreate {
+                name: format!("Asset {:03}", (i * 37) % n),
+                category: AssetCategory::Equipment,
+                serial_number: Some(format!("P-{i:04}")),
+                value: Money::parse(1000 + (i as i64 % 7) * 100, "SAR").unwrap(),
+                status: AssetStatus::InUse,
+                location: None,
+                purchase_date: None,
+                warranty_until: None,
+                assigned_to: assign.then(|| users[i % users.len()]),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+const PAGE: &str =
+    "query($first: Int, $after: String, $last: Int, $before: String, $order: AssetOrder) {
+  assets(first: $first, after: $after, last: $last, before: $before, orderBy: $order) {
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { id name } }
+  } }";
+
+fn ids(body: &Value) -> Vec<String> {
+    body["data"]["assets"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn paging_forwards_and_backwards_visits_every_row_once_in_order() {
+    let app = spawn_app().await;
+    insert_assets(&app, 25, false).await;
+    let token = app.login("user").await;
+    for order in [
+        json!({ "field": "NAME" }),
+        json!({ "field": "VALUE", "direction": "DESC" }),
+        json!({ "field": "CREATED_AT" }),
+    ] {
+        let mut forward = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let body = app
+                .gql(
+                    Some(&token),
+                    PAGE,
+                    json!({ "first": 10, "after": after, "order": order }),
+                )
+                .await;
+            assert!(body["errors"].is_null(), "{body}");
+            forward.extend(ids(&body));
+            let info = &body["data"]["assets"]["pageInfo"];
+            assert_eq!(info["hasPreviousPage"], after.is_some());
+            if info["hasNextPage"] == false {
+                break;
+            }
+            after = info["endCursor"].as_str().map(str::to_string);
+        }
+        assert_eq!(forward.len(), 25, "{order}");
+        assert_eq!(
+            forward.iter().collect::<HashSet<_>>().len(),
+            25,
+            "no duplicates"
+        );
+
+        let mut backward = Vec::new();
+        let mut before: Option<String> = None;
+        loop {
+            let body = app
+                .gql(
+                    Some(&token),
+                    PAGE,
+                    json!({ "last": 10, "before": before, "order": order }),
+                )
+                .await;
+            let mut page = ids(&body);
+            page.extend(backward);
+            backward = page;
+            let info = &body["data"]["assets"]["pageInfo"];
+            if info["hasPreviousPage"] == false {
+                break;
+            }
+            before = info["startCursor"].as_str().map(str::to_string);
+        }
+        assert_eq!(backward, forward, "backwards gives the same order: {order}");
+    }
+}
+
+#[tokio::test]
+async fn a_page_stays_stable_when_rows_are_inserted_before_it() {
+    let app = spawn_app().await;
+    insert_assets(&app, 10, false).await;
+    let token = app.login("admin").await;
+    let first = app.gql(Some(&token), PAGE, json!({ "first": 5 })).await;
+    let cursor = first["data"]["assets"]["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expected = ids(&app
+        .gql(Some(&token), PAGE, json!({ "first": 5, "after": cursor }))
+        .await);
+    app.create_asset(&token, "AAA first by name", None).await;
+    let again = ids(&app
+        .gql(Some(&token), PAGE, json!({ "first": 5, "after": cursor }))
+        .await);
+    assert_eq!(again, expected);
+}
+
+#[tokio::test]
+async fn page_arguments_out_of_bounds_or_tampered_are_bad_user_input() {
+    let app = spawn_app().await;
+    insert_assets(&app, 3, false).await;
+    let token = app.login("admin").await;
+    let body = app.gql(Some(&token), PAGE, json!({ "first": 2 })).await;
+    let cursor = body["data"]["assets"]["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (payload, sig) = cursor.split_once('.').unwrap();
+    let mut bytes = payload.as_bytes().to_vec();
+    bytes[3] ^= 1;
+    let tampered = format!("{}.{sig}", String::from_utf8(bytes).unwrap());
+    let cases = [
+        ("first over the cap", json!({ "first": 101 })),
+        ("first far over the cap", json!({ "first": 99999999 })),
+        ("negative first", json!({ "first": -1 })),
+        ("negative last", json!({ "last": -5 })),
+        ("first and last", json!({ "first": 1, "last": 1 })),
+        ("tampered cursor", json!({ "first": 1, "after": tampered })),
+        ("garbage cursor", json!({ "first": 1, "after": "abc" })),
+        (
+            "cursor of another ordering",
+            json!({ "first": 1, "after": cursor, "order": { "field": "VALUE" } }),
+        ),
+    ];
+    for (name, vars) in cases {
+        let body = app.gql(Some(&token), PAGE, vars).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{name}: {body}");
+    }
+    let ok = app.gql(Some(&token), PAGE, json!({ "first": 100 })).await;
+    assert!(ok["errors"].is_null());
+}
+
+#[tokio::test]
+async fn a_page_of_100_assets_with_assignees_and_total_costs_at_most_4_database_commands() {
+    let app = spawn_app().await;
+    insert_assets(&app, 120, true).await;
+    let token = app.login("manager").await;
+    let query = "{ assets(first: 100) { totalCount edges { cursor node { id name assignedTo { id name } } } } }";
+    // Warm-up: the first request of a connection may carry driver set-up.
+    app.gql(Some(&token), query, json!({})).await;
+    let before = app.db_commands();
+    let body = app.gql(Some(&token), query, json!({})).await;
+    let used = app.db_commands() - before;
+    assert!(body["errors"].is_null(), "{body}");
+    let edges = body["data"]["assets"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 100);
+    assert!(
+        edges
+            .iter()
+            .all(|e| !e["node"]["assignedTo"]["name"].is_null())
+    );
+    assert_eq!(body["data"]["assets"]["totalCount"], 120);
+    // The caller's account, the page, the users batch, the count.
+    assert_eq!(used, 4, "database commands for one page");
+
+    let without_total = "{ assets(first: 100) { edges { node { name assignedTo { name } } } } }";
+    let before = app.db_commands();
+    app.gql(Some(&token), without_total, json!({})).await;
+    assert_eq!(
+        app.db_commands() - before,
+        3,
+        "no count unless totalCount is asked for"
+    );
+}

@@ -1,0 +1,192 @@
+//! HTTP rules: content types, GET, GraphiQL, headers, health and metrics.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{error_code, spawn_app, spawn_with_settings, test_settings};
+
+#[tokio::test]
+async fn simple_requests_that_could_be_csrf_are_refused_with_415() {
+    let app = spawn_app().await;
+    let url = format!("{}/graphql", app.address);
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "",
+    ] {
+        let response = app
+            .http
+            .post(&url)
+            .header("content-type", content_type)
+            .body(r#"{"query":"mutation { logout(refreshToken: \"x\") }"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 415, "{content_type}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    }
+    let ok = app
+        .http
+        .post(&url)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"query":"{ __typename }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn get_runs_queries_and_refuses_mutations_with_405() {
+    let app = spawn_app().await;
+    let url = format!("{}/graphql", app.address);
+    let query = app
+        .http
+        .get(&url)
+        .query(&[("query", "{ __typename }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.status(), 200);
+    assert_eq!(
+        query.json::<Value>().await.unwrap()["data"]["__typename"],
+        "Query"
+    );
+    let mutation = app
+        .http
+        .get(&url)
+        .query(&[("query", "mutation { logout(refreshToken: \"x\") }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mutation.status(), 405);
+    let body: Value = mutation.json().await.unwrap();
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn graphiql_is_served_to_browsers_in_development_with_a_tight_csp() {
+    let app = spawn_app().await;
+    let page = app
+        .http
+        .get(format!("{}/graphql", app.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src https://unpkg.com 'sha256-"),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("'unsafe-eval'") && !csp.contains("script-src *"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("graphiql"));
+
+    let production =
+        spawn_with_settings(test_settings(alawael::config::Environment::Production)).await;
+    let page = production
+        .http
+        .get(format!("{}/graphql", production.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400, "no GraphiQL in production");
+}
+
+#[tokio::test]
+async fn responses_carry_a_request_id_and_security_headers() {
+    let app = spawn_app().await;
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    let headers = response.headers();
+    assert!(!headers["x-request-id"].is_empty());
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+    let accept = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        accept.headers()["content-type"],
+        "application/graphql-response+json"
+    );
+}
+
+#[tokio::test]
+async fn health_reports_the_database_and_redis() {
+    let app = spawn_app().await;
+    let live = app
+        .http
+        .get(format!("{}/health/live", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = app
+        .http
+        .get(format!("{}/health/ready", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["mongodb"]["status"], "ok");
+    assert!(body["checks"]["mongodb"]["latencyMs"].is_u64());
+    let redis_expected = if std::env::var("REDIS_URL").is_ok() {
+        "ok"
+    } else {
+        "degraded"
+    };
+    assert_eq!(body["checks"]["redis"]["status"], redis_expected, "{body}");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_database_commands() {
+    let app = spawn_app().await;
+    let token = app.login("admin").await;
+    app.gql(
+        Some(&token),
+        "query ListAssets { assets(first: 1) { totalCount } }",
+        json!({}),
+    )
+    .await;
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"alawael_graphql_requests_total{operation="ListAssets",outcome="ok"}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"alawael_db_commands_total{command="find",collection="assets"}"#));
+    assert!(text.contains("alawael_graphql_request_duration_seconds_bucket"));
+    assert!(
+        !text.contains(r#"command="hello""#),
+        "handshakes are not commands"
+    );
+}
