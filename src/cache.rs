@@ -26,8 +26,14 @@ pub struct Cache {
     manager: RwLock<Option<ConnectionManager>>,
     config: ConnectionManagerConfig,
     timeout: Duration,
+    /// After a failed connection, Redis is not tried again before this instant,
+    /// so a Redis outage adds at most one connection attempt per few seconds.
+    retry_at: Mutex<Option<Instant>>,
     local: Mutex<HashMap<String, (i64, Instant)>>,
 }
+
+/// How long Redis is left alone after a failed connection.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 impl Cache {
     /// Connects when a URL is configured; a Redis that is down now is retried later.
@@ -47,6 +53,7 @@ impl Cache {
             manager: RwLock::new(None),
             config,
             timeout,
+            retry_at: Mutex::new(None),
             local: Mutex::new(HashMap::new()),
         };
         if cache.client.is_some() && cache.manager().await.is_none() {
@@ -63,6 +70,7 @@ impl Cache {
             manager: RwLock::new(None),
             config: ConnectionManagerConfig::new(),
             timeout: Duration::from_millis(500),
+            retry_at: Mutex::new(None),
             local: Mutex::new(HashMap::new()),
         }
     }
@@ -72,11 +80,20 @@ impl Cache {
         if let Some(manager) = self.manager.read().await.clone() {
             return Some(manager);
         }
-        let mut slot = self.manager.write().await;
+        let resting = |until: &Option<Instant>| until.is_some_and(|t| Instant::now() < t);
+        if self.retry_at.lock().map(|r| resting(&r)).unwrap_or(false) {
+            return None;
+        }
+        let mut slot = self.manager.try_write().ok()?;
         if slot.is_none() {
             let attempt = client.get_connection_manager_with_config(self.config.clone());
-            if let Ok(Ok(manager)) = tokio::time::timeout(self.timeout * 2, attempt).await {
-                *slot = Some(manager);
+            match tokio::time::timeout(self.timeout * 2, attempt).await {
+                Ok(Ok(manager)) => *slot = Some(manager),
+                _ => {
+                    if let Ok(mut retry) = self.retry_at.lock() {
+                        *retry = Some(Instant::now() + RETRY_AFTER);
+                    }
+                }
             }
         }
         slot.clone()

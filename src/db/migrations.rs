@@ -158,6 +158,26 @@ const STEPS: &[Step] = &[
             },
         ],
     },
+    Step {
+        id: 4,
+        name: "refresh-token use claims",
+        indexes: &[
+            Index {
+                collection: "refresh_token_uses",
+                name: "family",
+                keys: || doc! { "family": 1 },
+                unique: false,
+                ttl_secs: None,
+            },
+            Index {
+                collection: "refresh_token_uses",
+                name: "expiresAt_ttl",
+                keys: || doc! { "expiresAt": 1 },
+                unique: false,
+                ttl_secs: Some(0),
+            },
+        ],
+    },
 ];
 
 /// A step and whether it is applied.

@@ -83,6 +83,18 @@ impl AuthMutation {
             .record_login(user.id)
             .await
             .map_err(ApiError::from)?;
+        app.db
+            .audit()
+            .append(NewEntry {
+                actor: Actor::user(user.id),
+                action: "auth.login".into(),
+                entity_type: "User".into(),
+                entity_id: Some(user.id.to_hex()),
+                changes: vec![],
+                request_id: Some(request.request_id.clone()),
+            })
+            .await
+            .map_err(ApiError::from)?;
         let family = uuid::Uuid::new_v4().to_string();
         Ok(issue(app, user, family).await?)
     }

@@ -5,12 +5,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod assets;
+mod audit;
 mod auth;
+mod config;
 mod helpers;
 mod limits;
+mod migrations;
 mod pagination;
 mod resilience;
 mod roles;
 mod schema;
+mod tls;
 mod transport;
+mod users;
 mod websockets;

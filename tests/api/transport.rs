@@ -190,3 +190,29 @@ async fn metrics_count_requests_and_database_commands() {
         "handshakes are not commands"
     );
 }
+
+#[tokio::test]
+async fn cors_admits_only_the_configured_origins() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.server.cors_origins = vec!["https://staff.alawael.example".into()]
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://staff.alawael.example").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://staff.alawael.example"
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}

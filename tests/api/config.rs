@@ -1,0 +1,96 @@
+//! Configuration: layering, unknown keys, and what production refuses.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use alawael::config::{Environment, load_from};
+
+fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn variables_override_files_and_shortcuts_override_both() {
+    let settings = load_from(
+        Path::new("config"),
+        Environment::Development,
+        &vars(&[
+            ("ALAWAEL__GRAPHQL__MAX_DEPTH", "7"),
+            ("MONGODB_URI", "mongodb://db.internal:27017/centre"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(settings.graphql.max_depth, 7);
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&settings.database.uri),
+        "mongodb://db.internal:27017/centre"
+    );
+    assert!(settings.uses_development_secret());
+}
+
+#[test]
+fn an_unknown_key_is_an_error() {
+    let error = load_from(
+        Path::new("config"),
+        Environment::Development,
+        &vars(&[("ALAWAEL__GRAPHQL__MAX_DEPHT", "7")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("max_depht"), "{error}");
+}
+
+#[test]
+fn production_refuses_a_missing_or_published_secret_and_the_development_password() {
+    let secret = "a-private-secret-of-more-than-32-characters";
+    let cases = [
+        (
+            vars(&[("SEED_PASSWORD", "private-seed-password")]),
+            "JWT_SECRET is not set",
+        ),
+        (
+            vars(&[
+                ("JWT_SECRET", alawael::config::DEVELOPMENT_JWT_SECRET),
+                ("SEED_PASSWORD", "private"),
+            ]),
+            "published development secret",
+        ),
+        (
+            vars(&[("JWT_SECRET", "short"), ("SEED_PASSWORD", "private")]),
+            "shorter than 32",
+        ),
+        (
+            vars(&[("JWT_SECRET", secret)]),
+            "SEED_PASSWORD is the published development password",
+        ),
+    ];
+    for (vars, expected) in cases {
+        let error = load_from(Path::new("config"), Environment::Production, &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(expected), "{error}");
+    }
+    let ok = load_from(
+        Path::new("config"),
+        Environment::Production,
+        &vars(&[("JWT_SECRET", secret), ("SEED_PASSWORD", "private")]),
+    )
+    .unwrap();
+    assert!(!ok.graphql.introspection && !ok.server.graphiql);
+}
+
+#[test]
+fn the_binary_refuses_to_serve_in_production_without_a_secret_and_says_why() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_alawael"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_clear()
+        .env("ALAWAEL_ENV", "production")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("JWT_SECRET"), "{stderr}");
+}
