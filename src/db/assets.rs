@@ -6,12 +6,11 @@
 use async_graphql::Enum;
 use bson::oid::ObjectId;
 use bson::{DateTime, Document, doc};
-use mongodb::Collection;
-use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
 use serde::{Deserialize, Serialize};
 
-use super::page::{self, Page, Sort, Window};
-use super::{Db, DbError, DbResult};
+use super::page::{Page, Sort, Window};
+use super::store::{CountQuery, Store};
+use super::{Db, DbResult};
 use crate::domain::Money;
 
 pub const COLLECTION: &str = "assets";
@@ -170,8 +169,7 @@ impl AssetFilter {
 }
 
 pub struct Assets {
-    collection: Collection<Document>,
-    max_time: std::time::Duration,
+    store: Store<AssetRecord>,
 }
 
 const DUPLICATE_SERIAL: &str = "an asset with this serial number already exists";
@@ -179,18 +177,12 @@ const DUPLICATE_SERIAL: &str = "an asset with this serial number already exists"
 impl Assets {
     pub fn new(db: &Db) -> Self {
         Self {
-            collection: db.collection(COLLECTION),
-            max_time: db.max_time(),
+            store: Store::new(db, COLLECTION),
         }
     }
 
     pub async fn get(&self, id: ObjectId) -> DbResult<Option<AssetRecord>> {
-        let found = self
-            .collection
-            .find_one(doc! { "_id": id })
-            .max_time(self.max_time)
-            .await?;
-        Ok(found.map(bson::from_document).transpose()?)
+        self.store.get(id).await
     }
 
     pub async fn page(
@@ -199,18 +191,11 @@ impl Assets {
         sort: Sort,
         window: Window,
     ) -> DbResult<Page<AssetRecord>> {
-        page::fetch(
-            &self.collection,
-            filter.to_document()?,
-            sort,
-            window,
-            self.max_time,
-        )
-        .await
+        self.store.page(filter.to_document()?, sort, window).await
     }
 
-    pub async fn count(&self, filter: &AssetFilter) -> DbResult<u64> {
-        page::count(&self.collection, filter.to_document()?, self.max_time).await
+    pub fn count_query(&self, filter: &AssetFilter) -> DbResult<CountQuery> {
+        Ok(self.store.count_query(filter.to_document()?))
     }
 
     pub async fn create(&self, input: AssetForCreate) -> DbResult<AssetRecord> {
@@ -231,15 +216,8 @@ impl Assets {
             created_at: now,
             updated_at: now,
         };
-        match self
-            .collection
-            .insert_one(bson::to_document(&record)?)
-            .await
-        {
-            Ok(_) => Ok(record),
-            Err(e) if super::duplicate_key(&e) => Err(DbError::Duplicate(DUPLICATE_SERIAL.into())),
-            Err(e) => Err(e.into()),
-        }
+        self.store.insert(&record, DUPLICATE_SERIAL).await?;
+        Ok(record)
     }
 
     /// Applies `change`; returns the asset after it, `None` when it is gone.
@@ -277,39 +255,20 @@ impl Assets {
         if let Some(user) = change.assigned_to {
             set.insert("assignedTo", user);
         }
-        let options = FindOneAndUpdateOptions::builder()
-            .return_document(ReturnDocument::After)
-            .max_time(self.max_time)
-            .build();
-        match self
-            .collection
-            .find_one_and_update(doc! { "_id": id }, doc! { "$set": set })
-            .with_options(options)
-            .await
-        {
-            Ok(found) => Ok(found.map(bson::from_document).transpose()?),
-            Err(e) if super::duplicate_key(&e) => Err(DbError::Duplicate(DUPLICATE_SERIAL.into())),
-            Err(e) => Err(e.into()),
-        }
+        self.store.set(id, set, DUPLICATE_SERIAL).await
     }
 
     /// Deletes an asset; returns it as it was, `None` when there was none.
     pub async fn delete(&self, id: ObjectId) -> DbResult<Option<AssetRecord>> {
-        let found = self
-            .collection
-            .find_one_and_delete(doc! { "_id": id })
-            .max_time(self.max_time)
-            .await?;
-        Ok(found.map(bson::from_document).transpose()?)
+        self.store.delete(id).await
     }
 
-    /// Inserts or refreshes a seed asset, keyed by its serial number.
+    /// Inserts a seed asset unless one with its serial number exists; true when added.
     pub async fn upsert_seed(&self, input: AssetForCreate) -> DbResult<bool> {
         let serial = input.serial_number.clone().unwrap_or_default();
         if self
-            .collection
+            .store
             .find_one(doc! { "serialKey": &serial })
-            .max_time(self.max_time)
             .await?
             .is_some()
         {

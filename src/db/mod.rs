@@ -8,6 +8,7 @@ pub mod migrations;
 pub mod monitor;
 pub mod page;
 pub mod refresh_tokens;
+pub mod store;
 pub mod users;
 
 use std::sync::Arc;

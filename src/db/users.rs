@@ -3,13 +3,11 @@
 
 use bson::oid::ObjectId;
 use bson::{DateTime, Document, doc};
-use futures::TryStreamExt;
-use mongodb::Collection;
-use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
 use serde::{Deserialize, Serialize};
 
-use super::page::{self, Page, Sort, Window};
-use super::{Db, DbError, DbResult};
+use super::page::{Page, Sort, Window};
+use super::store::{CountQuery, Store};
+use super::{Db, DbResult};
 use crate::domain::{Email, Role};
 
 pub const COLLECTION: &str = "users";
@@ -92,50 +90,30 @@ impl UserFilter {
     }
 }
 
+const DUPLICATE_EMAIL: &str = "an account with this e-mail address already exists";
+
 pub struct Users {
-    collection: Collection<Document>,
-    max_time: std::time::Duration,
+    store: Store<UserRecord>,
 }
 
 impl Users {
     pub fn new(db: &Db) -> Self {
         Self {
-            collection: db.collection(COLLECTION),
-            max_time: db.max_time(),
+            store: Store::new(db, COLLECTION),
         }
     }
 
     pub async fn get(&self, id: ObjectId) -> DbResult<Option<UserRecord>> {
-        self.find_one(doc! { "_id": id }).await
+        self.store.get(id).await
     }
 
     pub async fn find_by_email(&self, email: &Email) -> DbResult<Option<UserRecord>> {
-        self.find_one(doc! { "email": email.as_str() }).await
-    }
-
-    async fn find_one(&self, filter: Document) -> DbResult<Option<UserRecord>> {
-        let found = self
-            .collection
-            .find_one(filter)
-            .max_time(self.max_time)
-            .await?;
-        Ok(found.map(bson::from_document).transpose()?)
+        self.store.find_one(doc! { "email": email.as_str() }).await
     }
 
     /// Loads many accounts in one command (the dataloader's batch).
     pub async fn get_many(&self, ids: &[ObjectId]) -> DbResult<Vec<UserRecord>> {
-        let limit = i64::try_from(ids.len()).map_err(|e| DbError::Other(e.into()))?;
-        let docs: Vec<Document> = self
-            .collection
-            .find(doc! { "_id": { "$in": ids } })
-            .limit(-limit.max(1))
-            .max_time(self.max_time)
-            .await?
-            .try_collect()
-            .await?;
-        docs.into_iter()
-            .map(|d| bson::from_document(d).map_err(DbError::from))
-            .collect()
+        self.store.get_many(ids).await
     }
 
     pub async fn page(
@@ -144,18 +122,11 @@ impl Users {
         sort: Sort,
         window: Window,
     ) -> DbResult<Page<UserRecord>> {
-        page::fetch(
-            &self.collection,
-            filter.to_document(),
-            sort,
-            window,
-            self.max_time,
-        )
-        .await
+        self.store.page(filter.to_document(), sort, window).await
     }
 
-    pub async fn count(&self, filter: &UserFilter) -> DbResult<u64> {
-        page::count(&self.collection, filter.to_document(), self.max_time).await
+    pub fn count_query(&self, filter: &UserFilter) -> CountQuery {
+        self.store.count_query(filter.to_document())
     }
 
     pub async fn create(&self, input: UserForCreate) -> DbResult<UserRecord> {
@@ -173,17 +144,8 @@ impl Users {
             created_at: now,
             updated_at: now,
         };
-        match self
-            .collection
-            .insert_one(bson::to_document(&record)?)
-            .await
-        {
-            Ok(_) => Ok(record),
-            Err(e) if super::duplicate_key(&e) => Err(DbError::Duplicate(
-                "an account with this e-mail address already exists".into(),
-            )),
-            Err(e) => Err(e.into()),
-        }
+        self.store.insert(&record, DUPLICATE_EMAIL).await?;
+        Ok(record)
     }
 
     /// Applies `change` and returns the account after it.
@@ -208,34 +170,27 @@ impl Users {
         if let Some(hash) = &change.password_hash {
             set.insert("passwordHash", hash);
         }
-        self.find_and_set(id, set).await
+        self.store.set(id, set, DUPLICATE_EMAIL).await
     }
 
     pub async fn set_active(&self, id: ObjectId, active: bool) -> DbResult<Option<UserRecord>> {
-        self.find_and_set(id, doc! { "active": active, "updatedAt": DateTime::now() })
+        self.store
+            .set(
+                id,
+                doc! { "active": active, "updatedAt": DateTime::now() },
+                DUPLICATE_EMAIL,
+            )
             .await
     }
 
     pub async fn record_login(&self, id: ObjectId) -> DbResult<()> {
-        self.collection
+        self.store
+            .collection()
             .update_one(
                 doc! { "_id": id },
                 doc! { "$set": { "lastLoginAt": DateTime::now() } },
             )
             .await?;
         Ok(())
-    }
-
-    async fn find_and_set(&self, id: ObjectId, set: Document) -> DbResult<Option<UserRecord>> {
-        let options = FindOneAndUpdateOptions::builder()
-            .return_document(ReturnDocument::After)
-            .max_time(self.max_time)
-            .build();
-        let found = self
-            .collection
-            .find_one_and_update(doc! { "_id": id }, doc! { "$set": set })
-            .with_options(options)
-            .await?;
-        Ok(found.map(bson::from_document).transpose()?)
     }
 }

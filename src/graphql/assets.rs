@@ -341,18 +341,12 @@ impl AssetQuery {
             .await
             .map_err(ApiError::from)?;
         prefetch_assignees(ctx, &page.rows).await?;
-        let filter = Arc::new(filter);
-        let db = app.db.clone();
-        Ok(Connection::new(
-            page,
-            &app.cursors,
-            tag,
-            Asset::new,
-            Arc::new(move || {
-                let (db, filter) = (db.clone(), filter.clone());
-                Box::pin(async move { Ok(db.assets().count(&filter).await?) })
-            }),
-        ))
+        let count = app
+            .db
+            .assets()
+            .count_query(&filter)
+            .map_err(ApiError::from)?;
+        Ok(Connection::new(page, &app.cursors, tag, Asset::new, count))
     }
 
     /// One asset by id.

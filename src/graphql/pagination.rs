@@ -3,19 +3,18 @@
 //! and the generic `XConnection` / `XEdge` types with a lazy `totalCount`.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use async_graphql::{Object, OutputType, SimpleObject, TypeName};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bson::Bson;
 use bson::oid::ObjectId;
-use futures::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::config::GraphqlSettings;
 use crate::db::page::{Page, Position, Window};
+use crate::db::store::CountQuery;
 use crate::error::{ApiError, ApiResult};
 
 /// Signs and reads cursors. The key is derived from the token secret, so a
@@ -153,14 +152,11 @@ pub trait Listed: OutputType + Clone + Send + Sync + 'static {
     const NAME: &'static str;
 }
 
-/// Counts the rows of the whole list, when `totalCount` is asked for.
-pub type Counter = Arc<dyn Fn() -> BoxFuture<'static, ApiResult<u64>> + Send + Sync>;
-
 pub struct Connection<T: Listed> {
     edges: Vec<Edge<T>>,
     has_next_page: bool,
     has_previous_page: bool,
-    counter: Counter,
+    count: CountQuery,
 }
 
 impl<T: Listed> Connection<T> {
@@ -170,7 +166,7 @@ impl<T: Listed> Connection<T> {
         codec: &CursorCodec,
         ordering: &str,
         convert: impl Fn(R) -> T,
-        counter: Counter,
+        count: CountQuery,
     ) -> Self {
         Self {
             edges: page
@@ -183,7 +179,7 @@ impl<T: Listed> Connection<T> {
                 .collect(),
             has_next_page: page.has_next_page,
             has_previous_page: page.has_previous_page,
-            counter,
+            count,
         }
     }
 }
@@ -226,7 +222,7 @@ impl<T: Listed> Connection<T> {
 
     /// How many rows the whole list has with these filters (one extra query; ask only when needed).
     async fn total_count(&self) -> async_graphql::Result<u64> {
-        Ok((self.counter)().await?)
+        Ok(self.count.run().await.map_err(ApiError::from)?)
     }
 }
 

@@ -291,18 +291,8 @@ impl UserQuery {
             .page(&filter, sort, window)
             .await
             .map_err(ApiError::from)?;
-        let filter = Arc::new(filter);
-        let db = app.db.clone();
-        Ok(Connection::new(
-            page,
-            &app.cursors,
-            tag,
-            User::new,
-            Arc::new(move || {
-                let (db, filter) = (db.clone(), filter.clone());
-                Box::pin(async move { Ok(db.users().count(&filter).await?) })
-            }),
-        ))
+        let count = app.db.users().count_query(&filter);
+        Ok(Connection::new(page, &app.cursors, tag, User::new, count))
     }
 
     /// One account by id. Everyone signed in may read a colleague's name.

@@ -1,0 +1,137 @@
+//! What every collection needs, typed by its record: read by id, find one,
+//! load many in one command, a keyset page, a lazy count, insert, `$set`
+//! returning the document after, delete. Each model's file declares its
+//! records, filters and rules and delegates the plumbing here. Every read
+//! carries the configured time limit.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use bson::oid::ObjectId;
+use bson::{Document, doc};
+use futures::TryStreamExt;
+use mongodb::Collection;
+use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::page::{self, Page, Sort, Window};
+use super::{Db, DbError, DbResult};
+
+pub struct Store<T> {
+    collection: Collection<Document>,
+    max_time: Duration,
+    record: PhantomData<fn() -> T>,
+}
+
+/// A count to run later (a connection's `totalCount`, only when asked for).
+#[derive(Clone)]
+pub struct CountQuery {
+    collection: Collection<Document>,
+    filter: Document,
+    max_time: Duration,
+}
+
+impl CountQuery {
+    pub async fn run(&self) -> DbResult<u64> {
+        page::count(&self.collection, self.filter.clone(), self.max_time).await
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Store<T> {
+    pub fn new(db: &Db, name: &str) -> Self {
+        Self {
+            collection: db.collection(name),
+            max_time: db.max_time(),
+            record: PhantomData,
+        }
+    }
+
+    /// The untyped collection, for the model's own queries.
+    pub fn collection(&self) -> &Collection<Document> {
+        &self.collection
+    }
+
+    pub fn max_time(&self) -> Duration {
+        self.max_time
+    }
+
+    pub async fn get(&self, id: ObjectId) -> DbResult<Option<T>> {
+        self.find_one(doc! { "_id": id }).await
+    }
+
+    pub async fn find_one(&self, filter: Document) -> DbResult<Option<T>> {
+        let found = self
+            .collection
+            .find_one(filter)
+            .max_time(self.max_time)
+            .await?;
+        Ok(found.map(bson::from_document).transpose()?)
+    }
+
+    /// Loads the records with these ids in one command (a dataloader's batch).
+    pub async fn get_many(&self, ids: &[ObjectId]) -> DbResult<Vec<T>> {
+        let limit = i64::try_from(ids.len().max(1)).map_err(|e| DbError::Other(e.into()))?;
+        let docs: Vec<Document> = self
+            .collection
+            .find(doc! { "_id": { "$in": ids } })
+            .limit(-limit)
+            .max_time(self.max_time)
+            .await?
+            .try_collect()
+            .await?;
+        docs.into_iter()
+            .map(|d| bson::from_document(d).map_err(DbError::from))
+            .collect()
+    }
+
+    pub async fn page(&self, filter: Document, sort: Sort, window: Window) -> DbResult<Page<T>> {
+        page::fetch(&self.collection, filter, sort, window, self.max_time).await
+    }
+
+    pub fn count_query(&self, filter: Document) -> CountQuery {
+        CountQuery {
+            collection: self.collection.clone(),
+            filter,
+            max_time: self.max_time,
+        }
+    }
+
+    /// Inserts a record; a unique-index clash becomes `Duplicate(clash)`.
+    pub async fn insert(&self, record: &T, clash: &str) -> DbResult<()> {
+        match self.collection.insert_one(bson::to_document(record)?).await {
+            Ok(_) => Ok(()),
+            Err(e) if super::duplicate_key(&e) => Err(DbError::Duplicate(clash.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sets fields of one record; returns it after the change, `None` when it
+    /// does not exist. A unique-index clash becomes `Duplicate(clash)`.
+    pub async fn set(&self, id: ObjectId, set: Document, clash: &str) -> DbResult<Option<T>> {
+        let options = FindOneAndUpdateOptions::builder()
+            .return_document(ReturnDocument::After)
+            .max_time(self.max_time)
+            .build();
+        match self
+            .collection
+            .find_one_and_update(doc! { "_id": id }, doc! { "$set": set })
+            .with_options(options)
+            .await
+        {
+            Ok(found) => Ok(found.map(bson::from_document).transpose()?),
+            Err(e) if super::duplicate_key(&e) => Err(DbError::Duplicate(clash.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes one record; returns it as it was, `None` when there was none.
+    pub async fn delete(&self, id: ObjectId) -> DbResult<Option<T>> {
+        let found = self
+            .collection
+            .find_one_and_delete(doc! { "_id": id })
+            .max_time(self.max_time)
+            .await?;
+        Ok(found.map(bson::from_document).transpose()?)
+    }
+}
