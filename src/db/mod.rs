@@ -193,6 +193,11 @@ impl Db {
         self.monitor.commands_started()
     }
 
+    /// Reads sent without a time limit; every query should carry one.
+    pub fn reads_without_time_limit(&self) -> u64 {
+        self.monitor.unlimited_reads()
+    }
+
     /// A round trip to the server, for readiness.
     pub async fn ping(&self) -> DbResult<()> {
         self.database.run_command(doc! { "ping": 1 }).await?;

@@ -14,9 +14,13 @@ use std::sync::Arc;
 
 /// Commands the driver issues on its own, which are not database work.
 const NOT_COUNTED: &[&str] = &["hello", "ismaster", "isMaster", "endSessions"];
+/// Reads that must carry a time limit (`maxTimeMS`).
+const READS: &[&str] = &["find", "aggregate", "count", "findAndModify", "distinct"];
 
 pub struct CommandMonitor {
     started: AtomicU64,
+    /// Reads sent without `maxTimeMS`: should stay 0 (also exported as a metric).
+    unlimited_reads: AtomicU64,
     slow_after: Duration,
     in_flight: Mutex<HashMap<i32, (String, String)>>,
 }
@@ -25,6 +29,7 @@ impl CommandMonitor {
     pub fn new(slow_after: Duration) -> Self {
         Self {
             started: AtomicU64::new(0),
+            unlimited_reads: AtomicU64::new(0),
             slow_after,
             in_flight: Mutex::new(HashMap::new()),
         }
@@ -32,6 +37,10 @@ impl CommandMonitor {
 
     pub fn commands_started(&self) -> u64 {
         self.started.load(Ordering::SeqCst)
+    }
+
+    pub fn unlimited_reads(&self) -> u64 {
+        self.unlimited_reads.load(Ordering::SeqCst)
     }
 
     pub fn command_handler(self: &Arc<Self>) -> EventHandler<CommandEvent> {
@@ -70,6 +79,13 @@ impl CommandMonitor {
                     .unwrap_or("")
                     .to_string();
                 self.started.fetch_add(1, Ordering::SeqCst);
+                if READS.contains(&started.command_name.as_str())
+                    && !started.command.contains_key("maxTimeMS")
+                {
+                    self.unlimited_reads.fetch_add(1, Ordering::SeqCst);
+                    metrics::counter!("alawael_db_reads_without_time_limit_total", "collection" => collection.clone()).increment(1);
+                    tracing::warn!(command = %started.command_name, %collection, "a read without a time limit");
+                }
                 metrics::counter!(
                     "alawael_db_commands_total",
                     "command" => started.command_name.clone(),

@@ -325,3 +325,44 @@ async fn a_failing_read_is_a_generic_internal_error_with_the_request_id() {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
 }
+
+#[tokio::test]
+async fn every_read_the_api_sends_carries_a_time_limit() {
+    let app = spawn_app().await;
+    let login = app.login_full("admin").await;
+    let token = login["accessToken"].as_str().unwrap().to_string();
+    let id = app.create_asset(&token, "Hoist", Some("H-1")).await;
+    let user = app.user_id("user").await;
+    for (query, vars) in [
+        (
+            "{ assets(first: 10, filter: { search: \"ho\" }) { totalCount nodes { assignedTo { name } } } }",
+            json!({}),
+        ),
+        ("{ users { totalCount nodes { email } } }", json!({})),
+        (
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { updateAsset(id: $id, input: { location: \"Gym\", assignedToId: null }) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { updateUser(id: $id, input: { phone: \"+966 1\" }) { id } }",
+            json!({ "id": user }),
+        ),
+        (
+            "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+            json!({ "t": login["refreshToken"] }),
+        ),
+        (
+            "mutation($id: ID!) { deleteAsset(id: $id) }",
+            json!({ "id": id }),
+        ),
+    ] {
+        let body = app.gql(Some(&token), query, vars).await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    assert!(app.db_commands() > 20);
+    assert_eq!(app.state.db.reads_without_time_limit(), 0);
+}
