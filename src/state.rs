@@ -33,8 +33,17 @@ impl AppState {
     /// present must be a valid token of an active account, or the whole
     /// request fails with `UNAUTHENTICATED`. One database read.
     pub async fn authenticate(&self, authorization: Option<&str>) -> ApiResult<Caller> {
+        Ok(self.authenticate_session(authorization).await?.0)
+    }
+
+    /// Like `authenticate`, also returning when the token expires (Unix
+    /// seconds), so a long-lived websocket can end with it.
+    pub async fn authenticate_session(
+        &self,
+        authorization: Option<&str>,
+    ) -> ApiResult<(Caller, Option<i64>)> {
         let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
-            return Ok(Caller::Anonymous);
+            return Ok((Caller::Anonymous, None));
         };
         let token = header
             .strip_prefix("Bearer ")
@@ -43,17 +52,20 @@ impl AppState {
             .ok_or_else(|| {
                 ApiError::Unauthenticated("use `Authorization: Bearer <accessToken>`".into())
             })?;
-        let (id, _claims) = self
+        let (id, claims) = self
             .tokens
             .verify(token)
             .map_err(|e: TokenError| ApiError::Unauthenticated(e.to_string()))?;
         let user = self.db.users().get(id).await?;
         match user {
-            Some(user) if user.active => Ok(Caller::User(Principal {
-                id: user.id,
-                role: user.role,
-                name: user.name,
-            })),
+            Some(user) if user.active => Ok((
+                Caller::User(Principal {
+                    id: user.id,
+                    role: user.role,
+                    name: user.name,
+                }),
+                Some(claims.exp),
+            )),
             Some(_) => Err(ApiError::Unauthenticated(
                 "this account has been deactivated".into(),
             )),

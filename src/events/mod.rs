@@ -26,6 +26,9 @@ pub enum Event {
         kind: ChangeKind,
         asset: Arc<AssetRecord>,
     },
+    /// An account was deactivated or its role changed: its open sessions
+    /// (websockets) must end, so the next one sees the change.
+    AccountChanged { user: bson::oid::ObjectId },
 }
 
 #[derive(Clone)]

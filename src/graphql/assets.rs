@@ -586,6 +586,7 @@ impl AssetSubscription {
             loop {
                 match receiver.recv().await {
                     Ok(Event::Asset { kind, asset }) => yield AssetEvent { kind, asset: Asset::new(asset) },
+                    Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "a slow subscriber missed asset events");
                     }

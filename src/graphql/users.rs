@@ -19,6 +19,7 @@ use crate::db::page::Sort;
 use crate::db::users::{UserFilter as DbUserFilter, UserForCreate, UserForUpdate, UserRecord};
 use crate::domain::{Email, GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult};
+use crate::events::Event;
 
 /// A staff account. `id` and `name` are visible to everyone signed in; the
 /// other fields to the account's owner, ADMIN and MANAGER.
@@ -493,6 +494,7 @@ impl UserMutation {
             Some(&bson::to_document(&after).map_err(ApiError::internal)?),
         );
         audit(ctx, "user.deactivate", "User", Some(id.to_hex()), changes).await?;
+        app.bus.publish(Event::AccountChanged { user: id });
         Ok(User::new(after))
     }
 }
@@ -514,6 +516,9 @@ async fn update_and_audit(
         Some(&bson::to_document(&before).map_err(ApiError::internal)?),
         Some(&bson::to_document(&after).map_err(ApiError::internal)?),
     );
+    if after.role != before.role {
+        app.bus.publish(Event::AccountChanged { user: after.id });
+    }
     audit(
         ctx,
         "user.update",

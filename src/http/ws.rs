@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use super::{client_address, request_id};
 use crate::error::code;
+use crate::events::Event;
 use crate::graphql::context::RequestContext;
 use crate::graphql::{errors, limits};
 use crate::http::graphql::{operation_type, with_request_data};
@@ -112,10 +113,10 @@ async fn serve(socket: WebSocket, state: Arc<AppState>, request_id: String, addr
             Ok(Some(Ok(Message::Text(raw)))) => match serde_json::from_str::<ClientMessage>(raw.as_str()) {
                 Ok(ClientMessage::ConnectionInit { payload }) => {
                     let token = payload.as_ref().and_then(bearer);
-                    match state.authenticate(token.as_deref()).await {
-                        Ok(caller) => {
+                    match state.authenticate_session(token.as_deref()).await {
+                        Ok(session) => {
                             let _ = out.send(text(json!({ "type": "connection_ack" }))).await;
-                            Some(caller)
+                            Some(session)
                         }
                         Err(_) => { let _ = out.send(close(4403, "Forbidden")).await; None }
                     }
@@ -126,11 +127,19 @@ async fn serve(socket: WebSocket, state: Arc<AppState>, request_id: String, addr
             Ok(_) => None,
         }
     };
-    let Some(caller) = caller else {
+    let Some((caller, expires_at)) = caller else {
         drop(out);
         let _ = writer.await;
         return;
     };
+    let account = match &caller {
+        crate::auth::Caller::User(p) => Some(p.id),
+        crate::auth::Caller::Anonymous => None,
+    };
+    // The connection lives no longer than its access token.
+    let expiry = token_expiry(expires_at);
+    tokio::pin!(expiry);
+    let mut events = state.bus.subscribe();
     let context = RequestContext {
         caller,
         request_id,
@@ -147,6 +156,18 @@ async fn serve(socket: WebSocket, state: Arc<AppState>, request_id: String, addr
                 break;
             }
             Some(id) = done_rx.recv() => { active.remove(&id); }
+            _ = &mut expiry => {
+                let _ = out.send(close(4401, "the access token has expired; reconnect with a new one")).await;
+                break;
+            }
+            event = events.recv() => match event {
+                Ok(Event::AccountChanged { user }) if Some(user) == account => {
+                    let _ = out.send(close(4403, "the account changed; sign in again")).await;
+                    break;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                _ => {}
+            },
             message = incoming.next() => {
                 let raw = match message {
                     Some(Ok(Message::Text(raw))) => raw,
@@ -193,6 +214,17 @@ async fn serve(socket: WebSocket, state: Arc<AppState>, request_id: String, addr
     }
     drop(out);
     let _ = writer.await;
+}
+
+/// Resolves when the token expires; never for an anonymous connection.
+async fn token_expiry(expires_at: Option<i64>) {
+    match expires_at {
+        Some(exp) => {
+            let left = exp.saturating_sub(chrono::Utc::now().timestamp());
+            tokio::time::sleep(Duration::from_secs(u64::try_from(left).unwrap_or(0))).await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 /// Resolves once shutdown has begun.

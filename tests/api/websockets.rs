@@ -233,3 +233,31 @@ async fn a_subscriber_that_never_reads_does_not_hold_up_others() {
     assert_eq!(health.status(), 200);
     drop(stalled);
 }
+
+#[tokio::test]
+async fn a_deactivated_accounts_websocket_is_closed_with_4403() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let manager = app.login("manager").await;
+    let mut socket = init(&app, &manager).await;
+    let id = app.user_id("manager").await;
+    let body = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { deactivateUser(id: $id) { active } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(body["data"]["deactivateUser"]["active"], false, "{body}");
+    assert_eq!(next(&mut socket).await, Err(4403));
+}
+
+#[tokio::test]
+async fn a_websocket_ends_when_its_access_token_expires() {
+    let app = spawn_app_with(|s| s.auth.access_token_ttl_secs = 2).await;
+    let token = app.login("admin").await;
+    let mut socket = init(&app, &token).await;
+    let started = std::time::Instant::now();
+    assert_eq!(next(&mut socket).await, Err(4401));
+    assert!(started.elapsed() < Duration::from_secs(9));
+}
