@@ -167,7 +167,12 @@ impl AuditLog {
                 .await?;
             let (seq, prev_hash) = match last {
                 Some(d) => (
-                    d.get_i64("seq").map_err(|e| DbError::Other(e.into()))? + 1,
+                    d.get_i64("seq")
+                        .map_err(|e| DbError::Other(e.into()))?
+                        .checked_add(1)
+                        .ok_or_else(|| {
+                            DbError::Other(anyhow::anyhow!("the audit sequence is exhausted"))
+                        })?,
                     d.get_str("hash")
                         .map_err(|e| DbError::Other(e.into()))?
                         .to_string(),

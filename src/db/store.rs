@@ -125,6 +125,21 @@ impl<T: Serialize + DeserializeOwned> Store<T> {
         }
     }
 
+    /// Removes one record, as an undo of its creation.
+    pub async fn remove(&self, id: ObjectId) -> DbResult<()> {
+        self.collection.delete_one(doc! { "_id": id }).await?;
+        Ok(())
+    }
+
+    /// Puts a record back exactly as it was, as an undo of a change or deletion.
+    pub async fn restore(&self, id: ObjectId, record: &T) -> DbResult<()> {
+        self.collection
+            .replace_one(doc! { "_id": id }, bson::to_document(record)?)
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
     /// Deletes one record; returns it as it was, `None` when there was none.
     pub async fn delete(&self, id: ObjectId) -> DbResult<Option<T>> {
         let found = self

@@ -103,6 +103,16 @@ impl Users {
         }
     }
 
+    /// Takes back a creation (when its audit entry could not be written).
+    pub async fn remove(&self, id: ObjectId) -> DbResult<()> {
+        self.store.remove(id).await
+    }
+
+    /// Puts a record back as it was (when its audit entry could not be written).
+    pub async fn restore(&self, record: &UserRecord) -> DbResult<()> {
+        self.store.restore(record.id, record).await
+    }
+
     pub async fn get(&self, id: ObjectId) -> DbResult<Option<UserRecord>> {
         self.store.get(id).await
     }

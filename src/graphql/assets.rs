@@ -11,7 +11,7 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use futures::Stream;
 
-use super::context::{ContextExt, audit};
+use super::context::{ContextExt, audit_change};
 use super::guards::{ANY_ROLE, MANAGERS, RoleGuard};
 use super::loaders;
 use super::money::{Money, MoneyInput};
@@ -405,12 +405,14 @@ impl AssetMutation {
             .await
             .map_err(ApiError::from)?;
         let after = bson::to_document(&record).map_err(ApiError::internal)?;
-        audit(
+        let assets = app.db.assets();
+        audit_change(
             ctx,
             "asset.create",
             "Asset",
             Some(record.id.to_hex()),
             diff(None, Some(&after)),
+            assets.remove(record.id),
         )
         .await?;
         Ok(publish(ctx, ChangeKind::Created, record)?)
@@ -485,7 +487,17 @@ impl AssetMutation {
             Some(&bson::to_document(&before).map_err(ApiError::internal)?),
             Some(&bson::to_document(&after).map_err(ApiError::internal)?),
         );
-        audit(ctx, "asset.update", "Asset", Some(id.to_hex()), changes).await?;
+        let assets = app.db.assets();
+        let undo = assets.restore(&before);
+        audit_change(
+            ctx,
+            "asset.update",
+            "Asset",
+            Some(id.to_hex()),
+            changes,
+            undo,
+        )
+        .await?;
         Ok(publish(ctx, ChangeKind::Updated, after)?)
     }
 
@@ -506,12 +518,14 @@ impl AssetMutation {
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound)?;
         let doc = bson::to_document(&before).map_err(ApiError::internal)?;
-        audit(
+        let assets = app.db.assets();
+        audit_change(
             ctx,
             "asset.delete",
             "Asset",
             Some(oid.to_hex()),
             diff(Some(&doc), None),
+            assets.restore(&before),
         )
         .await?;
         publish(ctx, ChangeKind::Deleted, before)?;

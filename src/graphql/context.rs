@@ -42,7 +42,32 @@ impl ContextExt for Context<'_> {
     }
 }
 
-/// Writes an audit entry for a change made in this request.
+/// Writes the audit entry for a change this request has already stored. If
+/// the entry cannot be written, `undo` takes the change back, so a failed
+/// mutation changes nothing, and the failure is reported. (FerretDB has no
+/// transactions; this keeps the data and its audit trail together.)
+pub async fn audit_change(
+    ctx: &Context<'_>,
+    action: &str,
+    entity_type: &str,
+    entity_id: Option<String>,
+    changes: Vec<Change>,
+    undo: impl std::future::Future<Output = crate::db::DbResult<()>>,
+) -> ApiResult<()> {
+    match audit(ctx, action, entity_type, entity_id, changes).await {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            if let Err(undo_error) = undo.await {
+                tracing::error!(%undo_error, action, "the audit entry failed and the change could not be undone");
+            } else {
+                tracing::warn!(action, "the audit entry failed; the change was undone");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Writes an audit entry for something this request did.
 pub async fn audit(
     ctx: &Context<'_>,
     action: &str,

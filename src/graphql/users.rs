@@ -9,7 +9,7 @@ use async_graphql::{
 };
 use bson::oid::ObjectId;
 
-use super::context::{ContextExt, audit};
+use super::context::{ContextExt, audit_change};
 use super::guards::{ANY_ROLE, MANAGERS, RoleGuard, SelfOrManagers};
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use super::scalars::DateTime;
@@ -366,12 +366,14 @@ impl UserMutation {
             .await
             .map_err(ApiError::from)?;
         let after = bson::to_document(&record).map_err(ApiError::internal)?;
-        audit(
+        let users = app.db.users();
+        audit_change(
             ctx,
             "user.create",
             "User",
             Some(record.id.to_hex()),
             diff(None, Some(&after)),
+            users.remove(record.id),
         )
         .await?;
         Ok(User::new(record))
@@ -493,7 +495,17 @@ impl UserMutation {
             Some(&bson::to_document(&before).map_err(ApiError::internal)?),
             Some(&bson::to_document(&after).map_err(ApiError::internal)?),
         );
-        audit(ctx, "user.deactivate", "User", Some(id.to_hex()), changes).await?;
+        let users = app.db.users();
+        let undo = users.restore(&before);
+        audit_change(
+            ctx,
+            "user.deactivate",
+            "User",
+            Some(id.to_hex()),
+            changes,
+            undo,
+        )
+        .await?;
         app.bus.publish(Event::AccountChanged { user: id });
         Ok(User::new(after))
     }
@@ -516,16 +528,18 @@ async fn update_and_audit(
         Some(&bson::to_document(&before).map_err(ApiError::internal)?),
         Some(&bson::to_document(&after).map_err(ApiError::internal)?),
     );
-    if after.role != before.role {
-        app.bus.publish(Event::AccountChanged { user: after.id });
-    }
-    audit(
+    let users = app.db.users();
+    audit_change(
         ctx,
         "user.update",
         "User",
         Some(before.id.to_hex()),
         changes,
+        users.restore(&before),
     )
     .await?;
+    if after.role != before.role {
+        app.bus.publish(Event::AccountChanged { user: after.id });
+    }
     Ok(User::new(after))
 }

@@ -80,3 +80,48 @@ async fn concurrent_appends_keep_one_unbroken_chain() {
         .unwrap();
     assert_eq!(count, 20);
 }
+
+#[tokio::test]
+async fn when_the_audit_entry_cannot_be_written_the_change_is_undone() {
+    let app = spawn_app().await;
+    let token = app.login("admin").await;
+    let kept = app.create_asset(&token, "Kept", Some("KEEP-1")).await;
+    // A last entry the writer cannot chain to (as a corrupted log would be).
+    app.state
+        .db
+        .collection("audit_logs")
+        .insert_one(doc! { "seq": i64::MAX, "hash": 7 })
+        .await
+        .unwrap();
+
+    let create = app
+        .gql(Some(&token), "mutation { createAsset(input: { name: \"Ghost\", category: IT, value: { amountMinor: 1, currency: \"SAR\" } }) { id } }", serde_json::json!({}))
+        .await;
+    assert_eq!(crate::helpers::error_code(&create), "INTERNAL", "{create}");
+    let update = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!) { updateAsset(id: $id, input: { name: \"Renamed\" }) { id } }",
+            serde_json::json!({ "id": kept }),
+        )
+        .await;
+    assert_eq!(crate::helpers::error_code(&update), "INTERNAL");
+    let delete = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!) { deleteAsset(id: $id) }",
+            serde_json::json!({ "id": kept }),
+        )
+        .await;
+    assert_eq!(crate::helpers::error_code(&delete), "INTERNAL");
+
+    let list = app
+        .gql(
+            Some(&token),
+            "{ assets { totalCount nodes { name } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(list["data"]["assets"]["totalCount"], 1, "{list}");
+    assert_eq!(list["data"]["assets"]["nodes"][0]["name"], "Kept");
+}
