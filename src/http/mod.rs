@@ -55,6 +55,22 @@ pub fn client_address(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for
     peer.ip().to_string()
 }
 
+/// A panic in a handler: logged, and answered as a generic `INTERNAL` error.
+fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let detail = cause
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| cause.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic");
+    tracing::error!(%detail, "a request handler panicked");
+    let body = serde_json::json!({ "errors": [{ "message": "internal server error", "extensions": { "code": crate::error::code::INTERNAL } }] });
+    axum::response::IntoResponse::into_response((
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    ))
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     let server = &state.settings.server;
     let cors = CorsLayer::new()
@@ -116,7 +132,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
             }))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(CatchPanicLayer::new())
+            .layer(CatchPanicLayer::custom(panic_response))
             .layer(cors)
             .layer(CompressionLayer::new())
             .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout)),

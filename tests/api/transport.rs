@@ -216,3 +216,46 @@ async fn cors_admits_only_the_configured_origins() {
     let other = preflight("https://evil.example").await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn hostile_bodies_get_client_errors_and_the_server_stays_up() {
+    let app = spawn_app().await;
+    let token = app.login("admin").await;
+    let url = format!("{}/graphql", app.address);
+    let nested_json = format!("{{\"query\":\"{{ me {{ id }} }}\",\"variables\":{{\"x\":{}1{}}}}}", "[".repeat(5000), "]".repeat(5000));
+    let bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"null".to_vec(),
+        b"[]".to_vec(),
+        b"{\"query\": 5}".to_vec(),
+        b"{\"query\": \"{ me { id } }\", \"variables\": \"not an object\"}".to_vec(),
+        vec![0xff, 0xfe, 0x00, 0x7b],
+        nested_json.into_bytes(),
+        b"{\"query\": \"query($f: Int) { assets(first: $f) { totalCount } }\", \"variables\": {\"f\": 1e308}}".to_vec(),
+        b"{\"query\": \"query($s: String) { assets(filter: { search: $s }) { totalCount } }\", \"variables\": {\"s\": \"a\\u0000b\"}}".to_vec(),
+        b"{\"query\": \"query($id: ID!) { asset(id: $id) { id } }\", \"variables\": {\"id\": \"\\u0000\"}}".to_vec(),
+        b"{\"query\": \"mutation { createAsset(input: { name: \\\"x\\\", category: IT, value: { amountMinor: 99999999999999999999999, currency: \\\"SAR\\\" } }) { id } }\"}".to_vec(),
+        format!("{{\"query\": \"{{ {} }}\"}}", "__typename ".repeat(3000)).into_bytes(),
+    ];
+    for body in bodies {
+        let response = app
+            .http
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert!(status < 500, "{status} for {}", String::from_utf8_lossy(&body[..body.len().min(120)]));
+        let json: Value = response.json().await.unwrap_or(Value::Null);
+        if status == 200 && json["errors"].is_array() {
+            assert_ne!(error_code(&json), "INTERNAL", "{json}");
+        }
+    }
+    let count = app.gql(Some(&token), "{ assets { totalCount } }", json!({})).await;
+    assert_eq!(count["data"]["assets"]["totalCount"], 0, "nothing was written");
+    let live = app.http.get(format!("{}/health/live", app.address)).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+}
