@@ -13,6 +13,7 @@ use futures::Stream;
 
 use super::context::{ContextExt, audit_change};
 use super::guards::{ANY_ROLE, MANAGERS, RoleGuard};
+use super::inputs::{clearable, required};
 use super::loaders;
 use super::money::{Money, MoneyInput};
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
@@ -435,33 +436,17 @@ impl AssetMutation {
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound)?;
-        let required =
-            |field: &str| ApiError::bad_input(field, format!("`{field}` cannot be cleared"));
-        let mut change = AssetForUpdate::default();
-        match input.name {
-            MaybeUndefined::Value(n) => change.name = Some(asset_name(&n)?),
-            MaybeUndefined::Null => return Err(required("input.name").into()),
-            MaybeUndefined::Undefined => {}
-        }
-        match input.category {
-            MaybeUndefined::Value(c) => change.category = Some(c),
-            MaybeUndefined::Null => return Err(required("input.category").into()),
-            MaybeUndefined::Undefined => {}
-        }
-        match input.value {
-            MaybeUndefined::Value(v) => change.value = Some(v.parse("input.value")?),
-            MaybeUndefined::Null => return Err(required("input.value").into()),
-            MaybeUndefined::Undefined => {}
-        }
-        match input.status {
-            MaybeUndefined::Value(s) => change.status = Some(s),
-            MaybeUndefined::Null => return Err(required("input.status").into()),
-            MaybeUndefined::Undefined => {}
-        }
-        change.serial_number = patch(input.serial_number, |s| serial(&s))?;
-        change.location = patch(input.location, |s| location(&s))?;
-        change.purchase_date = patch(input.purchase_date, |d| Ok(d.to_stored()))?;
-        change.warranty_until = patch(input.warranty_until, |d| Ok(d.to_stored()))?;
+        let mut change = AssetForUpdate {
+            name: required(input.name, "input.name", |n| asset_name(&n))?,
+            category: required(input.category, "input.category", Ok)?,
+            value: required(input.value, "input.value", |v| v.parse("input.value"))?,
+            status: required(input.status, "input.status", Ok)?,
+            ..Default::default()
+        };
+        change.serial_number = clearable(input.serial_number, |s| serial(&s))?;
+        change.location = clearable(input.location, |s| location(&s))?;
+        change.purchase_date = clearable(input.purchase_date, |d| Ok(d.to_stored()))?;
+        change.warranty_until = clearable(input.warranty_until, |d| Ok(d.to_stored()))?;
         change.assigned_to = match input.assigned_to_id {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
@@ -561,18 +546,6 @@ async fn prefetch_assignees(
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("loading users failed: {e}")))?;
     Ok(())
-}
-
-/// Reads an optional field of an update: absent, cleared, or a new value.
-fn patch<T, U>(
-    value: MaybeUndefined<T>,
-    parse: impl FnOnce(T) -> ApiResult<U>,
-) -> ApiResult<Option<Option<U>>> {
-    Ok(match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(parse(v)?)),
-    })
 }
 
 fn publish(ctx: &Context<'_>, kind: ChangeKind, record: AssetRecord) -> ApiResult<Asset> {

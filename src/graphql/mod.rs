@@ -6,6 +6,7 @@ pub mod auth;
 pub mod context;
 pub mod errors;
 pub mod guards;
+pub mod inputs;
 pub mod limits;
 pub mod loaders;
 pub mod money;

@@ -11,6 +11,7 @@ use bson::oid::ObjectId;
 
 use super::context::{ContextExt, audit_change};
 use super::guards::{ANY_ROLE, MANAGERS, RoleGuard, SelfOrManagers};
+use super::inputs::required;
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use super::scalars::DateTime;
 use crate::auth::password;
@@ -170,11 +171,11 @@ pub struct CreateUserInput {
 #[derive(InputObject)]
 pub struct UpdateUserInput {
     /// Full name.
-    name: Option<String>,
+    name: MaybeUndefined<String>,
     /// New role; ADMIN only, or MANAGER between THERAPIST and USER.
-    role: Option<Role>,
+    role: MaybeUndefined<Role>,
     /// A new password (at least 12 characters).
-    password: Option<String>,
+    password: MaybeUndefined<String>,
     /// Department or team.
     department: MaybeUndefined<String>,
     /// Work phone number.
@@ -185,7 +186,7 @@ pub struct UpdateUserInput {
 #[derive(InputObject)]
 pub struct UpdateMeInput {
     /// Full name.
-    name: Option<String>,
+    name: MaybeUndefined<String>,
     /// Work phone number; `null` clears it.
     phone: MaybeUndefined<String>,
 }
@@ -397,28 +398,25 @@ impl UserMutation {
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound)?;
+        let role = required(input.role, "input.role", Ok)?;
         if !caller.role.may_manage_role(before.role)
-            || input.role.is_some_and(|r| !caller.role.may_manage_role(r))
+            || role.is_some_and(|r| !caller.role.may_manage_role(r))
         {
             return Err(ApiError::Forbidden.into());
         }
-        if caller.id == id && input.role.is_some_and(|r| r != caller.role) {
+        if caller.id == id && role.is_some_and(|r| r != caller.role) {
             return Err(
                 ApiError::bad_input("input.role", "you cannot change your own role").into(),
             );
         }
         let mut change = UserForUpdate {
-            name: input
-                .name
-                .as_deref()
-                .map(|n| name_of(n, "input.name"))
-                .transpose()?,
-            role: input.role,
+            name: required(input.name, "input.name", |n| name_of(&n, "input.name"))?,
+            role,
             department: optional_text(input.department, "input.department", 120)?,
             phone: optional_text(input.phone, "input.phone", 40)?,
             password_hash: None,
         };
-        if let Some(password) = input.password {
+        if let Some(password) = required(input.password, "input.password", Ok)? {
             password::check_strength(&password)
                 .map_err(|m| ApiError::bad_input("input.password", m))?;
             change.password_hash =
@@ -444,11 +442,7 @@ impl UserMutation {
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound)?;
         let change = UserForUpdate {
-            name: input
-                .name
-                .as_deref()
-                .map(|n| name_of(n, "input.name"))
-                .transpose()?,
+            name: required(input.name, "input.name", |n| name_of(&n, "input.name"))?,
             phone: optional_text(input.phone, "input.phone", 40)?,
             ..Default::default()
         };

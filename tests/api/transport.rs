@@ -222,7 +222,11 @@ async fn hostile_bodies_get_client_errors_and_the_server_stays_up() {
     let app = spawn_app().await;
     let token = app.login("admin").await;
     let url = format!("{}/graphql", app.address);
-    let nested_json = format!("{{\"query\":\"{{ me {{ id }} }}\",\"variables\":{{\"x\":{}1{}}}}}", "[".repeat(5000), "]".repeat(5000));
+    let nested_json = format!(
+        "{{\"query\":\"{{ me {{ id }} }}\",\"variables\":{{\"x\":{}1{}}}}}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     let bodies: Vec<Vec<u8>> = vec![
         b"".to_vec(),
         b"null".to_vec(),
@@ -248,14 +252,28 @@ async fn hostile_bodies_get_client_errors_and_the_server_stays_up() {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        assert!(status < 500, "{status} for {}", String::from_utf8_lossy(&body[..body.len().min(120)]));
+        assert!(
+            status < 500,
+            "{status} for {}",
+            String::from_utf8_lossy(&body[..body.len().min(120)])
+        );
         let json: Value = response.json().await.unwrap_or(Value::Null);
         if status == 200 && json["errors"].is_array() {
             assert_ne!(error_code(&json), "INTERNAL", "{json}");
         }
     }
-    let count = app.gql(Some(&token), "{ assets { totalCount } }", json!({})).await;
-    assert_eq!(count["data"]["assets"]["totalCount"], 0, "nothing was written");
-    let live = app.http.get(format!("{}/health/live", app.address)).send().await.unwrap();
+    let count = app
+        .gql(Some(&token), "{ assets { totalCount } }", json!({}))
+        .await;
+    assert_eq!(
+        count["data"]["assets"]["totalCount"], 0,
+        "nothing was written"
+    );
+    let live = app
+        .http
+        .get(format!("{}/health/live", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), 200);
 }

@@ -174,3 +174,45 @@ async fn nobody_deactivates_their_own_account_and_audit_entries_hold_no_password
     assert_eq!(change.after.as_str(), Some("[redacted]"));
     assert!(!format!("{entries:?}").contains("argon2"));
 }
+
+#[tokio::test]
+async fn an_update_clears_optional_fields_with_null_and_refuses_null_for_required_ones() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let user = app.user_id("user").await;
+    let q = "mutation($id: ID!, $i: UpdateUserInput!) { updateUser(id: $id, input: $i) { name phone department role } }";
+    let cleared = app
+        .gql(
+            Some(&admin),
+            q,
+            json!({ "id": user, "i": { "phone": null } }),
+        )
+        .await;
+    assert!(
+        cleared["data"]["updateUser"]["phone"].is_null(),
+        "{cleared}"
+    );
+    assert_eq!(
+        cleared["data"]["updateUser"]["department"], "Front Desk",
+        "absent fields stay"
+    );
+    for field in ["name", "role", "password"] {
+        let body = app
+            .gql(Some(&admin), q, json!({ "id": user, "i": { field: null } }))
+            .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{field}: {body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"],
+            format!("input.{field}")
+        );
+    }
+    let me = app
+        .gql(
+            Some(&app.login("user").await),
+            "{ me { name role } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(me["data"]["me"]["role"], "USER");
+    assert_eq!(me["data"]["me"]["name"], "Faisal Al-Dosari");
+}

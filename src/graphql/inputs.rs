@@ -1,0 +1,35 @@
+//! Reading the fields of update inputs the same way in every model: absent
+//! leaves a field as it is, `null` clears it where clearing makes sense and
+//! is refused where it does not, a value is checked before it is used.
+
+use async_graphql::MaybeUndefined;
+
+use crate::error::{ApiError, ApiResult};
+
+/// A field that may be cleared: `None` absent, `Some(None)` cleared, `Some(Some(v))` set.
+pub fn clearable<T, U>(
+    value: MaybeUndefined<T>,
+    parse: impl FnOnce(T) -> ApiResult<U>,
+) -> ApiResult<Option<Option<U>>> {
+    Ok(match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(parse(v)?)),
+    })
+}
+
+/// A field that must keep a value: `null` is `BAD_USER_INPUT` naming `field`.
+pub fn required<T, U>(
+    value: MaybeUndefined<T>,
+    field: &str,
+    parse: impl FnOnce(T) -> ApiResult<U>,
+) -> ApiResult<Option<U>> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Err(ApiError::bad_input(
+            field,
+            format!("`{field}` cannot be cleared"),
+        )),
+        MaybeUndefined::Value(v) => parse(v).map(Some),
+    }
+}
