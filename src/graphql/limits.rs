@@ -11,6 +11,7 @@ use async_graphql::parser::types::{
 };
 use async_graphql::parser::{Positioned, parse_query};
 
+use super::INTROSPECTION_DEPTH;
 use crate::config::GraphqlSettings;
 use crate::error::code;
 
@@ -56,6 +57,7 @@ pub fn check(query: &str, limits: &GraphqlSettings) -> Result<ExecutableDocument
         directives: 0,
         visited: 0,
         fields: 0,
+        introspecting: false,
         stack: Vec::new(),
     };
     for (_, operation) in document.operations.iter() {
@@ -73,6 +75,9 @@ struct Walk<'a> {
     visited: usize,
     /// Field selections seen, with fragments expanded.
     fields: usize,
+    /// Inside `__schema` / `__type`: GraphiQL's introspection query nests
+    /// `ofType` eight deep, so it gets extra depth and its fields are not counted.
+    introspecting: bool,
     /// Fragment names being expanded, to stop cycles.
     stack: Vec<&'a str>,
 }
@@ -146,7 +151,10 @@ impl<'a> Walk<'a> {
             match &selection.node {
                 Selection::Field(field) => {
                     let field = &field.node;
-                    self.fields += 1;
+                    let introspection = matches!(field.name.node.as_str(), "__schema" | "__type");
+                    if !self.introspecting {
+                        self.fields += 1;
+                    }
                     if self.fields > self.limits.max_fields {
                         return Err(refuse(
                             code::QUERY_TOO_COMPLEX,
@@ -156,7 +164,12 @@ impl<'a> Walk<'a> {
                             ),
                         ));
                     }
-                    if depth > self.limits.max_depth {
+                    let max_depth = if self.introspecting {
+                        self.limits.max_depth + INTROSPECTION_DEPTH
+                    } else {
+                        self.limits.max_depth
+                    };
+                    if depth > max_depth {
                         return Err(refuse(
                             code::QUERY_TOO_DEEP,
                             format!(
@@ -165,9 +178,7 @@ impl<'a> Walk<'a> {
                             ),
                         ));
                     }
-                    if !self.limits.introspection
-                        && matches!(field.name.node.as_str(), "__schema" | "__type")
-                    {
+                    if !self.limits.introspection && introspection {
                         return Err(refuse(
                             code::VALIDATION_FAILED,
                             "introspection is disabled on this server",
@@ -187,7 +198,10 @@ impl<'a> Walk<'a> {
                     }
                     self.count_directives(field.directives.len())?;
                     if !field.selection_set.node.items.is_empty() {
+                        let outer = self.introspecting;
+                        self.introspecting = outer || introspection;
                         self.selection_set(&field.selection_set, depth + 1)?;
+                        self.introspecting = outer;
                     }
                 }
                 Selection::InlineFragment(inline) => {

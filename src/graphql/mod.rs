@@ -35,6 +35,9 @@ pub struct Mutation(
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(assets::AssetSubscription);
 
+/// Extra nesting GraphiQL's introspection query needs (its `ofType` chain).
+pub const INTROSPECTION_DEPTH: usize = 10;
+
 pub type AlawaelSchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with the configured limits. Needs no database.
@@ -44,9 +47,11 @@ pub fn build_schema(limits: &GraphqlSettings) -> AlawaelSchema {
         Mutation::default(),
         Subscription::default(),
     )
-    .limit_depth(limits.max_depth)
+    // `limits::check` enforces `max_depth` through fragments, with room for
+    // GraphiQL's introspection query; this is the library's backstop.
+    .limit_depth(limits.max_depth + INTROSPECTION_DEPTH)
     .limit_complexity(limits.max_complexity)
-    .limit_recursive_depth(limits.max_depth * 2 + 8);
+    .limit_recursive_depth(limits.max_depth * 2 + 8 + INTROSPECTION_DEPTH);
     if !limits.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -191,3 +191,16 @@ async fn production_refuses_introspection_and_suggests_nothing() {
         "{typo}"
     );
 }
+
+#[tokio::test]
+async fn graphiqls_introspection_query_passes_the_limits_in_development() {
+    let app = spawn_app().await;
+    let query = include_str!("introspection_query.graphql");
+    let body = app.gql(None, query, json!({})).await;
+    assert!(
+        body["errors"].is_null(),
+        "{}",
+        &body.to_string()[..body.to_string().len().min(400)]
+    );
+    assert!(body["data"]["__schema"]["types"].as_array().unwrap().len() > 20);
+}
