@@ -28,13 +28,7 @@ async fn an_asset_is_created_with_only_the_required_fields_and_audited() {
     let id = alawael::domain::GlobalId::decode(asset["id"].as_str().unwrap())
         .unwrap()
         .id;
-    let entries = app
-        .state
-        .db
-        .audit()
-        .for_entity("Asset", &id.to_hex())
-        .await
-        .unwrap();
+    let entries = app.audit_for("Asset", id).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].action, "asset.create");
     assert!(entries[0].request_id.is_some());

@@ -154,6 +154,29 @@ impl TestApp {
             .to_string()
     }
 
+    /// A GET to a path of the app, e.g. `/health/ready`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The audit entries about one entity, newest first.
+    pub async fn audit_for(
+        &self,
+        entity_type: &str,
+        id: bson::oid::ObjectId,
+    ) -> Vec<alawael::db::audit::AuditEntry> {
+        self.state
+            .db
+            .audit()
+            .for_entity(entity_type, &id.to_hex())
+            .await
+            .expect("audit entries")
+    }
+
     /// Database commands this app has started so far.
     pub fn db_commands(&self) -> u64 {
         self.state.db.commands_started()

@@ -35,12 +35,7 @@ async fn with_redis_down_requests_are_served_and_readiness_says_degraded() {
         .await;
     assert!(body["errors"].is_null(), "{body}");
     assert!(started.elapsed() < Duration::from_secs(5));
-    let ready = app
-        .http
-        .get(format!("{}/health/ready", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/health/ready").await;
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "degraded");
@@ -167,31 +162,16 @@ async fn with_the_database_stopped_requests_fail_fast_and_acknowledged_writes_su
         !text.contains("Kind:") && !text.contains("127.0.0.1"),
         "no driver detail leaks: {text}"
     );
-    let ready = app
-        .http
-        .get(format!("{}/health/ready", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/health/ready").await;
     assert_eq!(ready.status(), 503);
-    let live = app
-        .http
-        .get(format!("{}/health/live", app.address))
-        .send()
-        .await
-        .unwrap();
+    let live = app.get("/health/live").await;
     assert_eq!(live.status(), 200);
 
     // Back up: every acknowledged write is there.
     let _restarted = Ferret::start(&dir, port);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let ready = app
-            .http
-            .get(format!("{}/health/ready", app.address))
-            .send()
-            .await
-            .unwrap();
+        let ready = app.get("/health/ready").await;
         if ready.status() == 200 {
             break;
         }
@@ -246,12 +226,7 @@ async fn shutdown_turns_readiness_off_first_closes_websockets_with_1001_and_then
         })
     };
     app.state.lifecycle.begin_shutdown();
-    let ready = app
-        .http
-        .get(format!("{}/health/ready", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/health/ready").await;
     assert_eq!(ready.status(), 503);
     let close = tokio::time::timeout(Duration::from_secs(5), socket.next())
         .await

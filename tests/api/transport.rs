@@ -135,19 +135,9 @@ async fn responses_carry_a_request_id_and_security_headers() {
 #[tokio::test]
 async fn health_reports_the_database_and_redis() {
     let app = spawn_app().await;
-    let live = app
-        .http
-        .get(format!("{}/health/live", app.address))
-        .send()
-        .await
-        .unwrap();
+    let live = app.get("/health/live").await;
     assert_eq!(live.status(), 200);
-    let ready = app
-        .http
-        .get(format!("{}/health/ready", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/health/ready").await;
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["mongodb"]["status"], "ok");
@@ -170,15 +160,7 @@ async fn metrics_count_requests_and_database_commands() {
         json!({}),
     )
     .await;
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get("/metrics").await.text().await.unwrap();
     assert!(
         text.contains(r#"alawael_graphql_requests_total{operation="ListAssets",outcome="ok"}"#),
         "{text}"
@@ -269,11 +251,6 @@ async fn hostile_bodies_get_client_errors_and_the_server_stays_up() {
         count["data"]["assets"]["totalCount"], 0,
         "nothing was written"
     );
-    let live = app
-        .http
-        .get(format!("{}/health/live", app.address))
-        .send()
-        .await
-        .unwrap();
+    let live = app.get("/health/live").await;
     assert_eq!(live.status(), 200);
 }

@@ -159,13 +159,7 @@ async fn nobody_deactivates_their_own_account_and_audit_entries_hold_no_password
         alawael::domain::GlobalId::decode(created["data"]["createUser"]["id"].as_str().unwrap())
             .unwrap()
             .id;
-    let entries = app
-        .state
-        .db
-        .audit()
-        .for_entity("User", &id.to_hex())
-        .await
-        .unwrap();
+    let entries = app.audit_for("User", id).await;
     let change = entries[0]
         .changes
         .iter()

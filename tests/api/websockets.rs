@@ -165,12 +165,7 @@ async fn an_oversized_message_closes_the_connection() {
     let mut socket = init(&app, &token).await;
     let _ = socket.send(Message::Text("x".repeat(10_000).into())).await;
     assert!(next(&mut socket).await.is_err());
-    let health = app
-        .http
-        .get(format!("{}/health/live", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/health/live").await;
     assert_eq!(health.status(), 200);
 }
 
@@ -224,12 +219,7 @@ async fn a_subscriber_that_never_reads_does_not_hold_up_others() {
         received += 1;
     }
     assert!(received > 0, "the reading subscriber got events");
-    let health = app
-        .http
-        .get(format!("{}/health/live", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/health/live").await;
     assert_eq!(health.status(), 200);
     drop(stalled);
 }
