@@ -111,6 +111,18 @@ impl From<ApiError> for async_graphql::Error {
     }
 }
 
+/// Reading a record that must exist: absent is `NOT_FOUND`, a database
+/// failure maps as usual.
+pub trait Found<T> {
+    fn found(self) -> ApiResult<T>;
+}
+
+impl<T> Found<T> for Result<Option<T>, crate::db::DbError> {
+    fn found(self) -> ApiResult<T> {
+        self.map_err(ApiError::from)?.ok_or(ApiError::NotFound)
+    }
+}
+
 impl From<crate::db::DbError> for ApiError {
     fn from(error: crate::db::DbError) -> Self {
         use crate::db::DbError;

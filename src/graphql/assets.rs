@@ -26,7 +26,7 @@ use crate::db::assets::{
 use crate::db::audit::diff;
 use crate::db::page::Sort;
 use crate::domain::{GlobalId, NodeKind, text};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Found};
 use crate::events::{ChangeKind, Event};
 
 /// A piece of the centre's equipment.
@@ -429,13 +429,7 @@ impl AssetMutation {
     ) -> async_graphql::Result<Asset> {
         let id = asset_id(&id)?;
         let app = ctx.app()?;
-        let before = app
-            .db
-            .assets()
-            .get(id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound)?;
+        let before = app.db.assets().get(id).await.found()?;
         let mut change = AssetForUpdate {
             name: required(input.name, "input.name", |n| asset_name(&n))?,
             category: required(input.category, "input.category", Ok)?,
@@ -461,13 +455,7 @@ impl AssetMutation {
             .clone()
             .unwrap_or_else(|| before.warranty_until.clone());
         check_dates(purchase.as_deref(), warranty.as_deref())?;
-        let after = app
-            .db
-            .assets()
-            .update(id, &change)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound)?;
+        let after = app.db.assets().update(id, &change).await.found()?;
         let changes = diff(
             Some(&bson::to_document(&before).map_err(ApiError::internal)?),
             Some(&bson::to_document(&after).map_err(ApiError::internal)?),
@@ -495,13 +483,7 @@ impl AssetMutation {
     ) -> async_graphql::Result<ID> {
         let oid = asset_id(&id)?;
         let app = ctx.app()?;
-        let before = app
-            .db
-            .assets()
-            .delete(oid)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound)?;
+        let before = app.db.assets().delete(oid).await.found()?;
         let doc = bson::to_document(&before).map_err(ApiError::internal)?;
         let assets = app.db.assets();
         audit_change(

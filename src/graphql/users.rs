@@ -19,7 +19,7 @@ use crate::db::audit::diff;
 use crate::db::page::Sort;
 use crate::db::users::{UserFilter as DbUserFilter, UserForCreate, UserForUpdate, UserRecord};
 use crate::domain::{Email, GlobalId, NodeKind, Role, text};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Found};
 use crate::events::Event;
 
 /// A staff account. `id` and `name` are visible to everyone signed in; the
@@ -391,13 +391,7 @@ impl UserMutation {
         let caller = ctx.caller()?.principal()?.clone();
         let id = user_id(&id)?;
         let app = ctx.app()?;
-        let before = app
-            .db
-            .users()
-            .get(id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound)?;
+        let before = app.db.users().get(id).await.found()?;
         let role = required(input.role, "input.role", Ok)?;
         if !caller.role.may_manage_role(before.role)
             || role.is_some_and(|r| !caller.role.may_manage_role(r))
@@ -434,13 +428,7 @@ impl UserMutation {
     ) -> async_graphql::Result<User> {
         let caller = ctx.caller()?.principal()?.clone();
         let app = ctx.app()?;
-        let before = app
-            .db
-            .users()
-            .get(caller.id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound)?;
+        let before = app.db.users().get(caller.id).await.found()?;
         let change = UserForUpdate {
             name: required(input.name, "input.name", |n| name_of(&n, "input.name"))?,
             phone: optional_text(input.phone, "input.phone", 40)?,
@@ -463,23 +451,11 @@ impl UserMutation {
             return Err(ApiError::bad_input("id", "you cannot deactivate your own account").into());
         }
         let app = ctx.app()?;
-        let before = app
-            .db
-            .users()
-            .get(id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound)?;
+        let before = app.db.users().get(id).await.found()?;
         if !caller.role.may_manage_role(before.role) {
             return Err(ApiError::Forbidden.into());
         }
-        let after = app
-            .db
-            .users()
-            .set_active(id, false)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound)?;
+        let after = app.db.users().set_active(id, false).await.found()?;
         app.db
             .refresh_tokens()
             .revoke_user(id)
@@ -511,13 +487,7 @@ async fn update_and_audit(
     change: UserForUpdate,
 ) -> async_graphql::Result<User> {
     let app = ctx.app()?;
-    let after = app
-        .db
-        .users()
-        .update(before.id, &change)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or(ApiError::NotFound)?;
+    let after = app.db.users().update(before.id, &change).await.found()?;
     let changes = diff(
         Some(&bson::to_document(&before).map_err(ApiError::internal)?),
         Some(&bson::to_document(&after).map_err(ApiError::internal)?),
