@@ -55,6 +55,25 @@ pub fn client_address(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for
     peer.ip().to_string()
 }
 
+/// Keeps a caller's `x-request-id` only when it is a short plain token, so
+/// logs and error extensions never carry arbitrary client text; otherwise a
+/// fresh id is made.
+async fn drop_unusable_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let usable = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            (1..=64).contains(&v.len())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        });
+    if !usable {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
+}
+
 /// A panic in a handler: logged, and answered as a generic `INTERNAL` error.
 fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     let detail = cause
@@ -126,6 +145,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     }
     router.layer(
         ServiceBuilder::new()
+            .layer(axum::middleware::map_request(drop_unusable_request_id))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");

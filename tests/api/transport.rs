@@ -254,3 +254,22 @@ async fn hostile_bodies_get_client_errors_and_the_server_stays_up() {
     let live = app.get("/health/live").await;
     assert_eq!(live.status(), 200);
 }
+
+#[tokio::test]
+async fn a_callers_request_id_is_kept_only_when_it_is_a_plain_token() {
+    let app = spawn_app().await;
+    let send = |id: &'static str| {
+        app.http
+            .get(format!("{}/health/live", app.address))
+            .header("x-request-id", id)
+            .send()
+    };
+    let kept = send("trace-42.a_b").await.unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "trace-42.a_b");
+    let replaced = send("<script>alert(1)</script>").await.unwrap();
+    let id = replaced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+}
