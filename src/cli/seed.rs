@@ -4,6 +4,7 @@ use crate::db::Db;
 
 pub async fn run() -> anyhow::Result<()> {
     let settings = super::settings()?;
+    settings.check_seed_password()?;
     let db = Db::connect(&settings.database).await?;
     let report = crate::seed::load(&db, &settings.seed).await?;
     println!(

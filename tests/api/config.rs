@@ -44,7 +44,7 @@ fn an_unknown_key_is_an_error() {
 }
 
 #[test]
-fn production_refuses_a_missing_or_published_secret_and_the_development_password() {
+fn production_refuses_a_missing_short_or_published_secret() {
     let secret = "a-private-secret-of-more-than-32-characters";
     let cases = [
         (
@@ -61,10 +61,6 @@ fn production_refuses_a_missing_or_published_secret_and_the_development_password
         (
             vars(&[("JWT_SECRET", "short"), ("SEED_PASSWORD", "private")]),
             "shorter than 32",
-        ),
-        (
-            vars(&[("JWT_SECRET", secret)]),
-            "SEED_PASSWORD is the published development password",
         ),
     ];
     for (vars, expected) in cases {
@@ -93,4 +89,31 @@ fn the_binary_refuses_to_serve_in_production_without_a_secret_and_says_why() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("JWT_SECRET"), "{stderr}");
+}
+
+#[test]
+fn seeding_in_production_needs_a_private_seed_password() {
+    let secret = "a-private-secret-of-more-than-32-characters";
+    let settings = load_from(
+        Path::new("config"),
+        Environment::Production,
+        &vars(&[("JWT_SECRET", secret)]),
+    )
+    .unwrap();
+    let error = settings.check_seed_password().unwrap_err().to_string();
+    assert!(
+        error.contains("SEED_PASSWORD is the published development password"),
+        "{error}"
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_alawael"))
+        .arg("seed")
+        .env_clear()
+        .env("ALAWAEL_ENV", "production")
+        .env("JWT_SECRET", secret)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SEED_PASSWORD"));
+    let dev = load_from(Path::new("config"), Environment::Development, &vars(&[])).unwrap();
+    assert!(dev.check_seed_password().is_ok());
 }
