@@ -285,3 +285,29 @@ async fn sigterm_stops_the_real_binary_cleanly() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn start_up_gives_up_on_an_unreachable_database_after_the_configured_attempts() {
+    let mut settings = test_settings(alawael::config::Environment::Test);
+    settings.database.uri =
+        SecretString::from(format!("mongodb://127.0.0.1:{}/nowhere", free_port()));
+    settings.database.startup_attempts = 2;
+    settings.database.startup_backoff_ms = 100;
+    settings.database.server_selection_timeout_ms = 300;
+    let started = Instant::now();
+    let error = alawael::db::Db::connect(&settings.database)
+        .await
+        .err()
+        .expect("no database, no start");
+    assert!(
+        error
+            .to_string()
+            .contains("did not answer after 2 attempts"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
