@@ -9,7 +9,7 @@ use bson::{DateTime, Document, doc};
 use serde::{Deserialize, Serialize};
 
 use super::page::{Page, Sort, Window};
-use super::store::{CountQuery, Store};
+use super::store::{CountQuery, Record, Store};
 use super::{Db, DbResult};
 use crate::domain::Money;
 
@@ -90,6 +90,13 @@ pub struct AssetRecord {
     pub assigned_to: Option<ObjectId>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
+}
+
+impl Record for AssetRecord {
+    const COLLECTION: &'static str = COLLECTION;
+    fn id(&self) -> ObjectId {
+        self.id
+    }
 }
 
 /// A validated new asset.
@@ -177,7 +184,7 @@ const DUPLICATE_SERIAL: &str = "an asset with this serial number already exists"
 impl Assets {
     pub fn new(db: &Db) -> Self {
         Self {
-            store: Store::new(db, COLLECTION),
+            store: Store::new(db),
         }
     }
 
@@ -188,7 +195,7 @@ impl Assets {
 
     /// Puts a record back as it was (when its audit entry could not be written).
     pub async fn restore(&self, record: &AssetRecord) -> DbResult<()> {
-        self.store.restore(record.id, record).await
+        self.store.restore(record).await
     }
 
     pub async fn get(&self, id: ObjectId) -> DbResult<Option<AssetRecord>> {

@@ -18,6 +18,13 @@ use serde::de::DeserializeOwned;
 use super::page::{self, Page, Sort, Window};
 use super::{Db, DbError, DbResult};
 
+/// A stored model: its collection and its id. Declaring this is what a new
+/// model needs for `Store` and for a dataloader by id.
+pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    const COLLECTION: &'static str;
+    fn id(&self) -> ObjectId;
+}
+
 pub struct Store<T> {
     collection: Collection<Document>,
     max_time: Duration,
@@ -38,10 +45,10 @@ impl CountQuery {
     }
 }
 
-impl<T: Serialize + DeserializeOwned> Store<T> {
-    pub fn new(db: &Db, name: &str) -> Self {
+impl<T: Record> Store<T> {
+    pub fn new(db: &Db) -> Self {
         Self {
-            collection: db.collection(name),
+            collection: db.collection(T::COLLECTION),
             max_time: db.max_time(),
             record: PhantomData,
         }
@@ -132,9 +139,9 @@ impl<T: Serialize + DeserializeOwned> Store<T> {
     }
 
     /// Puts a record back exactly as it was, as an undo of a change or deletion.
-    pub async fn restore(&self, id: ObjectId, record: &T) -> DbResult<()> {
+    pub async fn restore(&self, record: &T) -> DbResult<()> {
         self.collection
-            .replace_one(doc! { "_id": id }, bson::to_document(record)?)
+            .replace_one(doc! { "_id": record.id() }, bson::to_document(record)?)
             .upsert(true)
             .await?;
         Ok(())

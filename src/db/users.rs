@@ -6,7 +6,7 @@ use bson::{DateTime, Document, doc};
 use serde::{Deserialize, Serialize};
 
 use super::page::{Page, Sort, Window};
-use super::store::{CountQuery, Store};
+use super::store::{CountQuery, Record, Store};
 use super::{Db, DbResult};
 use crate::domain::{Email, Role};
 
@@ -31,6 +31,13 @@ pub struct UserRecord {
     pub last_login_at: Option<DateTime>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
+}
+
+impl Record for UserRecord {
+    const COLLECTION: &'static str = COLLECTION;
+    fn id(&self) -> ObjectId {
+        self.id
+    }
 }
 
 /// A validated new account.
@@ -99,7 +106,7 @@ pub struct Users {
 impl Users {
     pub fn new(db: &Db) -> Self {
         Self {
-            store: Store::new(db, COLLECTION),
+            store: Store::new(db),
         }
     }
 
@@ -110,7 +117,7 @@ impl Users {
 
     /// Puts a record back as it was (when its audit entry could not be written).
     pub async fn restore(&self, record: &UserRecord) -> DbResult<()> {
-        self.store.restore(record.id, record).await
+        self.store.restore(record).await
     }
 
     pub async fn get(&self, id: ObjectId) -> DbResult<Option<UserRecord>> {

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{
     BatchRequest, BatchResponse, ErrorExtensionValues, Request, Response as GqlResponse,
@@ -19,9 +18,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{client_address, request_id};
+use crate::db::users::UserRecord;
 use crate::error::code;
 use crate::graphql::context::RequestContext;
-use crate::graphql::loaders::UserLoader;
+use crate::graphql::loaders::ById;
 use crate::graphql::{errors, limits};
 use crate::state::AppState;
 
@@ -268,13 +268,7 @@ pub fn with_request_data(
     request
         .data(state.clone())
         .data(context.clone())
-        .data(DataLoader::with_cache(
-            UserLoader {
-                db: state.db.clone(),
-            },
-            tokio::spawn,
-            async_graphql::dataloader::HashMapCache::default(),
-        ))
+        .data(ById::<UserRecord>::cached(state.db.clone()))
 }
 
 /// The name of the operation that would run, when it has one.
