@@ -296,6 +296,11 @@ impl Settings {
             }
             _ => {}
         }
+        if self.auth.refresh_token_ttl_secs > 365 * 24 * 3600 {
+            return Err(ConfigError::Invalid(
+                "auth.refresh_token_ttl_secs is at most a year (365 days)".into(),
+            ));
+        }
         if self.server.tls_cert_path.is_some() != self.server.tls_key_path.is_some() {
             return Err(ConfigError::Invalid(
                 "server.tls_cert_path and server.tls_key_path go together".into(),

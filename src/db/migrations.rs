@@ -178,6 +178,17 @@ const STEPS: &[Step] = &[
             },
         ],
     },
+    Step {
+        id: 5,
+        name: "refresh-token family revocations",
+        indexes: &[Index {
+            collection: "refresh_token_revocations",
+            name: "expiresAt_ttl",
+            keys: || doc! { "expiresAt": 1 },
+            unique: false,
+            ttl_secs: Some(0),
+        }],
+    },
 ];
 
 /// A step and whether it is applied.

@@ -7,6 +7,10 @@
 //! both "win" a conditional update. An insert under a unique `_id` is atomic
 //! on every server, so a use is claimed by inserting the token's hash into
 //! `refresh_token_uses`; the second insert fails and counts as reuse.
+//! For the same reason a family's revocation is an insert into
+//! `refresh_token_revocations` (FerretDB's updates read, then write the whole
+//! document, so a concurrent `usedAt` update can erase a `revokedAt`); the
+//! `revokedAt` stamp on the tokens is for people reading the data.
 
 use bson::oid::ObjectId;
 use bson::{DateTime, Document, doc};
@@ -17,6 +21,9 @@ use super::{Db, DbResult};
 
 pub const COLLECTION: &str = "refresh_tokens";
 pub const USES: &str = "refresh_token_uses";
+pub const REVOCATIONS: &str = "refresh_token_revocations";
+/// How long a family's revocation is kept: longer than any refresh token lives.
+const REVOCATION_KEPT_DAYS: i64 = 400;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,6 +55,7 @@ pub enum Redeemed {
 pub struct RefreshTokens {
     collection: Collection<Document>,
     uses: Collection<Document>,
+    revocations: Collection<Document>,
     max_time: std::time::Duration,
 }
 
@@ -56,6 +64,7 @@ impl RefreshTokens {
         Self {
             collection: db.collection(COLLECTION),
             uses: db.collection(USES),
+            revocations: db.collection(REVOCATIONS),
             max_time: db.max_time(),
         }
     }
@@ -83,8 +92,8 @@ impl RefreshTokens {
         // A family revoked while this token was being issued (a concurrent reuse) stays revoked.
         let family_revoked = record.revoked_at.is_some()
             || self
-                .collection
-                .find_one(doc! { "family": &record.family, "revokedAt": { "$ne": null } })
+                .revocations
+                .find_one(doc! { "_id": &record.family })
                 .max_time(self.max_time)
                 .await?
                 .is_some();
@@ -111,28 +120,40 @@ impl RefreshTokens {
         Ok(Redeemed::Reused(record))
     }
 
-    /// Revokes every token of a family (logout, reuse).
-    pub async fn revoke_family(&self, family: &str) -> DbResult<u64> {
-        let result = self
-            .collection
+    /// Revokes every token of a family (logout, reuse); true when it was live.
+    pub async fn revoke_family(&self, family: &str) -> DbResult<bool> {
+        let now = chrono::Utc::now();
+        let until = DateTime::from_chrono(now + chrono::Duration::days(REVOCATION_KEPT_DAYS));
+        let newly = match self
+            .revocations
+            .insert_one(
+                doc! { "_id": family, "at": DateTime::from_chrono(now), "expiresAt": until },
+            )
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if super::duplicate_key(&e) => false,
+            Err(e) => return Err(e.into()),
+        };
+        self.collection
             .update_many(
                 doc! { "family": family, "revokedAt": null },
                 doc! { "$set": { "revokedAt": DateTime::now() } },
             )
             .await?;
-        Ok(result.modified_count)
+        Ok(newly)
     }
 
-    /// Revokes every token of a user (deactivation).
-    pub async fn revoke_user(&self, user: ObjectId) -> DbResult<u64> {
-        let result = self
+    /// Revokes every token family of a user (deactivation).
+    pub async fn revoke_user(&self, user: ObjectId) -> DbResult<()> {
+        let families = self
             .collection
-            .update_many(
-                doc! { "userId": user, "revokedAt": null },
-                doc! { "$set": { "revokedAt": DateTime::now() } },
-            )
+            .distinct("family", doc! { "userId": user })
             .await?;
-        Ok(result.modified_count)
+        for family in families.iter().filter_map(|f| f.as_str()) {
+            self.revoke_family(family).await?;
+        }
+        Ok(())
     }
 
     pub async fn find(&self, hash: &str) -> DbResult<Option<RefreshTokenRecord>> {

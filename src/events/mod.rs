@@ -47,6 +47,11 @@ impl EventBus {
         let _ = self.sender.send(event);
     }
 
+    /// Live receivers: open subscriptions plus websocket connections.
+    pub fn receivers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
     }

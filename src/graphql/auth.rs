@@ -173,7 +173,7 @@ impl AuthMutation {
             .revoke_family(&record.family)
             .await
             .map_err(ApiError::from)?;
-        if revoked > 0 {
+        if revoked {
             audit(
                 ctx,
                 "auth.logout",
@@ -183,7 +183,7 @@ impl AuthMutation {
             )
             .await?;
         }
-        Ok(revoked > 0)
+        Ok(revoked)
     }
 }
 

@@ -114,25 +114,32 @@ async fn reusing_a_rotated_refresh_token_revokes_the_family_and_is_audited() {
 #[tokio::test]
 async fn of_two_simultaneous_refreshes_one_wins_and_reuse_revokes_the_family() {
     let app = spawn_app().await;
-    let login = app.login_full("manager").await;
-    let token = login["refreshToken"].as_str().unwrap();
-    let (a, b) = tokio::join!(
-        app.gql(None, REFRESH, json!({ "t": token })),
-        app.gql(None, REFRESH, json!({ "t": token }))
-    );
-    let winners: Vec<&Value> = [&a, &b]
-        .into_iter()
-        .filter(|r| r["errors"].is_null())
-        .collect();
-    assert_eq!(winners.len(), 1, "exactly one refresh succeeds: {a} {b}");
-    let loser = if a["errors"].is_null() { &b } else { &a };
-    assert_eq!(error_code(loser), "UNAUTHENTICATED");
-    // The loser counts as reuse, so the winner's new token is revoked too.
-    let next = winners[0]["data"]["refreshToken"]["refreshToken"]
-        .as_str()
-        .unwrap();
-    let after = app.gql(None, REFRESH, json!({ "t": next })).await;
-    assert_eq!(error_code(&after), "UNAUTHENTICATED");
+    // Several rounds, so the race is exercised in more than one interleaving.
+    for round in 0..6 {
+        let login = app.login_full("manager").await;
+        let token = login["refreshToken"].as_str().unwrap();
+        let (a, b) = tokio::join!(
+            app.gql(None, REFRESH, json!({ "t": token })),
+            app.gql(None, REFRESH, json!({ "t": token }))
+        );
+        let winners: Vec<&Value> = [&a, &b]
+            .into_iter()
+            .filter(|r| r["errors"].is_null())
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one refresh succeeds: {a} {b}"
+        );
+        let loser = if a["errors"].is_null() { &b } else { &a };
+        assert_eq!(error_code(loser), "UNAUTHENTICATED");
+        // The loser counts as reuse, so the winner's new token is revoked too.
+        let next = winners[0]["data"]["refreshToken"]["refreshToken"]
+            .as_str()
+            .unwrap();
+        let after = app.gql(None, REFRESH, json!({ "t": next })).await;
+        assert_eq!(error_code(&after), "UNAUTHENTICATED", "round {round}");
+    }
 }
 
 #[tokio::test]

@@ -64,6 +64,24 @@ async fn init(app: &TestApp, token: &str) -> Socket {
     socket
 }
 
+/// Subscribes and waits until the server has the subscription listening.
+async fn subscribe(app: &TestApp, socket: &mut Socket, id: &str) {
+    let before = app.state.bus.receivers();
+    send(
+        socket,
+        json!({ "id": id, "type": "subscribe", "payload": { "query": SUBSCRIBE } }),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.state.bus.receivers() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the subscription starts"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 const SUBSCRIBE: &str = "subscription { assetUpdated { kind asset { name } } }";
 
 #[tokio::test]
@@ -71,12 +89,7 @@ async fn a_subscriber_receives_the_change_a_mutation_makes() {
     let app = spawn_app().await;
     let token = app.login("manager").await;
     let mut socket = init(&app, &token).await;
-    send(
-        &mut socket,
-        json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIBE } }),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    subscribe(&app, &mut socket, "1").await;
     app.create_asset(&token, "Tablet for AAC", None).await;
     let event = next(&mut socket).await.unwrap();
     assert_eq!(event["type"], "next", "{event}");
@@ -174,18 +187,9 @@ async fn a_subscriber_that_never_reads_does_not_hold_up_others() {
     let app = spawn_app_with(|s| s.websocket.send_buffer_messages = 4).await;
     let token = app.login("admin").await;
     let mut stalled = init(&app, &token).await;
-    send(
-        &mut stalled,
-        json!({ "id": "s", "type": "subscribe", "payload": { "query": SUBSCRIBE } }),
-    )
-    .await;
+    subscribe(&app, &mut stalled, "s").await;
     let mut reader = init(&app, &token).await;
-    send(
-        &mut reader,
-        json!({ "id": "r", "type": "subscribe", "payload": { "query": SUBSCRIBE } }),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    subscribe(&app, &mut reader, "r").await;
     let record = app
         .state
         .db
