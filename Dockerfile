@@ -7,6 +7,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY seeds ./seeds
 COPY tests ./tests
+COPY benches ./benches
 RUN cargo build --release --locked --bin alawael
 
 FROM debian:bookworm-slim
