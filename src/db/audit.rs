@@ -222,9 +222,7 @@ impl AuditLog {
             .await?
             .try_collect()
             .await?;
-        docs.into_iter()
-            .map(|d| bson::from_document(d).map_err(DbError::from))
-            .collect()
+        super::decode_all(docs)
     }
 
     /// Walks the chain in `seq` order; the first entry that does not hold.

@@ -70,6 +70,13 @@ impl From<bson::ser::Error> for DbError {
     }
 }
 
+/// Decodes documents read from a collection into records.
+pub fn decode_all<T: serde::de::DeserializeOwned>(docs: Vec<Document>) -> DbResult<Vec<T>> {
+    docs.into_iter()
+        .map(|d| bson::from_document(d).map_err(DbError::from))
+        .collect()
+}
+
 /// Whether `error` is a unique-index violation. MongoDB says E11000;
 /// FerretDB 1.24 says so for inserts, but for `findAndModify` it answers
 /// `InternalError` (code 1) with SQLite's "UNIQUE constraint failed".

@@ -87,9 +87,7 @@ impl<T: Record> Store<T> {
             .await?
             .try_collect()
             .await?;
-        docs.into_iter()
-            .map(|d| bson::from_document(d).map_err(DbError::from))
-            .collect()
+        super::decode_all(docs)
     }
 
     pub async fn page(&self, filter: Document, sort: Sort, window: Window) -> DbResult<Page<T>> {

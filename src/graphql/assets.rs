@@ -24,7 +24,6 @@ use crate::db::assets::{
     AssetStatus,
 };
 use crate::db::audit::diff;
-use crate::db::page::Sort;
 use crate::domain::{GlobalId, NodeKind, text};
 use crate::error::{ApiError, ApiResult, Found};
 use crate::events::{ChangeKind, Event};
@@ -318,27 +317,23 @@ impl AssetQuery {
             created_to: range.to.map(Into::into),
         };
         let (field, direction) = order_by.map(|o| (o.field, o.direction)).unwrap_or_default();
-        let (path, tag) = match field {
+        let ordering = match field {
             AssetOrderField::Name => ("name", "assets:NAME"),
             AssetOrderField::CreatedAt => ("createdAt", "assets:CREATED_AT"),
             AssetOrderField::UpdatedAt => ("updatedAt", "assets:UPDATED_AT"),
             AssetOrderField::Value => ("value.amountMinor", "assets:VALUE"),
         };
-        let sort = Sort {
-            path,
-            descending: direction == OrderDirection::Desc,
-        };
-        let window = PageArgs {
+        let list = PageArgs {
             first,
             after,
             last,
             before,
         }
-        .window(&app.cursors, tag, &app.settings.graphql)?;
+        .listing(&app, ordering, direction)?;
         let page = app
             .db
             .assets()
-            .page(&filter, sort, window)
+            .page(&filter, list.sort, list.window.clone())
             .await
             .map_err(ApiError::from)?;
         prefetch_assignees(ctx, &page.rows).await?;
@@ -347,7 +342,7 @@ impl AssetQuery {
             .assets()
             .count_query(&filter)
             .map_err(ApiError::from)?;
-        Ok(Connection::new(page, &app.cursors, tag, Asset::new, count))
+        Ok(list.connection(&app, page, Asset::new, count))
     }
 
     /// One asset by id.

@@ -13,9 +13,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::config::GraphqlSettings;
-use crate::db::page::{Page, Position, Window};
+use crate::db::page::{Page, Position, Sort, Window};
 use crate::db::store::CountQuery;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 /// Signs and reads cursors. The key is derived from the token secret, so a
 /// cursor edited by a client is refused.
@@ -144,6 +145,46 @@ impl PageArgs {
                 after: decode(&self.after, "after")?,
             }),
         }
+    }
+}
+
+/// A list request resolved against its ordering: the cursor tag, the sort
+/// and the window of rows to read.
+pub struct Listing {
+    pub tag: &'static str,
+    pub sort: Sort,
+    pub window: Window,
+}
+
+impl PageArgs {
+    /// Resolves the arguments for an ordering `(document path, cursor tag)`.
+    pub fn listing(
+        &self,
+        app: &AppState,
+        (path, tag): (&'static str, &'static str),
+        direction: OrderDirection,
+    ) -> ApiResult<Listing> {
+        Ok(Listing {
+            tag,
+            sort: Sort {
+                path,
+                descending: direction == OrderDirection::Desc,
+            },
+            window: self.window(&app.cursors, tag, &app.settings.graphql)?,
+        })
+    }
+}
+
+impl Listing {
+    /// Wraps a page read for this listing into its connection.
+    pub fn connection<R, T: Listed>(
+        &self,
+        app: &AppState,
+        page: Page<R>,
+        convert: impl Fn(R) -> T,
+        count: CountQuery,
+    ) -> Connection<T> {
+        Connection::new(page, &app.cursors, self.tag, convert, count)
     }
 }
 

@@ -16,7 +16,6 @@ use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection
 use super::scalars::DateTime;
 use crate::auth::password;
 use crate::db::audit::diff;
-use crate::db::page::Sort;
 use crate::db::users::{UserFilter as DbUserFilter, UserForCreate, UserForUpdate, UserRecord};
 use crate::domain::{Email, GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult, Found};
@@ -272,29 +271,25 @@ impl UserQuery {
             search: search_pattern(filter.search, "filter.search")?,
         };
         let (field, direction) = order_by.map(|o| (o.field, o.direction)).unwrap_or_default();
-        let (path, tag) = match field {
+        let ordering = match field {
             UserOrderField::Name => ("name", "users:NAME"),
             UserOrderField::CreatedAt => ("createdAt", "users:CREATED_AT"),
         };
-        let sort = Sort {
-            path,
-            descending: direction == OrderDirection::Desc,
-        };
-        let window = PageArgs {
+        let list = PageArgs {
             first,
             after,
             last,
             before,
         }
-        .window(&app.cursors, tag, &app.settings.graphql)?;
+        .listing(&app, ordering, direction)?;
         let page = app
             .db
             .users()
-            .page(&filter, sort, window)
+            .page(&filter, list.sort, list.window.clone())
             .await
             .map_err(ApiError::from)?;
         let count = app.db.users().count_query(&filter);
-        Ok(Connection::new(page, &app.cursors, tag, User::new, count))
+        Ok(list.connection(&app, page, User::new, count))
     }
 
     /// One account by id. Everyone signed in may read a colleague's name.

@@ -193,25 +193,12 @@ async fn with_the_database_stopped_requests_fail_fast_and_acknowledged_writes_su
 
 #[tokio::test]
 async fn shutdown_turns_readiness_off_first_closes_websockets_with_1001_and_then_stops() {
-    use futures::{SinkExt, StreamExt};
+    use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
     let app = spawn_app_with(|s| s.server.shutdown_drain_secs = 1).await;
     let token = app.login("admin").await;
-    let mut request = format!("ws://127.0.0.1:{}/graphql/ws", app.port)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    socket
-        .send(Message::Text(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }).to_string().into()))
-        .await
-        .unwrap();
-    let _ack = socket.next().await;
+    let mut socket = crate::websockets::init(&app, &token).await;
 
     // A request in flight when shutdown begins still completes.
     let in_flight = {

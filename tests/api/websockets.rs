@@ -13,7 +13,7 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &TestApp) -> Socket {
+pub async fn connect(app: &TestApp) -> Socket {
     let mut request = format!("ws://127.0.0.1:{}/graphql/ws", app.port)
         .into_client_request()
         .unwrap();
@@ -57,7 +57,7 @@ async fn next(socket: &mut Socket) -> Result<Value, u16> {
     }
 }
 
-async fn init(app: &TestApp, token: &str) -> Socket {
+pub async fn init(app: &TestApp, token: &str) -> Socket {
     let mut socket = connect(app).await;
     send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
     assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
