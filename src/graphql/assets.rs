@@ -353,14 +353,7 @@ impl AssetQuery {
         #[graphql(desc = "The asset's global id.")] id: ID,
     ) -> async_graphql::Result<Asset> {
         let id = asset_id(&id)?;
-        let record = ctx
-            .app()?
-            .db
-            .assets()
-            .get(id)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Asset::new(record.ok_or(ApiError::NotFound)?))
+        Ok(Asset::new(ctx.app()?.db.assets().get(id).await.found()?))
     }
 }
 

@@ -300,14 +300,7 @@ impl UserQuery {
         #[graphql(desc = "The account's global id.")] id: ID,
     ) -> async_graphql::Result<User> {
         let id = user_id(&id)?;
-        let record = ctx
-            .app()?
-            .db
-            .users()
-            .get(id)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(User::new(record.ok_or(ApiError::NotFound)?))
+        Ok(User::new(ctx.app()?.db.users().get(id).await.found()?))
     }
 }
 
