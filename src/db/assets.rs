@@ -302,3 +302,18 @@ fn serial_key(serial: Option<&str>, id: ObjectId) -> String {
         None => format!("_id:{}", id.to_hex()),
     }
 }
+
+crate::order_fields! {
+    /// Orders of `assets`.
+    pub enum AssetOrder {
+        Name = "NAME" => "name",
+        CreatedAt = "CREATED_AT" => "createdAt",
+        UpdatedAt = "UPDATED_AT" => "updatedAt",
+        Value = "VALUE" => "value.amountMinor",
+    }
+}
+
+impl super::model::Model for AssetRecord {
+    const ENTITY: &'static str = "Asset";
+    type Order = AssetOrder;
+}

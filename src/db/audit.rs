@@ -15,6 +15,8 @@ use tokio::sync::Mutex;
 use super::{Db, DbError, DbResult};
 
 pub const COLLECTION: &str = "audit_logs";
+/// What an erased value reads.
+pub const ERASED: &str = "[erased]";
 /// The `prevHash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Field names whose values never enter the log.
@@ -58,12 +60,45 @@ impl Actor {
     }
 }
 
-/// One changed field, before and after.
+/// One changed field, before and after. When a person's data is erased, a
+/// value is replaced by `[erased]` and its digest kept beside it, so the
+/// entry's hash (over digests of values, from chain version 2) still holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Change {
     pub field: String,
     pub before: Bson,
     pub after: Bson,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_digest: Option<String>,
+}
+
+impl Change {
+    pub fn new(field: impl Into<String>, before: Bson, after: Bson) -> Self {
+        Self {
+            field: field.into(),
+            before,
+            after,
+            before_digest: None,
+            after_digest: None,
+        }
+    }
+}
+
+/// The digest a value contributes to a version-2 hash.
+pub fn value_digest(value: &Bson) -> String {
+    hex::encode(Sha256::digest(
+        value.clone().into_relaxed_extjson().to_string().as_bytes(),
+    ))
+}
+
+/// The chain version new entries are written with.
+pub const CHAIN_VERSION: i32 = 2;
+
+fn first_version() -> i32 {
+    1
 }
 
 /// What an entry records, before it is chained.
@@ -94,6 +129,9 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// 1: values hashed as they are; 2: values hashed through their digests.
+    #[serde(default = "first_version")]
+    pub v: i32,
 }
 
 impl AuditEntry {
@@ -103,11 +141,22 @@ impl AuditEntry {
             .changes
             .iter()
             .map(|c| {
-                serde_json::json!([
-                    c.field,
-                    c.before.clone().into_relaxed_extjson(),
-                    c.after.clone().into_relaxed_extjson()
-                ])
+                if self.v >= 2 {
+                    let digest = |value: &Bson, kept: &Option<String>| {
+                        kept.clone().unwrap_or_else(|| value_digest(value))
+                    };
+                    serde_json::json!([
+                        c.field,
+                        digest(&c.before, &c.before_digest),
+                        digest(&c.after, &c.after_digest)
+                    ])
+                } else {
+                    serde_json::json!([
+                        c.field,
+                        c.before.clone().into_relaxed_extjson(),
+                        c.after.clone().into_relaxed_extjson()
+                    ])
+                }
             })
             .collect();
         let canonical = serde_json::json!([
@@ -157,7 +206,7 @@ impl AuditLog {
     pub async fn append(&self, entry: NewEntry) -> DbResult<AuditEntry> {
         let lock = append_lock();
         let _guard = lock.lock().await;
-        let changes = redact(entry.changes);
+        let changes = redact_fields(entry.changes, &[]);
         for _ in 0..5 {
             let last = self
                 .collection
@@ -191,6 +240,7 @@ impl AuditLog {
                 request_id: entry.request_id.clone(),
                 prev_hash,
                 hash: String::new(),
+                v: CHAIN_VERSION,
             };
             record.hash = record.compute_hash();
             match self
@@ -227,6 +277,12 @@ impl AuditLog {
 
     /// Walks the chain in `seq` order; the first entry that does not hold.
     pub async fn verify(&self) -> DbResult<Option<Breach>> {
+        Ok(self.verify_counting().await?.1)
+    }
+
+    /// Like `verify`, also counting the entries that held.
+    pub async fn verify_counting(&self) -> DbResult<(u64, Option<Breach>)> {
+        let mut checked = 0;
         let mut cursor = self
             .collection
             .find(doc! {})
@@ -239,10 +295,13 @@ impl AuditLog {
             let entry: AuditEntry = match bson::from_document(document) {
                 Ok(entry) => entry,
                 Err(e) => {
-                    return Ok(Some(Breach {
-                        seq,
-                        reason: format!("unreadable entry: {e}"),
-                    }));
+                    return Ok((
+                        checked,
+                        Some(Breach {
+                            seq,
+                            reason: format!("unreadable entry: {e}"),
+                        }),
+                    ));
                 }
             };
             let breach = |reason: &str| {
@@ -252,29 +311,106 @@ impl AuditLog {
                 })
             };
             if entry.seq != expected_seq {
-                return Ok(Some(Breach {
-                    seq: expected_seq,
-                    reason: format!("entry {expected_seq} is missing (found {} next)", entry.seq),
-                }));
+                return Ok((
+                    checked,
+                    Some(Breach {
+                        seq: expected_seq,
+                        reason: format!(
+                            "entry {expected_seq} is missing (found {} next)",
+                            entry.seq
+                        ),
+                    }),
+                ));
             }
             if entry.prev_hash != prev {
-                return Ok(breach("its prevHash does not match the entry before it"));
+                return Ok((
+                    checked,
+                    breach("its prevHash does not match the entry before it"),
+                ));
             }
             if entry.compute_hash() != entry.hash {
-                return Ok(breach("its content does not match its hash"));
+                return Ok((checked, breach("its content does not match its hash")));
             }
             prev = entry.hash;
             expected_seq += 1;
+            checked += 1;
         }
-        Ok(None)
+        Ok((checked, None))
+    }
+
+    /// Entries about any of these entities (`(entityType, entityId)`), oldest first.
+    pub async fn about(&self, entities: &[(&str, String)]) -> DbResult<Vec<AuditEntry>> {
+        if entities.is_empty() {
+            return Ok(Vec::new());
+        }
+        let any: Vec<Document> = entities
+            .iter()
+            .map(|(t, id)| doc! { "entityType": *t, "entityId": id })
+            .collect();
+        let docs: Vec<Document> = self
+            .collection
+            .find(doc! { "$or": any })
+            .sort(doc! { "seq": 1 })
+            .max_time(self.max_time)
+            .await?
+            .try_collect()
+            .await?;
+        super::decode_all(docs)
+    }
+
+    /// Erases the values of `fields` in the entries about one entity,
+    /// keeping each value's digest so the chain still verifies. Returns how
+    /// many entries changed. The only write to existing entries, for the
+    /// right to erasure.
+    pub async fn erase_values(
+        &self,
+        entity_type: &str,
+        entity_id: &str,
+        fields: &[&str],
+    ) -> DbResult<u64> {
+        let mut changed = 0;
+        for mut entry in self.for_entity(entity_type, entity_id).await? {
+            if entry.v < 2 {
+                // Version-1 hashes cover values themselves; those entries
+                // hold sensitive fields redacted already.
+                continue;
+            }
+            let mut touched = false;
+            for change in &mut entry.changes {
+                if !fields.contains(&change.field.as_str()) {
+                    continue;
+                }
+                for (value, digest) in [
+                    (&mut change.before, &mut change.before_digest),
+                    (&mut change.after, &mut change.after_digest),
+                ] {
+                    if digest.is_none() && !matches!(value, Bson::Null) {
+                        *digest = Some(value_digest(value));
+                        *value = Bson::String(ERASED.into());
+                        touched = true;
+                    }
+                }
+            }
+            if touched {
+                self.collection
+                    .update_one(
+                        doc! { "_id": entry.id },
+                        doc! { "$set": { "changes": bson::to_bson(&entry.changes)? } },
+                    )
+                    .await?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
     }
 }
 
-fn redact(changes: Vec<Change>) -> Vec<Change> {
+/// Replaces the values of sensitive fields (the shared list and `extra`) by a mark.
+pub fn redact_fields(changes: Vec<Change>, extra: &[&str]) -> Vec<Change> {
     changes
         .into_iter()
         .map(|mut c| {
-            if SENSITIVE.contains(&c.field.as_str()) {
+            if SENSITIVE.contains(&c.field.as_str()) || extra.contains(&c.field.as_str()) {
                 let mark = |b: &Bson| {
                     if matches!(b, Bson::Null) {
                         Bson::Null
@@ -303,11 +439,64 @@ pub fn diff(before: Option<&Document>, after: Option<&Document>) -> Vec<Change> 
         .filter_map(|k| {
             let b = before.get(k).cloned().unwrap_or(Bson::Null);
             let a = after.get(k).cloned().unwrap_or(Bson::Null);
-            (b != a).then(|| Change {
-                field: k.clone(),
-                before: b,
-                after: a,
-            })
+            (b != a).then(|| Change::new(k.clone(), b, a))
         })
         .collect()
+}
+
+impl super::store::Record for AuditEntry {
+    const COLLECTION: &'static str = COLLECTION;
+    fn id(&self) -> ObjectId {
+        self.id
+    }
+}
+
+crate::order_fields! {
+    /// The audit log's one order: by position in the chain.
+    pub enum AuditOrder {
+        Seq = "SEQ" => "seq",
+    }
+}
+
+impl super::model::Model for AuditEntry {
+    const ENTITY: &'static str = "AuditLogEntry";
+    type Order = AuditOrder;
+
+    async fn scope(access: &super::model::Access) -> DbResult<super::model::Scope> {
+        Ok(match access.viewer() {
+            Some(v) if v.role == crate::domain::Role::Admin => super::model::Scope::All,
+            _ => super::model::Scope::Nothing,
+        })
+    }
+}
+
+/// Which entries `auditLog` shows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor: Option<ObjectId>,
+    pub action: Option<String>,
+    pub from: Option<DateTime>,
+    pub to: Option<DateTime>,
+}
+
+impl AuditFilter {
+    pub fn to_document(&self) -> Document {
+        let mut filter = Document::new();
+        if let Some(t) = &self.entity_type {
+            filter.insert("entityType", t);
+        }
+        if let Some(id) = &self.entity_id {
+            filter.insert("entityId", id);
+        }
+        if let Some(actor) = self.actor {
+            filter.insert("actor.id", actor);
+        }
+        if let Some(action) = &self.action {
+            filter.insert("action", action);
+        }
+        super::filters::range(&mut filter, "at", self.from, self.to);
+        filter
+    }
 }

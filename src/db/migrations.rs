@@ -7,6 +7,7 @@ use futures::TryStreamExt;
 use mongodb::IndexModel;
 use mongodb::options::IndexOptions;
 
+use super::model::{IndexSpec, Model};
 use super::{Db, DbResult};
 
 pub const COLLECTION: &str = "_migrations";
@@ -25,12 +26,17 @@ struct Step {
     id: i32,
     name: &'static str,
     indexes: &'static [Index],
+    /// Indexes generated from model declarations (one per order field and
+    /// the model's extras). Re-ensured on every `up`, so an order field added
+    /// to a model later gets its index without a new step.
+    generated: Option<fn() -> Vec<IndexSpec>>,
 }
 
 const STEPS: &[Step] = &[
     Step {
         id: 1,
         name: "users: unique e-mail and list orderings",
+        generated: None,
         indexes: &[
             Index {
                 collection: "users",
@@ -65,6 +71,7 @@ const STEPS: &[Step] = &[
     Step {
         id: 2,
         name: "assets: category/status, unique serial key, list orderings",
+        generated: None,
         indexes: &[
             Index {
                 collection: "assets",
@@ -120,6 +127,7 @@ const STEPS: &[Step] = &[
     Step {
         id: 3,
         name: "refresh-token families and the audit chain",
+        generated: None,
         indexes: &[
             Index {
                 collection: "refresh_tokens",
@@ -161,6 +169,7 @@ const STEPS: &[Step] = &[
     Step {
         id: 4,
         name: "refresh-token use claims",
+        generated: None,
         indexes: &[
             Index {
                 collection: "refresh_token_uses",
@@ -181,6 +190,7 @@ const STEPS: &[Step] = &[
     Step {
         id: 5,
         name: "refresh-token family revocations",
+        generated: None,
         indexes: &[Index {
             collection: "refresh_token_revocations",
             name: "expiresAt_ttl",
@@ -189,7 +199,55 @@ const STEPS: &[Step] = &[
             ttl_secs: Some(0),
         }],
     },
+    Step {
+        id: 6,
+        name: "clinical models, booking slots, programme seats, audit filters",
+        generated: Some(clinical_indexes),
+        indexes: &[
+            Index {
+                collection: "schedule_slots",
+                name: "scheduleId",
+                keys: || doc! { "scheduleId": 1 },
+                unique: false,
+                ttl_secs: None,
+            },
+            Index {
+                collection: "enrollment_seats",
+                name: "programId",
+                keys: || doc! { "programId": 1 },
+                unique: false,
+                ttl_secs: None,
+            },
+            Index {
+                collection: "enrollment_seats",
+                name: "enrollmentId",
+                keys: || doc! { "enrollmentId": 1 },
+                unique: false,
+                ttl_secs: None,
+            },
+            Index {
+                collection: "audit_logs",
+                name: "actorId",
+                keys: || doc! { "actor.id": 1, "seq": -1 },
+                unique: false,
+                ttl_secs: None,
+            },
+        ],
+    },
 ];
+
+/// Every index the clinical models declare.
+pub fn clinical_indexes() -> Vec<IndexSpec> {
+    use super::{beneficiaries, enrollments, programs, schedules, sessions};
+    [
+        programs::ProgramRecord::indexes(),
+        beneficiaries::BeneficiaryRecord::indexes(),
+        enrollments::EnrollmentRecord::indexes(),
+        sessions::SessionRecord::indexes(),
+        schedules::ScheduleRecord::indexes(),
+    ]
+    .concat()
+}
 
 /// A step and whether it is applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,10 +287,20 @@ pub async fn up(db: &Db) -> DbResult<Vec<i32>> {
             .iter()
             .any(|s| s.id == step.id && s.applied_at.is_some())
         {
+            if let Some(generated) = step.generated {
+                for index in generated() {
+                    create_generated(db, &index).await?;
+                }
+            }
             continue;
         }
         for index in step.indexes {
             create_index(db, index).await?;
+        }
+        if let Some(generated) = step.generated {
+            for index in generated() {
+                create_generated(db, &index).await?;
+            }
         }
         db.collection(COLLECTION)
             .insert_one(doc! { "_id": step.id, "name": step.name, "appliedAt": DateTime::now() })
@@ -253,10 +321,18 @@ pub async fn down(db: &Db) -> DbResult<Option<i32>> {
         .iter()
         .find(|s| s.id == last.id)
         .expect("status lists only known steps");
-    for index in step.indexes {
-        if let Err(error) = db.collection(index.collection).drop_index(index.name).await {
+    let generated: Vec<(&str, String)> = step
+        .generated
+        .map(|g| g().into_iter().map(|i| (i.collection, i.name)).collect())
+        .unwrap_or_default();
+    let listed = step
+        .indexes
+        .iter()
+        .map(|i| (i.collection, i.name.to_string()));
+    for (collection, name) in listed.chain(generated) {
+        if let Err(error) = db.collection(collection).drop_index(&name).await {
             // An index that was never created (TTL on FerretDB) or already gone.
-            tracing::debug!(index = index.name, %error, "index not dropped");
+            tracing::debug!(index = name, %error, "index not dropped");
         }
     }
     db.collection(COLLECTION)
@@ -264,6 +340,19 @@ pub async fn down(db: &Db) -> DbResult<Option<i32>> {
         .await?;
     tracing::info!(step = step.id, name = step.name, "migration undone");
     Ok(Some(step.id))
+}
+
+async fn create_generated(db: &Db, index: &IndexSpec) -> DbResult<()> {
+    let options = IndexOptions::builder()
+        .name(index.name.clone())
+        .unique(index.unique.then_some(true))
+        .build();
+    let model = IndexModel::builder()
+        .keys(index.keys.clone())
+        .options(options)
+        .build();
+    db.collection(index.collection).create_index(model).await?;
+    Ok(())
 }
 
 async fn create_index(db: &Db, index: &Index) -> DbResult<()> {

@@ -4,10 +4,18 @@
 
 pub mod assets;
 pub mod audit;
+pub mod beneficiaries;
+pub mod enrollments;
+pub mod filters;
 pub mod migrations;
+pub mod model;
 pub mod monitor;
 pub mod page;
+pub mod privacy;
+pub mod programs;
 pub mod refresh_tokens;
+pub mod schedules;
+pub mod sessions;
 pub mod store;
 pub mod users;
 
@@ -221,6 +229,19 @@ impl Db {
 
     pub fn refresh_tokens(&self) -> refresh_tokens::RefreshTokens {
         refresh_tokens::RefreshTokens::new(self)
+    }
+
+    pub fn enrollments(&self) -> enrollments::Enrollments {
+        enrollments::Enrollments::new(self)
+    }
+
+    pub fn schedules(&self) -> schedules::Schedules {
+        schedules::Schedules::new(self)
+    }
+
+    /// A per-request handle that applies `viewer`'s row scope to every read.
+    pub fn access(&self, viewer: Option<model::Viewer>) -> model::Access {
+        model::Access::new(self.clone(), viewer)
     }
 
     pub fn audit(&self) -> audit::AuditLog {

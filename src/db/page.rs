@@ -48,6 +48,72 @@ pub struct Page<T> {
     pub has_previous_page: bool,
 }
 
+impl<T> Page<T> {
+    /// A page with no rows (a filter that can match nothing).
+    pub fn empty() -> Self {
+        Self {
+            rows: Vec::new(),
+            has_next_page: false,
+            has_previous_page: false,
+        }
+    }
+}
+
+/// A window cut from positions already in list order.
+pub struct Slice {
+    pub positions: Vec<Position>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+/// Cuts `window` out of `positions` (sorted by key then id, descending when
+/// `descending`), the same way `fetch` does in the database.
+pub fn slice(positions: Vec<Position>, window: &Window, descending: bool) -> Slice {
+    let after = |p: &Position, c: &Position| {
+        let order = super::model::compare_keys(&p.key, &c.key).then(p.id.cmp(&c.id));
+        if descending {
+            order.is_lt()
+        } else {
+            order.is_gt()
+        }
+    };
+    match window {
+        Window::Forward {
+            first,
+            after: cursor,
+        } => {
+            let start = match cursor {
+                Some(c) => positions
+                    .iter()
+                    .position(|p| after(p, c))
+                    .unwrap_or(positions.len()),
+                None => 0,
+            };
+            let end = (start + first).min(positions.len());
+            Slice {
+                has_next_page: end < positions.len(),
+                has_previous_page: cursor.is_some(),
+                positions: positions[start..end].to_vec(),
+            }
+        }
+        Window::Backward { last, before } => {
+            let end = match before {
+                Some(c) => positions
+                    .iter()
+                    .position(|p| !after(c, p))
+                    .unwrap_or(positions.len()),
+                None => positions.len(),
+            };
+            let start = end.saturating_sub(*last);
+            Slice {
+                has_next_page: before.is_some(),
+                has_previous_page: start > 0,
+                positions: positions[start..end].to_vec(),
+            }
+        }
+    }
+}
+
 /// Reads one page of `collection` matching `filter`.
 pub async fn fetch<T: DeserializeOwned>(
     collection: &Collection<Document>,
@@ -128,7 +194,7 @@ pub async fn count(
 }
 
 /// Reads a dotted path (`value.amountMinor`) from a document.
-fn lookup<'a>(document: &'a Document, path: &str) -> Option<&'a Bson> {
+pub fn lookup<'a>(document: &'a Document, path: &str) -> Option<&'a Bson> {
     let mut parts = path.split('.');
     let mut current = document.get(parts.next()?)?;
     for part in parts {

@@ -34,14 +34,26 @@ pub struct Store<T> {
 /// A count to run later (a connection's `totalCount`, only when asked for).
 #[derive(Clone)]
 pub struct CountQuery {
-    collection: Collection<Document>,
+    collection: Option<Collection<Document>>,
     filter: Document,
     max_time: Duration,
 }
 
 impl CountQuery {
     pub async fn run(&self) -> DbResult<u64> {
-        page::count(&self.collection, self.filter.clone(), self.max_time).await
+        match &self.collection {
+            Some(collection) => page::count(collection, self.filter.clone(), self.max_time).await,
+            None => Ok(0),
+        }
+    }
+
+    /// A count known to be zero (a scope that admits nothing): no command.
+    pub fn zero() -> Self {
+        Self {
+            collection: None,
+            filter: Document::new(),
+            max_time: Duration::ZERO,
+        }
     }
 }
 
@@ -78,16 +90,20 @@ impl<T: Record> Store<T> {
 
     /// Loads the records with these ids in one command (a dataloader's batch).
     pub async fn get_many(&self, ids: &[ObjectId]) -> DbResult<Vec<T>> {
+        super::decode_all(self.find_by_ids(ids).await?)
+    }
+
+    /// The stored documents with these ids, in one command.
+    pub async fn find_by_ids(&self, ids: &[ObjectId]) -> DbResult<Vec<Document>> {
         let limit = i64::try_from(ids.len().max(1)).map_err(|e| DbError::Other(e.into()))?;
-        let docs: Vec<Document> = self
+        Ok(self
             .collection
             .find(doc! { "_id": { "$in": ids } })
             .limit(-limit)
             .max_time(self.max_time)
             .await?
             .try_collect()
-            .await?;
-        super::decode_all(docs)
+            .await?)
     }
 
     pub async fn page(&self, filter: Document, sort: Sort, window: Window) -> DbResult<Page<T>> {
@@ -96,7 +112,7 @@ impl<T: Record> Store<T> {
 
     pub fn count_query(&self, filter: Document) -> CountQuery {
         CountQuery {
-            collection: self.collection.clone(),
+            collection: Some(self.collection.clone()),
             filter,
             max_time: self.max_time,
         }

@@ -211,3 +211,19 @@ impl Users {
         Ok(())
     }
 }
+
+crate::order_fields! {
+    /// Orders of `users`.
+    pub enum UserOrder {
+        Name = "NAME" => "name",
+        CreatedAt = "CREATED_AT" => "createdAt",
+    }
+}
+
+/// Every signed-in caller may load a colleague (the API shows them only
+/// `id` and `name`).
+impl super::model::Model for UserRecord {
+    const ENTITY: &'static str = "User";
+    const SENSITIVE: &'static [&'static str] = &["passwordHash"];
+    type Order = UserOrder;
+}

@@ -10,22 +10,41 @@ use bson::oid::ObjectId;
 pub enum NodeKind {
     User,
     Asset,
+    DisabilityProgram,
+    Beneficiary,
+    Enrollment,
+    TherapySession,
+    Schedule,
+    AuditLogEntry,
 }
 
 impl NodeKind {
+    pub const ALL: &'static [Self] = &[
+        Self::User,
+        Self::Asset,
+        Self::DisabilityProgram,
+        Self::Beneficiary,
+        Self::Enrollment,
+        Self::TherapySession,
+        Self::Schedule,
+        Self::AuditLogEntry,
+    ];
+
     pub const fn name(self) -> &'static str {
         match self {
             Self::User => "User",
             Self::Asset => "Asset",
+            Self::DisabilityProgram => "DisabilityProgram",
+            Self::Beneficiary => "Beneficiary",
+            Self::Enrollment => "Enrollment",
+            Self::TherapySession => "TherapySession",
+            Self::Schedule => "Schedule",
+            Self::AuditLogEntry => "AuditLogEntry",
         }
     }
 
     fn parse(name: &str) -> Option<Self> {
-        match name {
-            "User" => Some(Self::User),
-            "Asset" => Some(Self::Asset),
-            _ => None,
-        }
+        Self::ALL.iter().copied().find(|k| k.name() == name)
     }
 }
 

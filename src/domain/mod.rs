@@ -1,6 +1,7 @@
 //! Newtypes and rules that need no database: identities, e-mail addresses,
 //! money, roles. Values are parsed once at the edge and trusted afterwards.
 
+pub mod clinic;
 pub mod email;
 pub mod ids;
 pub mod money;

@@ -26,6 +26,12 @@ pub enum Event {
         kind: ChangeKind,
         asset: Arc<AssetRecord>,
     },
+    /// A row of a model changed (`entity` is the model's name).
+    Record {
+        entity: &'static str,
+        kind: ChangeKind,
+        id: bson::oid::ObjectId,
+    },
     /// An account was deactivated or its role changed: its open sessions
     /// (websockets) must end, so the next one sees the change.
     AccountChanged { user: bson::oid::ObjectId },

@@ -14,7 +14,6 @@ use futures::Stream;
 use super::context::{ContextExt, audit_change};
 use super::guards::{ANY_ROLE, MANAGERS, RoleGuard};
 use super::inputs::{clearable, required};
-use super::loaders;
 use super::money::{Money, MoneyInput};
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use super::scalars::{Date, DateTime};
@@ -56,6 +55,17 @@ impl Asset {
 
 impl Listed for Asset {
     const NAME: &'static str = "Asset";
+}
+
+impl super::model::ApiModel for Asset {
+    type Record = AssetRecord;
+    const KIND: NodeKind = NodeKind::Asset;
+    fn wrap(record: Arc<AssetRecord>) -> Self {
+        Self::new(record)
+    }
+    fn record(&self) -> &AssetRecord {
+        &self.record
+    }
 }
 
 #[ComplexObject]
@@ -101,12 +111,7 @@ impl Asset {
         let Some(id) = self.record.assigned_to else {
             return Ok(None);
         };
-        let loader = ctx.data::<loaders::Users>()?;
-        let user = loader
-            .load_one(id)
-            .await
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("loading users failed: {e}")))?;
-        Ok(user.map(User::new))
+        Ok(super::model::load::<User>(ctx, id).await?)
     }
 
     /// When the record was created.
@@ -508,9 +513,7 @@ async fn prefetch_assignees(
     if ids.is_empty() {
         return Ok(());
     }
-    let loader = ctx
-        .data::<loaders::Users>()
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("user loader missing")))?;
+    let loader = ctx.loaders()?.by_id::<crate::db::users::UserRecord>();
     loader
         .load_many(ids)
         .await

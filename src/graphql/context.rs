@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use async_graphql::Context;
 
+use super::loaders::Loaders;
 use crate::auth::Caller;
 use crate::db::audit::{Actor, Change, NewEntry};
+use crate::db::model::{Access, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -24,6 +26,11 @@ pub trait ContextExt {
     fn caller(&self) -> ApiResult<&Caller> {
         Ok(&self.request()?.caller)
     }
+    fn loaders(&self) -> ApiResult<&Loaders>;
+    /// The data layer as this caller sees it (row scopes applied).
+    fn access(&self) -> ApiResult<&Access> {
+        Ok(self.loaders()?.access())
+    }
 }
 
 impl ContextExt for Context<'_> {
@@ -39,6 +46,24 @@ impl ContextExt for Context<'_> {
         self.data::<RequestContext>().map_err(|_| {
             ApiError::internal(anyhow::anyhow!("request context missing from the request"))
         })
+    }
+
+    fn loaders(&self) -> ApiResult<&Loaders> {
+        self.data::<Loaders>()
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("loaders missing from the request")))
+    }
+}
+
+impl RequestContext {
+    /// The data layer's view of the caller.
+    pub fn viewer(&self) -> Option<Viewer> {
+        match &self.caller {
+            Caller::User(p) => Some(Viewer {
+                id: p.id,
+                role: p.role,
+            }),
+            Caller::Anonymous => None,
+        }
     }
 }
 

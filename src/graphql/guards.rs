@@ -12,6 +12,9 @@ pub struct RoleGuard(&'static [Role]);
 
 pub const ANY_ROLE: &[Role] = &[Role::Admin, Role::Manager, Role::Therapist, Role::User];
 pub const MANAGERS: &[Role] = &[Role::Admin, Role::Manager];
+/// Everyone who works with beneficiaries' records (not front-desk USERs).
+pub const CLINICAL: &[Role] = &[Role::Admin, Role::Manager, Role::Therapist];
+pub const ADMIN: &[Role] = &[Role::Admin];
 
 impl RoleGuard {
     pub const fn new(roles: &'static [Role]) -> Self {

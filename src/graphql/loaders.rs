@@ -1,50 +1,212 @@
-//! Per-request dataloaders: one per relation, so a page of rows costs one
-//! batched `find` per level, not one query per row. `ById<T>` serves any
-//! stored model; a relation declares only its alias here.
+//! Per-request dataloaders, made on first use for any model: `ById<T>` loads
+//! rows by id and `Children<T>` loads child lists of many parents at once,
+//! both through the caller's scope, so a level of a query costs a bounded
+//! number of commands however many rows it has, and no relation can show a
+//! row the caller may not see.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use bson::Document;
 use bson::oid::ObjectId;
 
-use crate::db::store::{Record, Store};
-use crate::db::users::UserRecord;
-use crate::db::{Db, DbError};
+use crate::db::DbError;
+use crate::db::model::{Access, ChildPage, Model, OrderField};
+use crate::db::page::Window;
 
-/// Loads records of one model by id, in one `$in` query per batch.
+/// Loads rows of one model by id, in one `$in` query per batch.
 pub struct ById<T> {
-    db: Db,
+    access: Access,
     record: PhantomData<fn() -> T>,
 }
 
-impl<T: Record> ById<T> {
-    /// A fresh loader with its per-request cache (a prefetched page is reused).
-    pub fn cached(db: Db) -> DataLoader<Self, HashMapCache> {
-        DataLoader::with_cache(
-            Self {
-                db,
-                record: PhantomData,
-            },
-            tokio::spawn,
-            HashMapCache::default(),
-        )
-    }
-}
-
-impl<T: Record> Loader<ObjectId> for ById<T> {
+impl<T: Model> Loader<ObjectId> for ById<T> {
     type Value = T;
     type Error = Arc<DbError>;
 
     async fn load(&self, keys: &[ObjectId]) -> Result<HashMap<ObjectId, T>, Self::Error> {
-        let found = Store::<T>::new(&self.db)
-            .get_many(keys)
-            .await
-            .map_err(Arc::new)?;
+        let scoped = self.access.of::<T>().await.map_err(Arc::new)?;
+        let found = scoped.get_many(keys).await.map_err(Arc::new)?;
         Ok(found.into_iter().map(|r| (r.id(), r)).collect())
     }
 }
 
-/// Users by id (`Asset.assignedTo`, and every later `→ User`).
-pub type Users = DataLoader<ById<UserRecord>, HashMapCache>;
+/// What a child list asks for, shared by every parent that asks the same.
+pub struct ChildQuery<T: Model> {
+    pub parent_field: &'static str,
+    pub filter: Document,
+    pub order: T::Order,
+    pub descending: bool,
+    pub window: Window,
+    signature: String,
+}
+
+impl<T: Model> ChildQuery<T> {
+    pub fn new(
+        parent_field: &'static str,
+        filter: Document,
+        order: T::Order,
+        descending: bool,
+        window: Window,
+    ) -> Self {
+        let signature = format!(
+            "{parent_field}|{filter}|{}|{descending}|{window:?}",
+            order.name()
+        );
+        Self {
+            parent_field,
+            filter,
+            order,
+            descending,
+            window,
+            signature,
+        }
+    }
+}
+
+/// One parent's child list.
+pub struct ChildKey<T: Model> {
+    pub parent: ObjectId,
+    pub query: Arc<ChildQuery<T>>,
+}
+
+impl<T: Model> Clone for ChildKey<T> {
+    fn clone(&self) -> Self {
+        Self {
+            parent: self.parent,
+            query: self.query.clone(),
+        }
+    }
+}
+
+impl<T: Model> PartialEq for ChildKey<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.parent == other.parent && self.query.signature == other.query.signature
+    }
+}
+
+impl<T: Model> Eq for ChildKey<T> {}
+
+impl<T: Model> Hash for ChildKey<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.parent.hash(state);
+        self.query.signature.hash(state);
+    }
+}
+
+/// Loads child lists of many parents: two commands per distinct query.
+pub struct Children<T> {
+    access: Access,
+    record: PhantomData<fn() -> T>,
+}
+
+impl<T: Model> Loader<ChildKey<T>> for Children<T> {
+    type Value = Arc<ChildPage<T>>;
+    type Error = Arc<DbError>;
+
+    async fn load(
+        &self,
+        keys: &[ChildKey<T>],
+    ) -> Result<HashMap<ChildKey<T>, Self::Value>, Self::Error> {
+        let scoped = self.access.of::<T>().await.map_err(Arc::new)?;
+        let mut groups: HashMap<&str, (Arc<ChildQuery<T>>, Vec<ObjectId>)> = HashMap::new();
+        for key in keys {
+            groups
+                .entry(key.query.signature.as_str())
+                .or_insert_with(|| (key.query.clone(), Vec::new()))
+                .1
+                .push(key.parent);
+        }
+        let mut out = HashMap::new();
+        for (query, parents) in groups.into_values() {
+            let pages = scoped
+                .children(
+                    query.parent_field,
+                    &parents,
+                    query.filter.clone(),
+                    query.order,
+                    query.descending,
+                    &query.window,
+                )
+                .await
+                .map_err(Arc::new)?;
+            for (parent, page) in pages {
+                out.insert(
+                    ChildKey {
+                        parent,
+                        query: query.clone(),
+                    },
+                    Arc::new(page),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The loaders of one request, made on first use.
+pub struct Loaders {
+    access: Access,
+    made: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl Loaders {
+    pub fn new(access: Access) -> Self {
+        Self {
+            access,
+            made: Mutex::default(),
+        }
+    }
+
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    fn get<L: Send + Sync + 'static>(&self, make: impl FnOnce() -> L) -> Arc<L> {
+        let mut made = match self.made.lock() {
+            Ok(made) => made,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(existing) = made
+            .get(&TypeId::of::<L>())
+            .and_then(|l| l.clone().downcast::<L>().ok())
+        {
+            return existing;
+        }
+        let loader = Arc::new(make());
+        made.insert(TypeId::of::<L>(), loader.clone());
+        loader
+    }
+
+    /// Rows of `T` by id.
+    pub fn by_id<T: Model>(&self) -> Arc<DataLoader<ById<T>, HashMapCache>> {
+        self.get(|| {
+            DataLoader::with_cache(
+                ById {
+                    access: self.access.clone(),
+                    record: PhantomData,
+                },
+                tokio::spawn,
+                HashMapCache::default(),
+            )
+        })
+    }
+
+    /// Child lists of `T`.
+    pub fn children<T: Model>(&self) -> Arc<DataLoader<Children<T>, HashMapCache>> {
+        self.get(|| {
+            DataLoader::with_cache(
+                Children {
+                    access: self.access.clone(),
+                    record: PhantomData,
+                },
+                tokio::spawn,
+                HashMapCache::default(),
+            )
+        })
+    }
+}

@@ -2,17 +2,26 @@
 //! limits, and the step that gives every error its `extensions.code`.
 
 pub mod assets;
+pub mod audit_log;
 pub mod auth;
+pub mod beneficiaries;
 pub mod context;
+pub mod enrollments;
+pub mod enums;
 pub mod errors;
 pub mod guards;
 pub mod inputs;
 pub mod limits;
 pub mod loaders;
+pub mod model;
 pub mod money;
 pub mod node;
 pub mod pagination;
+pub mod privacy;
+pub mod programs;
 pub mod scalars;
+pub mod schedules;
+pub mod sessions;
 pub mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -21,7 +30,17 @@ use crate::config::GraphqlSettings;
 
 /// Everything a client can read.
 #[derive(MergedObject, Default)]
-pub struct Query(users::UserQuery, assets::AssetQuery, node::NodeQuery);
+pub struct Query(
+    users::UserQuery,
+    assets::AssetQuery,
+    programs::ProgramQuery,
+    beneficiaries::BeneficiaryQuery,
+    enrollments::EnrollmentQuery,
+    sessions::SessionQuery,
+    schedules::ScheduleQuery,
+    audit_log::AuditQuery,
+    node::NodeQuery,
+);
 
 /// Everything a client can change.
 #[derive(MergedObject, Default)]
@@ -29,6 +48,12 @@ pub struct Mutation(
     auth::AuthMutation,
     users::UserMutation,
     assets::AssetMutation,
+    programs::ProgramMutation,
+    beneficiaries::BeneficiaryMutation,
+    enrollments::EnrollmentMutation,
+    sessions::SessionMutation,
+    schedules::ScheduleMutation,
+    privacy::PrivacyMutation,
 );
 
 /// Live streams over `/graphql/ws` (graphql-transport-ws).

@@ -151,7 +151,7 @@ impl PageArgs {
 /// A list request resolved against its ordering: the cursor tag, the sort
 /// and the window of rows to read.
 pub struct Listing {
-    pub tag: &'static str,
+    pub tag: String,
     pub sort: Sort,
     pub window: Window,
 }
@@ -161,11 +161,11 @@ impl PageArgs {
     pub fn listing(
         &self,
         app: &AppState,
-        (path, tag): (&'static str, &'static str),
+        (path, tag): (&'static str, &str),
         direction: OrderDirection,
     ) -> ApiResult<Listing> {
         Ok(Listing {
-            tag,
+            tag: tag.to_string(),
             sort: Sort {
                 path,
                 descending: direction == OrderDirection::Desc,
@@ -184,7 +184,7 @@ impl Listing {
         convert: impl Fn(R) -> T,
         count: CountQuery,
     ) -> Connection<T> {
-        Connection::new(page, &app.cursors, self.tag, convert, count)
+        Connection::new(page, &app.cursors, &self.tag, convert, Total::Later(count))
     }
 }
 
@@ -197,7 +197,14 @@ pub struct Connection<T: Listed> {
     edges: Vec<Edge<T>>,
     has_next_page: bool,
     has_previous_page: bool,
-    count: CountQuery,
+    count: Total,
+}
+
+/// A connection's `totalCount`: counted when asked for, or already known
+/// (a child list's loader counts while it reads).
+pub enum Total {
+    Later(CountQuery),
+    Known(u64),
 }
 
 impl<T: Listed> Connection<T> {
@@ -207,7 +214,7 @@ impl<T: Listed> Connection<T> {
         codec: &CursorCodec,
         ordering: &str,
         convert: impl Fn(R) -> T,
-        count: CountQuery,
+        count: Total,
     ) -> Self {
         Self {
             edges: page
@@ -263,7 +270,10 @@ impl<T: Listed> Connection<T> {
 
     /// How many rows the whole list has with these filters (one extra query; ask only when needed).
     async fn total_count(&self) -> async_graphql::Result<u64> {
-        Ok(self.count.run().await.map_err(ApiError::from)?)
+        match &self.count {
+            Total::Later(query) => Ok(query.run().await.map_err(ApiError::from)?),
+            Total::Known(n) => Ok(*n),
+        }
     }
 }
 

@@ -61,6 +61,21 @@ impl Listed for User {
     const NAME: &'static str = "User";
 }
 
+impl super::model::ApiModel for User {
+    type Record = UserRecord;
+    const KIND: NodeKind = NodeKind::User;
+    fn wrap(record: Arc<UserRecord>) -> Self {
+        Self {
+            name: record.name.clone(),
+            record,
+            own: false,
+        }
+    }
+    fn record(&self) -> &UserRecord {
+        &self.record
+    }
+}
+
 #[ComplexObject]
 impl User {
     /// The account's global id.

@@ -18,10 +18,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{client_address, request_id};
-use crate::db::users::UserRecord;
 use crate::error::code;
 use crate::graphql::context::RequestContext;
-use crate::graphql::loaders::ById;
+use crate::graphql::loaders::Loaders;
 use crate::graphql::{errors, limits};
 use crate::state::AppState;
 
@@ -265,10 +264,11 @@ pub fn with_request_data(
     state: &Arc<AppState>,
     context: &RequestContext,
 ) -> Request {
+    let access = state.db.access(context.viewer());
     request
         .data(state.clone())
         .data(context.clone())
-        .data(ById::<UserRecord>::cached(state.db.clone()))
+        .data(Loaders::new(access))
 }
 
 /// The name of the operation that would run, when it has one.

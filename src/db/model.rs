@@ -1,0 +1,426 @@
+//! The model machinery every collection shares. A model declares once what
+//! it is (`Model`: collection, entity name, order fields, extra indexes,
+//! fields kept out of the audit log, and its row scope); `Access` is the
+//! per-request handle that carries the caller, so every read through it —
+//! lists, counts, single rows, batches, child lists — sees only the rows the
+//! caller may see. Rows outside the scope behave as rows that do not exist.
+
+use std::any::TypeId;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use bson::oid::ObjectId;
+use bson::{Bson, Document, doc};
+use futures::TryStreamExt;
+use mongodb::options::FindOptions;
+use tokio::sync::OnceCell;
+
+use super::page::{self, Page, Position, Sort, Window};
+use super::store::{CountQuery, Record, Store};
+use super::{Db, DbError, DbResult};
+use crate::domain::Role;
+
+/// An order a list can be read in. Declared with `order_fields!`, which also
+/// gives every field an index `{path: 1, _id: 1}` (see `Model::indexes`).
+pub trait OrderField: Copy + Eq + Send + Sync + std::fmt::Debug + 'static {
+    const ALL: &'static [Self];
+    /// The document path sorted on.
+    fn path(self) -> &'static str;
+    /// The name in the API (`CREATED_AT`); also part of the cursor tag.
+    fn name(self) -> &'static str;
+}
+
+/// Declares a model's order fields: `Variant => "document.path"`.
+#[macro_export]
+macro_rules! order_fields {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $api:literal => $path:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $crate::db::model::OrderField for $name {
+            const ALL: &'static [Self] = &[$(Self::$variant),+];
+            fn path(self) -> &'static str {
+                match self { $(Self::$variant => $path),+ }
+            }
+            fn name(self) -> &'static str {
+                match self { $(Self::$variant => $api),+ }
+            }
+        }
+    };
+}
+
+/// One index a model needs.
+#[derive(Debug, Clone)]
+pub struct IndexSpec {
+    pub collection: &'static str,
+    pub name: String,
+    pub keys: Document,
+    pub unique: bool,
+}
+
+/// Who is reading: the data layer's view of the signed-in caller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Viewer {
+    pub id: ObjectId,
+    pub role: Role,
+}
+
+impl Viewer {
+    pub fn is_manager(&self) -> bool {
+        self.role.is_staff_manager()
+    }
+}
+
+/// Which rows of a collection a caller may see: all, none, or those where
+/// one of the clauses holds (`field` equals one of `values`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    All,
+    Nothing,
+    AnyOf(Vec<Clause>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clause {
+    pub field: &'static str,
+    pub values: Vec<Bson>,
+}
+
+impl Clause {
+    pub fn equals(field: &'static str, value: impl Into<Bson>) -> Self {
+        Self {
+            field,
+            values: vec![value.into()],
+        }
+    }
+}
+
+impl Scope {
+    /// `filter` narrowed to the scope; `None` when nothing can match.
+    pub fn narrow(&self, filter: Document) -> Option<Document> {
+        match self {
+            Self::All => Some(filter),
+            Self::Nothing => None,
+            Self::AnyOf(clauses) => {
+                let any: Vec<Document> = clauses
+                    .iter()
+                    .filter(|c| !c.values.is_empty())
+                    .map(|c| doc! { c.field: { "$in": c.values.clone() } })
+                    .collect();
+                if any.is_empty() {
+                    return None;
+                }
+                let scope = doc! { "$or": any };
+                Some(if filter.is_empty() {
+                    scope
+                } else {
+                    doc! { "$and": [filter, scope] }
+                })
+            }
+        }
+    }
+
+    /// Whether a stored row is in the scope (checked in memory after a read
+    /// by id, which the server answers fastest with a bare `_id` filter).
+    pub fn admits(&self, document: &Document) -> bool {
+        match self {
+            Self::All => true,
+            Self::Nothing => false,
+            Self::AnyOf(clauses) => clauses
+                .iter()
+                .any(|c| document.get(c.field).is_some_and(|v| c.values.contains(v))),
+        }
+    }
+}
+
+/// A stored model: what the machinery needs to list, load, audit and index it.
+pub trait Model: Record {
+    /// The name in audit entries, events and global ids (`DisabilityProgram`).
+    const ENTITY: &'static str;
+    /// Field names whose values never enter the audit log.
+    const SENSITIVE: &'static [&'static str] = &[];
+    type Order: OrderField;
+
+    /// Indexes beyond one per order field (uniqueness, relation fields).
+    fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
+        Vec::new()
+    }
+
+    /// Every index the model needs: one behind each order field, then the extras.
+    fn indexes() -> Vec<IndexSpec> {
+        let mut all: Vec<IndexSpec> = Self::Order::ALL
+            .iter()
+            .map(|o| IndexSpec {
+                collection: Self::COLLECTION,
+                name: format!("order_{}", o.path().replace('.', "_")),
+                keys: doc! { o.path(): 1, "_id": 1 },
+                unique: false,
+            })
+            .collect();
+        for (name, keys, unique) in Self::extra_indexes() {
+            all.push(IndexSpec {
+                collection: Self::COLLECTION,
+                name: name.to_string(),
+                keys,
+                unique,
+            });
+        }
+        all
+    }
+
+    /// The rows `access`'s caller may see. The default: every signed-in caller sees all.
+    fn scope(access: &Access) -> impl Future<Output = DbResult<Scope>> + Send {
+        let scope = if access.viewer().is_some() {
+            Scope::All
+        } else {
+            Scope::Nothing
+        };
+        async move { Ok(scope) }
+    }
+}
+
+/// The per-request data-layer handle: the database and the caller. Scopes
+/// are worked out once per request and model.
+#[derive(Clone)]
+pub struct Access {
+    db: Db,
+    viewer: Option<Viewer>,
+    scopes: Arc<Mutex<HashMap<TypeId, Arc<OnceCell<Scope>>>>>,
+}
+
+impl Access {
+    pub fn new(db: Db, viewer: Option<Viewer>) -> Self {
+        Self {
+            db,
+            viewer,
+            scopes: Arc::default(),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn viewer(&self) -> Option<&Viewer> {
+        self.viewer.as_ref()
+    }
+
+    /// The collection of `T` as this caller sees it.
+    pub async fn of<T: Model>(&self) -> DbResult<Scoped<T>> {
+        let cell = {
+            let mut scopes = self
+                .scopes
+                .lock()
+                .map_err(|_| DbError::Other(anyhow::anyhow!("scope cache poisoned")))?;
+            scopes.entry(TypeId::of::<T>()).or_default().clone()
+        };
+        let scope = cell.get_or_try_init(|| T::scope(self)).await?.clone();
+        Ok(Scoped {
+            store: Store::new(&self.db),
+            scope,
+        })
+    }
+}
+
+/// A collection seen through a caller's scope.
+pub struct Scoped<T> {
+    store: Store<T>,
+    scope: Scope,
+}
+
+/// The rows of one parent's child list, and how many there are in all.
+#[derive(Debug)]
+pub struct ChildPage<T> {
+    pub page: Page<T>,
+    pub total: u64,
+}
+
+impl<T: Model> Scoped<T> {
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    pub fn store(&self) -> &Store<T> {
+        &self.store
+    }
+
+    /// One row by id; `None` when absent or outside the scope.
+    pub async fn get(&self, id: ObjectId) -> DbResult<Option<T>> {
+        if self.scope == Scope::Nothing {
+            return Ok(None);
+        }
+        let found = self
+            .store
+            .collection()
+            .find_one(doc! { "_id": id })
+            .max_time(self.store.max_time())
+            .await?;
+        match found {
+            Some(document) if self.scope.admits(&document) => {
+                Ok(Some(bson::from_document(document)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The rows with these ids that the caller may see, in one command.
+    pub async fn get_many(&self, ids: &[ObjectId]) -> DbResult<Vec<T>> {
+        if ids.is_empty() || self.scope == Scope::Nothing {
+            return Ok(Vec::new());
+        }
+        let docs = self.store.find_by_ids(ids).await?;
+        super::decode_all(docs.into_iter().filter(|d| self.scope.admits(d)).collect())
+    }
+
+    /// One page of the rows matching `filter`.
+    pub async fn page(
+        &self,
+        filter: Document,
+        order: T::Order,
+        descending: bool,
+        window: Window,
+    ) -> DbResult<Page<T>> {
+        let Some(filter) = self.scope.narrow(filter) else {
+            return Ok(Page::empty());
+        };
+        let sort = Sort {
+            path: order.path(),
+            descending,
+        };
+        self.store.page(filter, sort, window).await
+    }
+
+    /// A count of the rows matching `filter`, run only when asked for.
+    pub fn count_query(&self, filter: Document) -> CountQuery {
+        match self.scope.narrow(filter) {
+            Some(filter) => self.store.count_query(filter),
+            None => CountQuery::zero(),
+        }
+    }
+
+    /// Child lists of many parents at once, in two commands however many
+    /// parents there are. FerretDB cannot limit per parent in one command
+    /// (no `$push`, no `$facet`), so the first command reads only the sort
+    /// key and id of every matching child (small rows, ordered by the
+    /// database), the windows are cut from those in memory, and the second
+    /// command loads the selected rows by id. Totals come from the first.
+    pub async fn children(
+        &self,
+        parent_field: &'static str,
+        parents: &[ObjectId],
+        filter: Document,
+        order: T::Order,
+        descending: bool,
+        window: &Window,
+    ) -> DbResult<HashMap<ObjectId, ChildPage<T>>> {
+        let mut out = HashMap::new();
+        let mut query = filter;
+        query.insert(parent_field, doc! { "$in": parents });
+        let Some(query) = self.scope.narrow(query) else {
+            for parent in parents {
+                out.insert(*parent, ChildPage::empty());
+            }
+            return Ok(out);
+        };
+        let path = order.path();
+        let direction = if descending { -1 } else { 1 };
+        let mut projection = doc! { "_id": 1, parent_field: 1 };
+        projection.insert(path, 1);
+        let options = FindOptions::builder()
+            .sort(doc! { path: direction, "_id": direction })
+            .projection(projection)
+            .max_time(self.store.max_time())
+            .build();
+        let keys: Vec<Document> = self
+            .store
+            .collection()
+            .find(query)
+            .with_options(options)
+            .await?
+            .try_collect()
+            .await?;
+        let mut by_parent: HashMap<ObjectId, Vec<Position>> = HashMap::new();
+        for key in &keys {
+            let parent = key
+                .get_object_id(parent_field)
+                .map_err(|e| DbError::Other(e.into()))?;
+            by_parent.entry(parent).or_default().push(Position {
+                key: page::lookup(key, path).cloned().unwrap_or(Bson::Null),
+                id: key
+                    .get_object_id("_id")
+                    .map_err(|e| DbError::Other(e.into()))?,
+            });
+        }
+        let mut cut = HashMap::new();
+        let mut wanted = Vec::new();
+        for parent in parents {
+            let positions = by_parent.remove(parent).unwrap_or_default();
+            let total = positions.len() as u64;
+            let slice = page::slice(positions, window, descending);
+            wanted.extend(slice.positions.iter().map(|p| p.id));
+            cut.insert(*parent, (slice, total));
+        }
+        let mut rows: HashMap<ObjectId, T> = self
+            .get_many(&wanted)
+            .await?
+            .into_iter()
+            .map(|r| (r.id(), r))
+            .collect();
+        for (parent, (slice, total)) in cut {
+            let page = Page {
+                rows: slice
+                    .positions
+                    .into_iter()
+                    .filter_map(|p| rows.remove(&p.id).map(|r| (p, r)))
+                    .collect(),
+                has_next_page: slice.has_next_page,
+                has_previous_page: slice.has_previous_page,
+            };
+            out.insert(parent, ChildPage { page, total });
+        }
+        Ok(out)
+    }
+}
+
+impl<T> ChildPage<T> {
+    pub fn empty() -> Self {
+        Self {
+            page: Page::empty(),
+            total: 0,
+        }
+    }
+}
+
+/// Orders stored values the way the database sorts the types we store.
+pub fn compare_keys(a: &Bson, b: &Bson) -> Ordering {
+    fn rank(value: &Bson) -> u8 {
+        match value {
+            Bson::Null | Bson::Undefined => 0,
+            Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) => 1,
+            Bson::String(_) => 2,
+            Bson::ObjectId(_) => 3,
+            Bson::Boolean(_) => 4,
+            Bson::DateTime(_) => 5,
+            _ => 6,
+        }
+    }
+    fn number(value: &Bson) -> f64 {
+        match value {
+            Bson::Int32(n) => f64::from(*n),
+            Bson::Int64(n) => *n as f64,
+            Bson::Double(n) => *n,
+            _ => 0.0,
+        }
+    }
+    match (a, b) {
+        (Bson::String(x), Bson::String(y)) => x.cmp(y),
+        (Bson::DateTime(x), Bson::DateTime(y)) => x.cmp(y),
+        (Bson::ObjectId(x), Bson::ObjectId(y)) => x.cmp(y),
+        (Bson::Boolean(x), Bson::Boolean(y)) => x.cmp(y),
+        _ if rank(a) == 1 && rank(b) == 1 => number(a).total_cmp(&number(b)),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}

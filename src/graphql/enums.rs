@@ -1,0 +1,131 @@
+//! The clinic's enums as GraphQL sees them: mirrors of `domain::clinic`
+//! (the compiler checks that every value is mirrored), documented for
+//! GraphiQL. The layers below stay free of async-graphql.
+
+use async_graphql::Enum;
+
+use crate::domain::clinic;
+
+/// What a programme works on.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "clinic::ProgramCategory")]
+pub enum ProgramCategory {
+    /// Physiotherapy and motor skills.
+    Physical,
+    /// Speech and language therapy.
+    Speech,
+    /// Occupational therapy: everyday skills.
+    Occupational,
+    /// Behavioural therapy.
+    Behavioral,
+    /// Special education.
+    Educational,
+    /// Vocational training.
+    Vocational,
+}
+
+/// Whether a programme takes enrolments.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "clinic::ProgramStatus")]
+pub enum ProgramStatus {
+    /// Running and taking enrolments.
+    Active,
+    /// Temporarily not taking enrolments.
+    Paused,
+    /// Closed for good.
+    Archived,
+}
+
+/// A beneficiary's gender as recorded.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "clinic::Gender")]
+pub enum Gender {
+    /// Male.
+    Male,
+    /// Female.
+    Female,
+}
+
+/// How severe a disability is.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "clinic::Severity")]
+pub enum Severity {
+    /// Mild.
+    Mild,
+    /// Moderate.
+    Moderate,
+    /// Severe.
+    Severe,
+    /// Profound.
+    Profound,
+}
+
+/// Whether a beneficiary is currently served.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "clinic::BeneficiaryStatus")]
+pub enum BeneficiaryStatus {
+    /// Served by the centre.
+    Active,
+    /// Not currently served.
+    Inactive,
+}
+
+/// Where an enrolment is in its life: PENDING → ACTIVE → COMPLETED, or
+/// PENDING/ACTIVE → WITHDRAWN.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "clinic::EnrollmentStatus")]
+pub enum EnrollmentStatus {
+    /// Accepted, not yet started; holds a place.
+    Pending,
+    /// Running; holds a place.
+    Active,
+    /// Finished.
+    Completed,
+    /// Left before the end; the place is freed.
+    Withdrawn,
+}
+
+/// Whether the beneficiary came to a session.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "clinic::Attendance")]
+pub enum Attendance {
+    /// The beneficiary attended.
+    Attended,
+    /// The beneficiary did not come.
+    Absent,
+    /// The session was called off.
+    Cancelled,
+}
+
+/// What a schedule books.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "clinic::ScheduleResourceType")]
+pub enum ScheduleResourceType {
+    /// An asset; `resourceId` is its global id.
+    Asset,
+    /// A room; `resourceId` is its code (letters, digits, `-`).
+    Room,
+    /// A therapist; `resourceId` is their user global id.
+    Therapist,
+}
+
+/// Where a booking is in its life.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "clinic::ScheduleStatus")]
+pub enum ScheduleStatus {
+    /// Booked; holds its time.
+    Scheduled,
+    /// Called off; its time is free again.
+    Cancelled,
+    /// Took place.
+    Completed,
+}
+
+/// Converts a list of mirrored values to stored ones.
+pub fn stored<A: Copy + Into<B>, B>(values: Option<Vec<A>>) -> Vec<B> {
+    values
+        .unwrap_or_default()
+        .into_iter()
+        .map(Into::into)
+        .collect()
+}
