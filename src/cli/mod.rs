@@ -23,8 +23,8 @@ pub enum Command {
     Serve(serve::Args),
     /// Apply, undo or list database migrations.
     Migrate(migrate::Args),
-    /// Load the development seed data (idempotent).
-    Seed,
+    /// Load the development seed data (idempotent); `--scale N` multiplies the clinic.
+    Seed(seed::Args),
     /// Print the GraphQL schema (SDL) to stdout; needs no database.
     Schema,
     /// Check the audit log's hash chain.
@@ -37,7 +37,7 @@ impl Cli {
             Command::Schema => schema::run(),
             Command::Serve(args) => serve::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
-            Command::Seed => seed::run().await,
+            Command::Seed(args) => seed::run(args).await,
             Command::Audit(args) => audit::run(args).await,
         }
     }

@@ -123,8 +123,8 @@ impl ScheduleFilter {
     }
 }
 
-/// The slot rows' ids of a booking.
-fn slot_ids(record: &ScheduleRecord, span: &BookingSpan) -> Vec<String> {
+/// The ids of the slot rows a booking holds.
+pub fn slot_ids(record: &ScheduleRecord, span: &BookingSpan) -> Vec<String> {
     let kind = bson::to_bson(&record.resource_type)
         .ok()
         .and_then(|b| b.as_str().map(str::to_string))

@@ -2,6 +2,8 @@
 //! accounts, one per role, and 120 assets across categories. Loading is
 //! idempotent: rows already present (by e-mail, by serial number) are kept.
 
+pub mod clinic;
+
 use serde::Deserialize;
 
 use crate::auth::password;
@@ -12,8 +14,8 @@ use crate::db::users::UserForCreate;
 use crate::domain::{Email, Money, Role};
 use secrecy::ExposeSecret;
 
-const USERS: &str = include_str!("../seeds/users.json");
-const ASSETS: &str = include_str!("../seeds/assets.json");
+const USERS: &str = include_str!("../../seeds/users.json");
+const ASSETS: &str = include_str!("../../seeds/assets.json");
 
 #[derive(Deserialize)]
 struct SeedUser {
