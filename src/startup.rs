@@ -14,10 +14,10 @@ use axum_server::tls_rustls::RustlsConfig;
 use crate::auth::tokens::TokenKeys;
 use crate::cache::Cache;
 use crate::config::Settings;
+use crate::cursor::CursorCodec;
 use crate::db::Db;
 use crate::events::EventBus;
 use crate::graphql::build_schema;
-use crate::graphql::pagination::CursorCodec;
 use crate::state::{AppState, Lifecycle};
 
 pub struct Application {
@@ -55,7 +55,6 @@ impl Application {
         let state = Arc::new(AppState {
             tokens: TokenKeys::new(&settings.auth),
             cursors: CursorCodec::new(settings.auth.secret()),
-            schema: build_schema(&settings.graphql),
             settings: Arc::new(settings),
             db,
             cache: Arc::new(cache),
@@ -89,8 +88,11 @@ impl Application {
             state,
         } = self;
         let server_settings = state.settings.server.clone();
-        let router =
-            crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let router = crate::http::router(crate::http::Api {
+            schema: build_schema(&state.settings.graphql),
+            app: state.clone(),
+        })
+        .into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();
 
         let watcher = {

@@ -1,5 +1,5 @@
 //! The application state every request shares: settings, the database and
-//! cache handles, the event bus, token keys, the schema, and the lifecycle
+//! cache handles, the event bus, token and cursor keys, and the lifecycle
 //! flags that graceful shutdown flips.
 
 use std::sync::Arc;
@@ -11,11 +11,10 @@ use crate::auth::tokens::{TokenError, TokenKeys};
 use crate::auth::{Caller, Principal};
 use crate::cache::Cache;
 use crate::config::Settings;
+use crate::cursor::CursorCodec;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::events::EventBus;
-use crate::graphql::AlawaelSchema;
-use crate::graphql::pagination::CursorCodec;
 
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -24,7 +23,6 @@ pub struct AppState {
     pub bus: EventBus,
     pub tokens: TokenKeys,
     pub cursors: CursorCodec,
-    pub schema: AlawaelSchema,
     pub lifecycle: Lifecycle,
 }
 

@@ -79,6 +79,7 @@ impl CommandMonitor {
                     .unwrap_or("")
                     .to_string();
                 self.started.fetch_add(1, Ordering::SeqCst);
+                tracing::trace!(command = %started.command_name, %collection, "database command");
                 if READS.contains(&started.command_name.as_str())
                     && !started.command.contains_key("maxTimeMS")
                 {

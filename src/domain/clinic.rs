@@ -3,21 +3,6 @@
 //! trusted afterwards. The API and the seed loader both go through these.
 
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
-use serde::{Deserialize, Serialize};
-
-macro_rules! stored_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-        }
-    };
-}
 
 stored_enum!(
     /// What a programme works on.

@@ -1,9 +1,26 @@
 //! Newtypes and rules that need no database: identities, e-mail addresses,
 //! money, roles. Values are parsed once at the edge and trusted afterwards.
 
+/// Declares an enum stored as `SCREAMING_SNAKE_CASE` text, with `ALL`.
+#[macro_export]
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+        }
+    };
+}
+
 pub mod clinic;
 pub mod email;
 pub mod ids;
+pub mod inventory;
 pub mod money;
 pub mod roles;
 pub mod text;

@@ -1,10 +1,9 @@
 //! Staff roles, from most to least privileged.
 
-use async_graphql::Enum;
 use serde::{Deserialize, Serialize};
 
 /// What a staff member may do (see DOMAIN.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
     /// IT or centre director: everything.

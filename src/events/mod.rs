@@ -3,14 +3,13 @@
 //! a broadcast channel whose slow receivers lose the oldest events instead of
 //! growing memory.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use crate::db::assets::AssetRecord;
-
 /// What happened to an object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
     /// It was created.
     Created,
@@ -20,17 +19,36 @@ pub enum ChangeKind {
     Deleted,
 }
 
+/// The stored row an event is about, as it is after the change (as it
+/// was, for a deletion); subscribers take it back as their record type.
+#[derive(Clone)]
+pub struct Snapshot(Arc<dyn Any + Send + Sync>);
+
+impl Snapshot {
+    pub fn of<T: Any + Send + Sync>(record: Arc<T>) -> Self {
+        Self(record)
+    }
+
+    /// The row, when it is a `T`.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.0.clone().downcast::<T>().ok()
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Snapshot")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Event {
-    Asset {
-        kind: ChangeKind,
-        asset: Arc<AssetRecord>,
-    },
     /// A row of a model changed (`entity` is the model's name).
     Record {
         entity: &'static str,
         kind: ChangeKind,
         id: bson::oid::ObjectId,
+        snapshot: Snapshot,
     },
     /// An account was deactivated or its role changed: its open sessions
     /// (websockets) must end, so the next one sees the change.

@@ -1,31 +1,34 @@
 //! Assets: the `Asset` type, `assets`/`asset` queries, create, update and
-//! delete (ADMIN, MANAGER), and the `assetUpdated` subscription. The pattern
-//! every later model follows.
+//! delete (ADMIN, MANAGER), and the `assetUpdated` subscription. Listing,
+//! loading and the audited writes come from the shared model machinery.
 
 use std::sync::Arc;
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
-    Subscription,
+    ComplexObject, Context, ID, InputObject, MaybeUndefined, Object, SimpleObject, Subscription,
 };
+use bson::doc;
 use bson::oid::ObjectId;
 use futures::Stream;
 
-use super::context::{ContextExt, audit_change};
+use super::context::ContextExt;
+use super::enums::{AssetCategory, AssetStatus, ChangeKind, stored};
 use super::guards::{ANY_ROLE, MANAGERS, RoleGuard};
-use super::inputs::{clearable, required};
+use super::inputs::{DateTimeRange, clearable, required};
+use super::model::{self, ApiModel};
 use super::money::{Money, MoneyInput};
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use super::scalars::{Date, DateTime};
-use super::users::{User, search_pattern, user_id};
+use super::users::{User, search_pattern};
 use crate::db::assets::{
-    AssetCategory, AssetFilter as DbAssetFilter, AssetForCreate, AssetForUpdate, AssetRecord,
-    AssetStatus,
+    AssetFilter as DbAssetFilter, AssetForCreate, AssetOrder as DbOrder, AssetRecord,
+    DUPLICATE_SERIAL, StoredMoney, serial_key,
 };
-use crate::db::audit::diff;
-use crate::domain::{GlobalId, NodeKind, text};
-use crate::error::{ApiError, ApiResult, Found};
-use crate::events::{ChangeKind, Event};
+use crate::db::store::Store;
+use crate::db::users::UserRecord;
+use crate::domain::{NodeKind, inventory, text};
+use crate::error::{ApiError, ApiResult};
+use crate::events::Event;
 
 /// A piece of the centre's equipment.
 #[derive(SimpleObject, Clone)]
@@ -41,27 +44,20 @@ pub struct Asset {
     pub status: AssetStatus,
 }
 
-impl Asset {
-    pub fn new(record: impl Into<Arc<AssetRecord>>) -> Self {
-        let record = record.into();
-        Self {
-            name: record.name.clone(),
-            category: record.category,
-            status: record.status,
-            record,
-        }
-    }
-}
-
 impl Listed for Asset {
     const NAME: &'static str = "Asset";
 }
 
-impl super::model::ApiModel for Asset {
+impl ApiModel for Asset {
     type Record = AssetRecord;
     const KIND: NodeKind = NodeKind::Asset;
     fn wrap(record: Arc<AssetRecord>) -> Self {
-        Self::new(record)
+        Self {
+            name: record.name.clone(),
+            category: record.category.into(),
+            status: record.status.into(),
+            record,
+        }
     }
     fn record(&self) -> &AssetRecord {
         &self.record
@@ -72,7 +68,7 @@ impl super::model::ApiModel for Asset {
 impl Asset {
     /// The asset's global id.
     pub async fn id(&self) -> ID {
-        ID(GlobalId::new(NodeKind::Asset, self.record.id).encode())
+        self.global_id()
     }
 
     /// The manufacturer's serial number; unique when present.
@@ -108,10 +104,10 @@ impl Asset {
 
     /// Who has it, if anyone.
     async fn assigned_to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let Some(id) = self.record.assigned_to else {
-            return Ok(None);
-        };
-        Ok(super::model::load::<User>(ctx, id).await?)
+        match self.record.assigned_to {
+            Some(id) => Ok(model::load::<User>(ctx, id).await?),
+            None => Ok(None),
+        }
     }
 
     /// When the record was created.
@@ -123,15 +119,6 @@ impl Asset {
     async fn updated_at(&self) -> DateTime {
         self.record.updated_at.into()
     }
-}
-
-/// A span of time; either end may be open.
-#[derive(InputObject, Default)]
-pub struct DateTimeRange {
-    /// From this instant, inclusive.
-    pub from: Option<DateTime>,
-    /// Up to this instant, exclusive.
-    pub to: Option<DateTime>,
 }
 
 /// Which assets `assets` lists.
@@ -150,10 +137,10 @@ pub struct AssetFilter {
 }
 
 /// Fields `assets` can be ordered by.
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "DbOrder")]
 pub enum AssetOrderField {
     /// Alphabetically by name.
-    #[default]
     Name,
     /// By creation time.
     CreatedAt,
@@ -228,28 +215,13 @@ pub struct AssetEvent {
     pub asset: Asset,
 }
 
-fn asset_id(id: &ID) -> ApiResult<ObjectId> {
-    GlobalId::decode_as(id.as_str(), NodeKind::Asset).ok_or(ApiError::NotFound)
-}
-
 fn asset_name(value: &str) -> ApiResult<String> {
     text::required(value, 200)
         .map_err(|m| ApiError::bad_input("input.name", format!("the name {m}")))
 }
 
 fn serial(value: &str) -> ApiResult<String> {
-    let s = text::required(value, 100)
-        .map_err(|m| ApiError::bad_input("input.serialNumber", format!("the serial number {m}")))?;
-    if !s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./ ".contains(c))
-    {
-        return Err(ApiError::bad_input(
-            "input.serialNumber",
-            "a serial number has letters, digits, spaces and - _ . / only",
-        ));
-    }
-    Ok(s)
+    inventory::serial_number(value).map_err(|m| ApiError::bad_input("input.serialNumber", m))
 }
 
 fn location(value: &str) -> ApiResult<String> {
@@ -257,27 +229,23 @@ fn location(value: &str) -> ApiResult<String> {
         .map_err(|m| ApiError::bad_input("input.location", format!("the location {m}")))
 }
 
+fn warranty(purchase: Option<&str>, until: Option<&str>) -> ApiResult<()> {
+    inventory::check_warranty(purchase, until)
+        .map_err(|m| ApiError::bad_input("input.warrantyUntil", m))
+}
+
 /// An assignee must be an active account.
 async fn assignee(ctx: &Context<'_>, id: &ID) -> ApiResult<ObjectId> {
     let bad = || ApiError::bad_input("input.assignedToId", "no active user has this id");
-    let id = user_id(id).map_err(|_| bad())?;
-    let user = ctx.app()?.db.users().get(id).await?;
-    match user {
+    let id = model::reference::<User>(id, "input.assignedToId").map_err(|_| bad())?;
+    match Store::<UserRecord>::new(&ctx.app()?.db).get(id).await? {
         Some(u) if u.active => Ok(id),
         _ => Err(bad()),
     }
 }
 
-fn check_dates(purchase: Option<&str>, warranty: Option<&str>) -> ApiResult<()> {
-    if let (Some(p), Some(w)) = (purchase, warranty)
-        && w < p
-    {
-        return Err(ApiError::bad_input(
-            "input.warrantyUntil",
-            "the warranty cannot end before the purchase date",
-        ));
-    }
-    Ok(())
+fn to_bson<T: serde::Serialize>(value: &T) -> ApiResult<bson::Bson> {
+    bson::to_bson(value).map_err(ApiError::internal)
 }
 
 #[derive(Default)]
@@ -286,7 +254,6 @@ pub struct AssetQuery;
 #[Object]
 impl AssetQuery {
     /// The centre's assets, a page at a time.
-    // The four Relay arguments, a filter and an ordering are the public API.
     #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(ANY_ROLE)",
@@ -302,52 +269,33 @@ impl AssetQuery {
         #[graphql(desc = "Which assets to list.")] filter: Option<AssetFilter>,
         #[graphql(desc = "The ordering; by name when absent.")] order_by: Option<AssetOrder>,
     ) -> async_graphql::Result<Connection<Asset>> {
-        let app = ctx.app()?.clone();
         let filter = filter.unwrap_or_default();
         let range = filter.created_at.unwrap_or_default();
         let filter = DbAssetFilter {
-            categories: filter.category.unwrap_or_default(),
-            statuses: filter.status.unwrap_or_default(),
+            categories: stored(filter.category),
+            statuses: stored(filter.status),
             assigned_to: filter
                 .assigned_to
                 .as_ref()
-                .map(|id| {
-                    user_id(id).map_err(|_| {
-                        ApiError::bad_input("filter.assignedTo", "this is not a user id")
-                    })
-                })
+                .map(|id| model::reference::<User>(id, "filter.assignedTo"))
                 .transpose()?,
             search: search_pattern(filter.search, "filter.search")?,
             created_from: range.from.map(Into::into),
             created_to: range.to.map(Into::into),
         };
-        let (field, direction) = order_by.map(|o| (o.field, o.direction)).unwrap_or_default();
-        let ordering = match field {
-            AssetOrderField::Name => ("name", "assets:NAME"),
-            AssetOrderField::CreatedAt => ("createdAt", "assets:CREATED_AT"),
-            AssetOrderField::UpdatedAt => ("updatedAt", "assets:UPDATED_AT"),
-            AssetOrderField::Value => ("value.amountMinor", "assets:VALUE"),
-        };
-        let list = PageArgs {
+        let args = PageArgs {
             first,
             after,
             last,
             before,
-        }
-        .listing(&app, ordering, direction)?;
-        let page = app
-            .db
-            .assets()
-            .page(&filter, list.sort, list.window.clone())
-            .await
-            .map_err(ApiError::from)?;
-        prefetch_assignees(ctx, &page.rows).await?;
-        let count = app
-            .db
-            .assets()
-            .count_query(&filter)
-            .map_err(ApiError::from)?;
-        Ok(list.connection(&app, page, Asset::new, count))
+        };
+        Ok(model::list(
+            ctx,
+            args,
+            filter.to_document()?,
+            order_by.map(|o| (o.field.into(), o.direction)),
+        )
+        .await?)
     }
 
     /// One asset by id.
@@ -357,8 +305,7 @@ impl AssetQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The asset's global id.")] id: ID,
     ) -> async_graphql::Result<Asset> {
-        let id = asset_id(&id)?;
-        Ok(Asset::new(ctx.app()?.db.assets().get(id).await.found()?))
+        Ok(model::one(ctx, &id).await?)
     }
 }
 
@@ -376,13 +323,13 @@ impl AssetMutation {
     ) -> async_graphql::Result<Asset> {
         let purchase_date = input.purchase_date.map(Date::to_stored);
         let warranty_until = input.warranty_until.map(Date::to_stored);
-        check_dates(purchase_date.as_deref(), warranty_until.as_deref())?;
-        let create = AssetForCreate {
+        warranty(purchase_date.as_deref(), warranty_until.as_deref())?;
+        let record = AssetRecord::new(AssetForCreate {
             name: asset_name(&input.name)?,
-            category: input.category,
+            category: input.category.into(),
             value: input.value.parse("input.value")?,
             serial_number: input.serial_number.as_deref().map(serial).transpose()?,
-            status: input.status.unwrap_or_default(),
+            status: input.status.map(Into::into).unwrap_or_default(),
             location: input.location.as_deref().map(location).transpose()?,
             purchase_date,
             warranty_until,
@@ -390,26 +337,8 @@ impl AssetMutation {
                 Some(id) => Some(assignee(ctx, id).await?),
                 None => None,
             },
-        };
-        let app = ctx.app()?;
-        let record = app
-            .db
-            .assets()
-            .create(create)
-            .await
-            .map_err(ApiError::from)?;
-        let after = bson::to_document(&record).map_err(ApiError::internal)?;
-        let assets = app.db.assets();
-        audit_change(
-            ctx,
-            "asset.create",
-            "Asset",
-            Some(record.id.to_hex()),
-            diff(None, Some(&after)),
-            assets.remove(record.id),
-        )
-        .await?;
-        Ok(publish(ctx, ChangeKind::Created, record)?)
+        });
+        Ok(model::insert(ctx, record, "asset.create", DUPLICATE_SERIAL).await?)
     }
 
     /// Changes an asset (ADMIN, MANAGER).
@@ -420,51 +349,56 @@ impl AssetMutation {
         #[graphql(desc = "The global id of the object.")] id: ID,
         #[graphql(desc = "What to change.")] input: UpdateAssetInput,
     ) -> async_graphql::Result<Asset> {
-        let id = asset_id(&id)?;
-        let app = ctx.app()?;
-        let before = app.db.assets().get(id).await.found()?;
-        let mut change = AssetForUpdate {
-            name: required(input.name, "input.name", |n| asset_name(&n))?,
-            category: required(input.category, "input.category", Ok)?,
-            value: required(input.value, "input.value", |v| v.parse("input.value"))?,
-            status: required(input.status, "input.status", Ok)?,
-            ..Default::default()
-        };
-        change.serial_number = clearable(input.serial_number, |s| serial(&s))?;
-        change.location = clearable(input.location, |s| location(&s))?;
-        change.purchase_date = clearable(input.purchase_date, |d| Ok(d.to_stored()))?;
-        change.warranty_until = clearable(input.warranty_until, |d| Ok(d.to_stored()))?;
-        change.assigned_to = match input.assigned_to_id {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(id) => Some(Some(assignee(ctx, &id).await?)),
-        };
-        let purchase = change
-            .purchase_date
-            .clone()
-            .unwrap_or_else(|| before.purchase_date.clone());
-        let warranty = change
-            .warranty_until
-            .clone()
-            .unwrap_or_else(|| before.warranty_until.clone());
-        check_dates(purchase.as_deref(), warranty.as_deref())?;
-        let after = app.db.assets().update(id, &change).await.found()?;
-        let changes = diff(
-            Some(&bson::to_document(&before).map_err(ApiError::internal)?),
-            Some(&bson::to_document(&after).map_err(ApiError::internal)?),
-        );
-        let assets = app.db.assets();
-        let undo = assets.restore(&before);
-        audit_change(
-            ctx,
-            "asset.update",
-            "Asset",
-            Some(id.to_hex()),
-            changes,
-            undo,
-        )
-        .await?;
-        Ok(publish(ctx, ChangeKind::Updated, after)?)
+        let before: Asset = model::one(ctx, &id).await?;
+        let before = before.record;
+        let mut set = doc! {};
+        if let Some(v) = required(input.name, "input.name", |n| asset_name(&n))? {
+            set.insert("name", v);
+        }
+        if let Some(v) = required(input.category, "input.category", Ok)? {
+            set.insert("category", to_bson(&inventory::AssetCategory::from(v))?);
+        }
+        if let Some(v) = required(input.value, "input.value", |v| v.parse("input.value"))? {
+            set.insert("value", to_bson(&StoredMoney::from(&v))?);
+        }
+        if let Some(v) = required(input.status, "input.status", Ok)? {
+            set.insert("status", to_bson(&inventory::AssetStatus::from(v))?);
+        }
+        if let Some(v) = clearable(input.serial_number, |s| serial(&s))? {
+            set.insert("serialKey", serial_key(v.as_deref(), before.id));
+            set.insert("serialNumber", v);
+        }
+        if let Some(v) = clearable(input.location, |s| location(&s))? {
+            set.insert("location", v);
+        }
+        let purchase = clearable(input.purchase_date, |d| Ok(d.to_stored()))?;
+        let until = clearable(input.warranty_until, |d| Ok(d.to_stored()))?;
+        warranty(
+            purchase
+                .clone()
+                .unwrap_or_else(|| before.purchase_date.clone())
+                .as_deref(),
+            until
+                .clone()
+                .unwrap_or_else(|| before.warranty_until.clone())
+                .as_deref(),
+        )?;
+        if let Some(v) = purchase {
+            set.insert("purchaseDate", v);
+        }
+        if let Some(v) = until {
+            set.insert("warrantyUntil", v);
+        }
+        match input.assigned_to_id {
+            MaybeUndefined::Undefined => {}
+            MaybeUndefined::Null => {
+                set.insert("assignedTo", bson::Bson::Null);
+            }
+            MaybeUndefined::Value(id) => {
+                set.insert("assignedTo", assignee(ctx, &id).await?);
+            }
+        }
+        Ok(model::update(ctx, &*before, set, "asset.update", DUPLICATE_SERIAL).await?)
     }
 
     /// Deletes an asset (ADMIN, MANAGER); returns its id.
@@ -474,60 +408,9 @@ impl AssetMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The asset's global id.")] id: ID,
     ) -> async_graphql::Result<ID> {
-        let oid = asset_id(&id)?;
-        let app = ctx.app()?;
-        let before = app.db.assets().delete(oid).await.found()?;
-        let doc = bson::to_document(&before).map_err(ApiError::internal)?;
-        let assets = app.db.assets();
-        audit_change(
-            ctx,
-            "asset.delete",
-            "Asset",
-            Some(oid.to_hex()),
-            diff(Some(&doc), None),
-            assets.restore(&before),
-        )
-        .await?;
-        publish(ctx, ChangeKind::Deleted, before)?;
-        Ok(id)
+        let before: Asset = model::one(ctx, &id).await?;
+        Ok(model::delete::<Asset>(ctx, &before.record, "asset.delete").await?)
     }
-}
-
-/// Loads the page's assignees in one batch when the query asks for them, so
-/// the count of database commands does not depend on resolver timing.
-async fn prefetch_assignees(
-    ctx: &Context<'_>,
-    rows: &[(crate::db::page::Position, AssetRecord)],
-) -> ApiResult<()> {
-    let look = ctx.look_ahead();
-    let wanted = look
-        .field("edges")
-        .field("node")
-        .field("assignedTo")
-        .exists()
-        || look.field("nodes").field("assignedTo").exists();
-    if !wanted {
-        return Ok(());
-    }
-    let ids: Vec<ObjectId> = rows.iter().filter_map(|(_, r)| r.assigned_to).collect();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let loader = ctx.loaders()?.by_id::<crate::db::users::UserRecord>();
-    loader
-        .load_many(ids)
-        .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("loading users failed: {e}")))?;
-    Ok(())
-}
-
-fn publish(ctx: &Context<'_>, kind: ChangeKind, record: AssetRecord) -> ApiResult<Asset> {
-    let record = Arc::new(record);
-    ctx.app()?.bus.publish(Event::Asset {
-        kind,
-        asset: record.clone(),
-    });
-    Ok(Asset::new(record))
 }
 
 #[derive(Default)]
@@ -545,7 +428,11 @@ impl AssetSubscription {
         Ok(async_stream::stream! {
             loop {
                 match receiver.recv().await {
-                    Ok(Event::Asset { kind, asset }) => yield AssetEvent { kind, asset: Asset::new(asset) },
+                    Ok(Event::Record { entity: "Asset", kind, snapshot, .. }) => {
+                        if let Some(asset) = snapshot.get::<AssetRecord>() {
+                            yield AssetEvent { kind: kind.into(), asset: Asset::wrap(asset) };
+                        }
+                    }
                     Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "a slow subscriber missed asset events");

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject};
 
-use super::assets::DateTimeRange;
 use super::context::ContextExt;
 use super::guards::{ADMIN, RoleGuard};
+use super::inputs::DateTimeRange;
 use super::model::{self, ApiModel};
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use super::scalars::{DateTime, Long};

@@ -4,7 +4,66 @@
 
 use async_graphql::Enum;
 
-use crate::domain::clinic;
+use crate::domain::{clinic, inventory};
+use crate::events;
+
+/// What a staff member may do.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::Role")]
+pub enum Role {
+    /// IT or centre director: everything.
+    Admin,
+    /// Programme or department manager.
+    Manager,
+    /// Clinician working with the beneficiaries enrolled with them.
+    Therapist,
+    /// Front desk and other staff.
+    User,
+}
+
+/// What happened to an object.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "events::ChangeKind")]
+pub enum ChangeKind {
+    /// It was created.
+    Created,
+    /// It was changed.
+    Updated,
+    /// It was deleted; the event carries its last state.
+    Deleted,
+}
+
+/// What kind of thing an asset is.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "inventory::AssetCategory")]
+pub enum AssetCategory {
+    /// Office supplies and small equipment.
+    Office,
+    /// General equipment (therapy, gym, workshop).
+    Equipment,
+    /// Medical devices.
+    Medical,
+    /// Computers, phones and networking.
+    It,
+    /// Cars, vans and buses.
+    Vehicle,
+    /// Desks, chairs, beds and shelving.
+    Furniture,
+}
+
+/// Where an asset is in its life.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "inventory::AssetStatus")]
+pub enum AssetStatus {
+    /// Ready to be used or assigned.
+    Available,
+    /// In use by someone.
+    InUse,
+    /// Out of service for maintenance.
+    Maintenance,
+    /// No longer in service.
+    Retired,
+}
 
 /// What a programme works on.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]

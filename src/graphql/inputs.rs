@@ -4,7 +4,17 @@
 
 use async_graphql::MaybeUndefined;
 
+use super::scalars::DateTime;
 use crate::error::{ApiError, ApiResult};
+
+/// A span of time; either end may be open.
+#[derive(async_graphql::InputObject, Default)]
+pub struct DateTimeRange {
+    /// From this instant, inclusive.
+    pub from: Option<DateTime>,
+    /// Up to this instant, exclusive.
+    pub to: Option<DateTime>,
+}
 
 /// A field that may be cleared: `None` absent, `Some(None)` cleared, `Some(Some(v))` set.
 pub fn clearable<T, U>(

@@ -1,5 +1,5 @@
-//! Per-request dataloaders, made on first use for any model: `ById<T>` loads
-//! rows by id and `Children<T>` loads child lists of many parents at once,
+//! Per-request loaders, made on first use for any model: rows by id, and
+//! child lists of many parents at once (`Batcher` gathers the keys),
 //! both through the caller's scope, so a level of a query costs a bounded
 //! number of commands however many rows it has, and no relation can show a
 //! row the caller may not see.
@@ -7,33 +7,15 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use super::batch::Batcher;
 use bson::Document;
 use bson::oid::ObjectId;
 
 use crate::db::DbError;
 use crate::db::model::{Access, ChildPage, Model, OrderField};
 use crate::db::page::Window;
-
-/// Loads rows of one model by id, in one `$in` query per batch.
-pub struct ById<T> {
-    access: Access,
-    record: PhantomData<fn() -> T>,
-}
-
-impl<T: Model> Loader<ObjectId> for ById<T> {
-    type Value = T;
-    type Error = Arc<DbError>;
-
-    async fn load(&self, keys: &[ObjectId]) -> Result<HashMap<ObjectId, T>, Self::Error> {
-        let scoped = self.access.of::<T>().await.map_err(Arc::new)?;
-        let found = scoped.get_many(keys).await.map_err(Arc::new)?;
-        Ok(found.into_iter().map(|r| (r.id(), r)).collect())
-    }
-}
 
 /// What a child list asks for, shared by every parent that asks the same.
 pub struct ChildQuery<T: Model> {
@@ -98,54 +80,54 @@ impl<T: Model> Hash for ChildKey<T> {
     }
 }
 
-/// Loads child lists of many parents: two commands per distinct query.
-pub struct Children<T> {
+/// Child lists of many parents: two commands per distinct query.
+async fn load_children<T: Model>(
     access: Access,
-    record: PhantomData<fn() -> T>,
+    keys: Vec<ChildKey<T>>,
+) -> Result<HashMap<ChildKey<T>, Arc<ChildPage<T>>>, Arc<DbError>> {
+    let scoped = access.of::<T>().await.map_err(Arc::new)?;
+    let mut groups: HashMap<String, (Arc<ChildQuery<T>>, Vec<ObjectId>)> = HashMap::new();
+    for key in &keys {
+        groups
+            .entry(key.query.signature.clone())
+            .or_insert_with(|| (key.query.clone(), Vec::new()))
+            .1
+            .push(key.parent);
+    }
+    let mut out = HashMap::new();
+    for (query, parents) in groups.into_values() {
+        let pages = scoped
+            .children(
+                query.parent_field,
+                &parents,
+                query.filter.clone(),
+                query.order,
+                query.descending,
+                &query.window,
+            )
+            .await
+            .map_err(Arc::new)?;
+        for (parent, page) in pages {
+            out.insert(
+                ChildKey {
+                    parent,
+                    query: query.clone(),
+                },
+                Arc::new(page),
+            );
+        }
+    }
+    Ok(out)
 }
 
-impl<T: Model> Loader<ChildKey<T>> for Children<T> {
-    type Value = Arc<ChildPage<T>>;
-    type Error = Arc<DbError>;
-
-    async fn load(
-        &self,
-        keys: &[ChildKey<T>],
-    ) -> Result<HashMap<ChildKey<T>, Self::Value>, Self::Error> {
-        let scoped = self.access.of::<T>().await.map_err(Arc::new)?;
-        let mut groups: HashMap<&str, (Arc<ChildQuery<T>>, Vec<ObjectId>)> = HashMap::new();
-        for key in keys {
-            groups
-                .entry(key.query.signature.as_str())
-                .or_insert_with(|| (key.query.clone(), Vec::new()))
-                .1
-                .push(key.parent);
-        }
-        let mut out = HashMap::new();
-        for (query, parents) in groups.into_values() {
-            let pages = scoped
-                .children(
-                    query.parent_field,
-                    &parents,
-                    query.filter.clone(),
-                    query.order,
-                    query.descending,
-                    &query.window,
-                )
-                .await
-                .map_err(Arc::new)?;
-            for (parent, page) in pages {
-                out.insert(
-                    ChildKey {
-                        parent,
-                        query: query.clone(),
-                    },
-                    Arc::new(page),
-                );
-            }
-        }
-        Ok(out)
-    }
+/// Rows by id of one model, through the caller's scope.
+async fn load_by_id<T: Model>(
+    access: Access,
+    keys: Vec<ObjectId>,
+) -> Result<HashMap<ObjectId, T>, Arc<DbError>> {
+    let scoped = access.of::<T>().await.map_err(Arc::new)?;
+    let found = scoped.get_many(&keys).await.map_err(Arc::new)?;
+    Ok(found.into_iter().map(|r| (r.id(), r)).collect())
 }
 
 /// The loaders of one request, made on first use.
@@ -183,30 +165,18 @@ impl Loaders {
     }
 
     /// Rows of `T` by id.
-    pub fn by_id<T: Model>(&self) -> Arc<DataLoader<ById<T>, HashMapCache>> {
+    pub fn by_id<T: Model>(&self) -> Arc<Batcher<ObjectId, T>> {
         self.get(|| {
-            DataLoader::with_cache(
-                ById {
-                    access: self.access.clone(),
-                    record: PhantomData,
-                },
-                tokio::spawn,
-                HashMapCache::default(),
-            )
+            let access = self.access.clone();
+            Batcher::new(move |keys| Box::pin(load_by_id::<T>(access.clone(), keys)))
         })
     }
 
     /// Child lists of `T`.
-    pub fn children<T: Model>(&self) -> Arc<DataLoader<Children<T>, HashMapCache>> {
+    pub fn children<T: Model>(&self) -> Arc<Batcher<ChildKey<T>, Arc<ChildPage<T>>>> {
         self.get(|| {
-            DataLoader::with_cache(
-                Children {
-                    access: self.access.clone(),
-                    record: PhantomData,
-                },
-                tokio::spawn,
-                HashMapCache::default(),
-            )
+            let access = self.access.clone();
+            Batcher::new(move |keys| Box::pin(load_children::<T>(access.clone(), keys)))
         })
     }
 }

@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod audit_log;
 pub mod auth;
+pub mod batch;
 pub mod beneficiaries;
 pub mod context;
 pub mod enrollments;

@@ -19,7 +19,7 @@ use crate::db::store::{Record, Store};
 use crate::db::{DbError, DbResult};
 use crate::domain::{GlobalId, NodeKind};
 use crate::error::{ApiError, ApiResult};
-use crate::events::{ChangeKind, Event};
+use crate::events::{ChangeKind, Event, Snapshot};
 
 /// A GraphQL node type backed by a stored model.
 pub trait ApiModel: Listed {
@@ -126,9 +126,7 @@ pub async fn list<N: ApiModel>(
     let count = scoped.count_query(filter);
     // Later relation loads find these rows in the loader's cache.
     let loader = ctx.loaders()?.by_id::<N::Record>();
-    loader
-        .feed_many(page.rows.iter().map(|(_, r)| (r.id(), r.clone())))
-        .await;
+    loader.feed(page.rows.iter().map(|(_, r)| (r.id(), r.clone())));
     Ok(Connection::new(
         page,
         &app.cursors,
@@ -191,11 +189,12 @@ fn document<T: serde::Serialize>(record: &T) -> ApiResult<Document> {
     bson::to_document(record).map_err(ApiError::internal)
 }
 
-fn publish<M: Model>(ctx: &Context<'_>, kind: ChangeKind, id: ObjectId) -> ApiResult<()> {
+fn publish<M: Model>(ctx: &Context<'_>, kind: ChangeKind, record: Arc<M>) -> ApiResult<()> {
     ctx.app()?.bus.publish(Event::Record {
         entity: M::ENTITY,
         kind,
-        id,
+        id: record.id(),
+        snapshot: Snapshot::of(record),
     });
     Ok(())
 }
@@ -242,8 +241,9 @@ where
         undo,
     )
     .await?;
-    publish::<N::Record>(ctx, ChangeKind::Created, id)?;
-    Ok(N::wrap(Arc::new(record)))
+    let record = Arc::new(record);
+    publish(ctx, ChangeKind::Created, record.clone())?;
+    Ok(N::wrap(record))
 }
 
 /// Inserts a new row, audited; a unique-index clash is `CONFLICT` with `clash`.
@@ -299,8 +299,9 @@ pub async fn changed<N: ApiModel>(
         undo,
     )
     .await?;
-    publish::<N::Record>(ctx, ChangeKind::Updated, after.id())?;
-    Ok(N::wrap(Arc::new(after)))
+    let after = Arc::new(after);
+    publish(ctx, ChangeKind::Updated, after.clone())?;
+    Ok(N::wrap(after))
 }
 
 /// Deletes a row the caller has read, audited; put back when the audit
@@ -325,7 +326,7 @@ pub async fn delete<N: ApiModel>(
         store.restore(before),
     )
     .await?;
-    publish::<N::Record>(ctx, ChangeKind::Deleted, before.id())?;
+    publish(ctx, ChangeKind::Deleted, Arc::new(before.clone()))?;
     Ok(global(N::KIND, before.id()))
 }
 

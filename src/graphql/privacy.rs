@@ -11,7 +11,7 @@ use super::model::{self, ApiModel};
 use crate::db::audit::Change;
 use crate::db::privacy;
 use crate::error::ApiError;
-use crate::events::{ChangeKind, Event};
+use crate::events::{ChangeKind, Event, Snapshot};
 
 #[derive(Default)]
 pub struct PrivacyMutation;
@@ -88,11 +88,13 @@ impl PrivacyMutation {
             changes,
         )
         .await?;
+        let after = std::sync::Arc::new(erasure.after);
         app.bus.publish(Event::Record {
             entity: "Beneficiary",
             kind: ChangeKind::Updated,
-            id: erasure.after.id,
+            id: after.id,
+            snapshot: Snapshot::of(after.clone()),
         });
-        Ok(Beneficiary::wrap(std::sync::Arc::new(erasure.after)))
+        Ok(Beneficiary::wrap(after))
     }
 }

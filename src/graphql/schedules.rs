@@ -11,10 +11,10 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{Bson, DateTime as BsonDateTime, doc};
 
-use super::assets::DateTimeRange;
 use super::context::ContextExt;
 use super::enums::{ScheduleResourceType, ScheduleStatus, stored};
 use super::guards::{ANY_ROLE, RoleGuard};
+use super::inputs::DateTimeRange;
 use super::inputs::required;
 use super::model::{self, ApiModel};
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};

@@ -10,12 +10,12 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
 
-use super::assets::DateTimeRange;
 use super::beneficiaries::Beneficiary;
 use super::context::ContextExt;
 use super::enrollments::Enrollment;
 use super::enums::{Attendance, stored};
 use super::guards::{ADMIN, CLINICAL, RoleGuard};
+use super::inputs::DateTimeRange;
 use super::inputs::{clearable, required};
 use super::model::{self, ApiModel};
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};

@@ -10,6 +10,7 @@ use async_graphql::{
 use bson::oid::ObjectId;
 
 use super::context::{ContextExt, audit_change};
+use super::enums::Role as RoleValue;
 use super::guards::{ANY_ROLE, MANAGERS, RoleGuard, SelfOrManagers};
 use super::inputs::required;
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
@@ -91,8 +92,8 @@ impl User {
 
     /// What the account may do.
     #[graphql(guard = "SelfOrManagers(self.record.id, self.own)")]
-    async fn role(&self) -> Role {
-        self.record.role
+    async fn role(&self) -> RoleValue {
+        self.record.role.into()
     }
 
     /// Department or team.
@@ -136,7 +137,7 @@ impl User {
 #[derive(InputObject, Default)]
 pub struct UserFilter {
     /// Only these roles.
-    role: Option<Vec<Role>>,
+    role: Option<Vec<RoleValue>>,
     /// Only active (true) or deactivated (false) accounts.
     active: Option<bool>,
     /// Case-insensitive text found in the name or e-mail address.
@@ -171,7 +172,7 @@ pub struct CreateUserInput {
     /// Full name.
     name: String,
     /// MANAGER may create THERAPIST and USER accounts only.
-    role: Role,
+    role: RoleValue,
     /// At least 12 characters.
     password: String,
     /// Department or team.
@@ -187,7 +188,7 @@ pub struct UpdateUserInput {
     /// Full name.
     name: MaybeUndefined<String>,
     /// New role; ADMIN only, or MANAGER between THERAPIST and USER.
-    role: MaybeUndefined<Role>,
+    role: MaybeUndefined<RoleValue>,
     /// A new password (at least 12 characters).
     password: MaybeUndefined<String>,
     /// Department or team.
@@ -281,7 +282,7 @@ impl UserQuery {
         let app = ctx.app()?.clone();
         let filter = filter.unwrap_or_default();
         let filter = DbUserFilter {
-            roles: filter.role.unwrap_or_default(),
+            roles: super::enums::stored(filter.role),
             active: filter.active,
             search: search_pattern(filter.search, "filter.search")?,
         };
@@ -332,7 +333,8 @@ impl UserMutation {
         #[graphql(desc = "What to create.")] input: CreateUserInput,
     ) -> async_graphql::Result<User> {
         let caller = ctx.caller()?.principal()?.clone();
-        if !caller.role.may_manage_role(input.role) {
+        let new_role: Role = input.role.into();
+        if !caller.role.may_manage_role(new_role) {
             return Err(ApiError::Forbidden.into());
         }
         let email =
@@ -362,7 +364,7 @@ impl UserMutation {
             .create(UserForCreate {
                 email,
                 name,
-                role: input.role,
+                role: new_role,
                 department,
                 phone,
                 password_hash,
@@ -395,7 +397,7 @@ impl UserMutation {
         let id = user_id(&id)?;
         let app = ctx.app()?;
         let before = app.db.users().get(id).await.found()?;
-        let role = required(input.role, "input.role", Ok)?;
+        let role: Option<Role> = required(input.role, "input.role", |r| Ok(r.into()))?;
         if !caller.role.may_manage_role(before.role)
             || role.is_some_and(|r| !caller.role.may_manage_role(r))
         {

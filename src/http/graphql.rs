@@ -1,6 +1,6 @@
 //! `POST /graphql` and `GET /graphql`: transport rules (content types, body
 //! size, batches, mutations over GET), authentication, the document limits,
-//! then execution with per-request data and dataloaders.
+//! then execution with per-request data and loaders.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::Api;
 use super::{client_address, request_id};
 use crate::error::code;
 use crate::graphql::context::RequestContext;
@@ -72,11 +73,12 @@ fn error_response(code: &str, message: impl Into<String>) -> GqlResponse {
 }
 
 pub async fn post(
-    State(state): State<Arc<AppState>>,
+    State(api): State<Api>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let state = &api.app;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -137,7 +139,7 @@ pub async fn post(
         }
     };
     let single = requests.len() == 1;
-    let responses = run(&state, &headers, peer, requests, false).await;
+    let responses = run(&api, &headers, peer, requests, false).await;
     match responses {
         Ok(mut responses) if single => reply(&headers, &BatchResponse::Single(responses.remove(0))),
         Ok(responses) => reply(&headers, &BatchResponse::Batch(responses)),
@@ -146,11 +148,12 @@ pub async fn post(
 }
 
 pub async fn get(
-    State(state): State<Arc<AppState>>,
+    State(api): State<Api>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let state = &api.app;
     let query = query.unwrap_or_default();
     if query.is_empty() {
         let html = headers
@@ -176,7 +179,7 @@ pub async fn get(
             );
         }
     };
-    match run(&state, &headers, peer, vec![request], true).await {
+    match run(&api, &headers, peer, vec![request], true).await {
         Ok(mut responses) => reply(&headers, &BatchResponse::Single(responses.remove(0))),
         Err(response) => response,
     }
@@ -184,7 +187,7 @@ pub async fn get(
 
 /// Authenticates once, then checks and executes each operation.
 async fn run(
-    state: &Arc<AppState>,
+    api: &Api,
     headers: &HeaderMap,
     peer: SocketAddr,
     requests: Vec<Request>,
@@ -194,6 +197,7 @@ async fn run(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let state = &api.app;
     let caller = match state.authenticate(authorization).await {
         Ok(caller) => caller,
         Err(error) => {
@@ -209,7 +213,7 @@ async fn run(
     };
     let mut responses = Vec::with_capacity(requests.len());
     for request in requests {
-        responses.push(execute(state, &context, request, queries_only).await?);
+        responses.push(execute(api, &context, request, queries_only).await?);
     }
     Ok(responses)
 }
@@ -217,11 +221,12 @@ async fn run(
 /// Runs one operation: limits first, then the schema. A mutation sent over
 /// GET is refused with 405.
 pub async fn execute(
-    state: &Arc<AppState>,
+    api: &Api,
     context: &RequestContext,
     mut request: Request,
     queries_only: bool,
 ) -> Result<GqlResponse, Response> {
+    let state = &api.app;
     let started = Instant::now();
     let document = match limits::check(&request.query, &state.settings.graphql) {
         Ok(document) => document,
@@ -249,7 +254,7 @@ pub async fn execute(
     }
     request.set_parsed_query(document);
     let request = with_request_data(request, state, context);
-    let response = errors::finalize(state.schema.execute(request).await, &context.request_id);
+    let response = errors::finalize(api.schema.execute(request).await, &context.request_id);
     crate::http::metrics::record_request(
         operation,
         response.errors.is_empty(),

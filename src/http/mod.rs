@@ -26,6 +26,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::graphql::AlawaelSchema;
 use crate::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -90,7 +91,22 @@ fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
     ))
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+/// What the handlers share: the application state and the schema (built
+/// above the layers below, which know nothing of GraphQL).
+#[derive(Clone)]
+pub struct Api {
+    pub app: Arc<AppState>,
+    pub schema: AlawaelSchema,
+}
+
+impl axum::extract::FromRef<Api> for Arc<AppState> {
+    fn from_ref(api: &Api) -> Self {
+        api.app.clone()
+    }
+}
+
+pub fn router(api: Api) -> Router {
+    let state = api.app.clone();
     let server = &state.settings.server;
     let cors = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST])
@@ -139,7 +155,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics::render))
         // /graphql reads its body with its own limit, to answer 413 in the GraphQL error shape.
         .layer(DefaultBodyLimit::max(server.body_limit_bytes))
-        .with_state(state.clone());
+        .with_state(api);
     for (name, value) in security {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Request, Variables};
@@ -21,13 +20,13 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::Api;
 use super::{client_address, request_id};
 use crate::error::code;
 use crate::events::Event;
 use crate::graphql::context::RequestContext;
 use crate::graphql::{errors, limits};
 use crate::http::graphql::{operation_type, with_request_data};
-use crate::state::AppState;
 use async_graphql::parser::types::OperationType;
 
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -61,18 +60,19 @@ struct SubscribePayload {
 }
 
 pub async fn upgrade(
-    State(state): State<Arc<AppState>>,
+    State(api): State<Api>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let state = api.app.clone();
     let settings = &state.settings.websocket;
     let context_id = request_id(&headers);
     let address = client_address(&headers, peer, state.settings.server.trust_forwarded_for);
     ws.protocols([PROTOCOL])
         .max_message_size(settings.max_message_bytes)
         .max_frame_size(settings.max_message_bytes)
-        .on_upgrade(move |socket| serve(socket, state, context_id, address))
+        .on_upgrade(move |socket| serve(socket, api, context_id, address))
 }
 
 fn close(code: u16, reason: &str) -> Message {
@@ -86,7 +86,8 @@ fn text(value: Value) -> Message {
     Message::Text(value.to_string().into())
 }
 
-async fn serve(socket: WebSocket, state: Arc<AppState>, request_id: String, address: String) {
+async fn serve(socket: WebSocket, api: Api, request_id: String, address: String) {
+    let state = api.app.clone();
     let settings = state.settings.websocket.clone();
     let (mut sink, mut incoming) = socket.split();
     let (out, mut outbox) = mpsc::channel::<Message>(settings.send_buffer_messages.max(1));
@@ -201,7 +202,7 @@ async fn serve(socket: WebSocket, state: Arc<AppState>, request_id: String, addr
                             let _ = out.send(operation_error(&id, code::RATE_LIMITED, &message)).await;
                             continue;
                         }
-                        let task = tokio::spawn(run_operation(state.clone(), context.clone(), id.clone(), payload, out.clone(), done_tx.clone()));
+                        let task = tokio::spawn(run_operation(api.clone(), context.clone(), id.clone(), payload, out.clone(), done_tx.clone()));
                         active.insert(id, task);
                     }
                     Err(_) => { let _ = out.send(close(4400, "Invalid message")).await; break; }
@@ -252,13 +253,14 @@ fn operation_error(id: &str, code: &str, message: &str) -> Message {
 }
 
 async fn run_operation(
-    state: Arc<AppState>,
+    api: Api,
     context: RequestContext,
     id: String,
     payload: SubscribePayload,
     out: mpsc::Sender<Message>,
     done: mpsc::UnboundedSender<String>,
 ) {
+    let state = api.app.clone();
     let document = match limits::check(&payload.query, &state.settings.graphql) {
         Ok(document) => document,
         Err(refused) => {
@@ -281,14 +283,14 @@ async fn run_operation(
     request.set_parsed_query(document);
     let request = with_request_data(request, &state, &context);
     if single {
-        let response = errors::finalize(state.schema.execute(request).await, &context.request_id);
+        let response = errors::finalize(api.schema.execute(request).await, &context.request_id);
         let _ = out
             .send(text(
                 json!({ "id": id, "type": "next", "payload": response }),
             ))
             .await;
     } else {
-        let mut stream = state.schema.execute_stream(request);
+        let mut stream = api.schema.execute_stream(request);
         while let Some(response) = stream.next().await {
             let response = errors::finalize(response, &context.request_id);
             let failed = response.data == async_graphql::Value::Null && !response.errors.is_empty();

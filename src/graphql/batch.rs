@@ -1,0 +1,177 @@
+//! A per-request batching cache, the engine of the loaders. Like a
+//! dataloader, it gathers the keys that resolvers ask for and loads them in
+//! one call; unlike a fixed delay, it waits until keys stop arriving (a
+//! short quiet spell), so a level of a query is one batch however long its
+//! resolvers take to register their keys (a debug build spends several
+//! milliseconds on a page of 100 rows). Values are cached for the request.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use tokio::sync::oneshot;
+
+use crate::db::DbError;
+
+/// A batch stops gathering after this long without a new key...
+const QUIET: Duration = Duration::from_micros(750);
+/// ...or after this long in all.
+const LONGEST: Duration = Duration::from_millis(25);
+
+type Reply<V> = oneshot::Sender<Result<Option<V>, Arc<DbError>>>;
+type LoadFn<K, V> =
+    dyn Fn(Vec<K>) -> BoxFuture<'static, Result<HashMap<K, V>, Arc<DbError>>> + Send + Sync;
+
+struct State<K, V> {
+    cache: HashMap<K, Option<V>>,
+    waiting: HashMap<K, Vec<Reply<V>>>,
+    /// Keys of the batch being loaded, with who waits for them.
+    inflight: HashMap<K, Vec<Reply<V>>>,
+    gathering: bool,
+    arrivals: u64,
+}
+
+/// Loads values by key in batches, caching them for the request.
+pub struct Batcher<K, V> {
+    state: Arc<Mutex<State<K, V>>>,
+    load: Arc<LoadFn<K, V>>,
+}
+
+impl<K, V> Batcher<K, V>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub fn new(
+        load: impl Fn(Vec<K>) -> BoxFuture<'static, Result<HashMap<K, V>, Arc<DbError>>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(State {
+                cache: HashMap::new(),
+                waiting: HashMap::new(),
+                inflight: HashMap::new(),
+                gathering: false,
+                arrivals: 0,
+            })),
+            load: Arc::new(load),
+        }
+    }
+
+    /// One value; `None` when there is none.
+    pub async fn load_one(&self, key: K) -> Result<Option<V>, Arc<DbError>> {
+        Ok(self.load_many(vec![key.clone()]).await?.remove(&key))
+    }
+
+    /// The values of `keys` that exist.
+    pub async fn load_many(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<HashMap<K, V>, Arc<DbError>> {
+        let mut found = HashMap::new();
+        let mut replies = Vec::new();
+        {
+            let mut state = lock(&self.state);
+            for key in keys {
+                if found.contains_key(&key) {
+                    continue;
+                }
+                match state.cache.get(&key) {
+                    Some(Some(value)) => {
+                        found.insert(key, value.clone());
+                    }
+                    Some(None) => {}
+                    None => {
+                        let (tx, rx) = oneshot::channel();
+                        match state.inflight.get_mut(&key) {
+                            Some(waiting) => waiting.push(tx),
+                            None => state.waiting.entry(key.clone()).or_default().push(tx),
+                        }
+                        replies.push((key, rx));
+                    }
+                }
+            }
+            if !replies.is_empty() {
+                state.arrivals += 1;
+                if !state.gathering {
+                    state.gathering = true;
+                    tokio::spawn(run(self.state.clone(), self.load.clone()));
+                }
+            }
+        }
+        for (key, rx) in replies {
+            match rx.await {
+                Ok(Ok(Some(value))) => {
+                    found.insert(key, value);
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_) => {
+                    return Err(Arc::new(DbError::Other(anyhow::anyhow!(
+                        "a batch load was dropped"
+                    ))));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Puts values already read (a page's rows) in the cache.
+    pub fn feed(&self, values: impl IntoIterator<Item = (K, V)>) {
+        let mut state = lock(&self.state);
+        for (key, value) in values {
+            state.cache.insert(key, Some(value));
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Waits for the keys to stop arriving, then loads them and answers.
+async fn run<K, V>(state: Arc<Mutex<State<K, V>>>, load: Arc<LoadFn<K, V>>)
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let started = Instant::now();
+    loop {
+        let seen = lock(&state).arrivals;
+        tokio::time::sleep(QUIET).await;
+        if lock(&state).arrivals == seen || started.elapsed() >= LONGEST {
+            break;
+        }
+    }
+    let keys: Vec<K> = {
+        let mut state = lock(&state);
+        state.gathering = false;
+        let waiting = std::mem::take(&mut state.waiting);
+        let keys = waiting.keys().cloned().collect();
+        state.inflight.extend(waiting);
+        keys
+    };
+    let result = load(keys.clone()).await;
+    let mut state = lock(&state);
+    for key in keys {
+        let replies = state.inflight.remove(&key).unwrap_or_default();
+        let answer = match &result {
+            Ok(values) => {
+                let value = values.get(&key).cloned();
+                state.cache.insert(key, value.clone());
+                Ok(value)
+            }
+            Err(error) => Err(error.clone()),
+        };
+        for reply in replies {
+            let _ = reply.send(answer.clone());
+        }
+    }
+}
