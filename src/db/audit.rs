@@ -331,6 +331,17 @@ impl AuditLog {
             if entry.compute_hash() != entry.hash {
                 return Ok((checked, breach("its content does not match its hash")));
             }
+            // A kept digest stands only for an erased value.
+            let forged = entry.changes.iter().any(|c| {
+                (c.before_digest.is_some() && c.before != Bson::String(ERASED.into()))
+                    || (c.after_digest.is_some() && c.after != Bson::String(ERASED.into()))
+            });
+            if forged {
+                return Ok((
+                    checked,
+                    breach("a value kept beside its digest is not the erased mark"),
+                ));
+            }
             prev = entry.hash;
             expected_seq += 1;
             checked += 1;

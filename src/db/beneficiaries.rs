@@ -9,6 +9,7 @@
 
 use bson::oid::ObjectId;
 use bson::{Bson, DateTime, Document, doc};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::enrollments::EnrollmentRecord;
@@ -121,18 +122,25 @@ impl Model for BeneficiaryRecord {
         if viewer.role != Role::Therapist {
             return Ok(Scope::All);
         }
-        let ids = access
+        // FerretDB refuses `maxTimeMS` on `distinct`; a projected `find` carries it.
+        let rows: Vec<Document> = access
             .db()
             .collection(EnrollmentRecord::COLLECTION)
-            .distinct("beneficiaryId", doc! { "therapistId": viewer.id })
+            .find(doc! { "therapistId": viewer.id })
+            .projection(doc! { "_id": 0, "beneficiaryId": 1 })
             .max_time(access.db().max_time())
+            .await?
+            .try_collect()
             .await?;
+        let mut ids: Vec<Bson> = rows
+            .into_iter()
+            .filter_map(|r| r.get_object_id("beneficiaryId").ok().map(Bson::ObjectId))
+            .collect();
+        ids.sort_by_key(|b| b.to_string());
+        ids.dedup();
         Ok(Scope::AnyOf(vec![Clause {
             field: "_id",
-            values: ids
-                .into_iter()
-                .filter(|v| matches!(v, Bson::ObjectId(_)))
-                .collect(),
+            values: ids,
         }]))
     }
 }

@@ -22,6 +22,9 @@ use super::store::{CountQuery, Record, Store};
 use super::{Db, DbError, DbResult};
 use crate::domain::Role;
 
+/// How many child keys the first batch of a child-list read holds.
+const KEY_BATCH: u32 = 100_000;
+
 /// An order a list can be read in. Declared with `order_fields!`, which also
 /// gives every field an index `{path: 1, _id: 1}` (see `Model::indexes`).
 pub trait OrderField: Copy + Eq + Send + Sync + std::fmt::Debug + 'static {
@@ -332,6 +335,8 @@ impl<T: Model> Scoped<T> {
         let options = FindOptions::builder()
             .sort(doc! { path: direction, "_id": direction })
             .projection(projection)
+            // Keys are small: one batch holds 100,000 of them (about 6 MB).
+            .batch_size(KEY_BATCH)
             .max_time(self.store.max_time())
             .build();
         let keys: Vec<Document> = self

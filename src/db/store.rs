@@ -93,13 +93,16 @@ impl<T: Record> Store<T> {
         super::decode_all(self.find_by_ids(ids).await?)
     }
 
-    /// The stored documents with these ids, in one command.
+    /// The stored documents with these ids, in one command (the first batch
+    /// holds them all, so no `getMore` follows; a negative limit would be
+    /// capped at the server's default first batch of 101).
     pub async fn find_by_ids(&self, ids: &[ObjectId]) -> DbResult<Vec<Document>> {
-        let limit = i64::try_from(ids.len().max(1)).map_err(|e| DbError::Other(e.into()))?;
+        let size = u32::try_from(ids.len().max(1)).map_err(|e| DbError::Other(e.into()))?;
         Ok(self
             .collection
             .find(doc! { "_id": { "$in": ids } })
-            .limit(-limit)
+            .limit(i64::from(size))
+            .batch_size(size)
             .max_time(self.max_time)
             .await?
             .try_collect()

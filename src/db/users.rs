@@ -5,8 +5,7 @@ use bson::oid::ObjectId;
 use bson::{DateTime, Document, doc};
 use serde::{Deserialize, Serialize};
 
-use super::page::{Page, Sort, Window};
-use super::store::{CountQuery, Record, Store};
+use super::store::{Record, Store};
 use super::{Db, DbResult};
 use crate::domain::{Email, Role};
 
@@ -71,7 +70,7 @@ pub struct UserFilter {
 }
 
 impl UserFilter {
-    fn to_document(&self) -> Document {
+    pub fn to_document(&self) -> Document {
         let mut filter = Document::new();
         if !self.roles.is_empty() {
             let roles: Vec<_> = self
@@ -110,12 +109,7 @@ impl Users {
         }
     }
 
-    /// Takes back a creation (when its audit entry could not be written).
-    pub async fn remove(&self, id: ObjectId) -> DbResult<()> {
-        self.store.remove(id).await
-    }
-
-    /// Puts a record back as it was (when its audit entry could not be written).
+    /// Puts an account back as it was (when its audit entry could not be written).
     pub async fn restore(&self, record: &UserRecord) -> DbResult<()> {
         self.store.restore(record).await
     }
@@ -126,24 +120,6 @@ impl Users {
 
     pub async fn find_by_email(&self, email: &Email) -> DbResult<Option<UserRecord>> {
         self.store.find_one(doc! { "email": email.as_str() }).await
-    }
-
-    /// Loads many accounts in one command (the dataloader's batch).
-    pub async fn get_many(&self, ids: &[ObjectId]) -> DbResult<Vec<UserRecord>> {
-        self.store.get_many(ids).await
-    }
-
-    pub async fn page(
-        &self,
-        filter: &UserFilter,
-        sort: Sort,
-        window: Window,
-    ) -> DbResult<Page<UserRecord>> {
-        self.store.page(filter.to_document(), sort, window).await
-    }
-
-    pub fn count_query(&self, filter: &UserFilter) -> CountQuery {
-        self.store.count_query(filter.to_document())
     }
 
     pub async fn create(&self, input: UserForCreate) -> DbResult<UserRecord> {

@@ -10,10 +10,9 @@ stored_enum!(
     AssetStatus { Available, InUse, Maintenance, Retired }
 );
 
-impl Default for AssetStatus {
-    fn default() -> Self {
-        Self::Available
-    }
+impl AssetStatus {
+    /// A new asset's status when none is given.
+    pub const NEW: Self = Self::Available;
 }
 
 /// A serial number: 1 to 100 letters, digits, spaces and `- _ . /`.

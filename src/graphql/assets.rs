@@ -329,7 +329,10 @@ impl AssetMutation {
             category: input.category.into(),
             value: input.value.parse("input.value")?,
             serial_number: input.serial_number.as_deref().map(serial).transpose()?,
-            status: input.status.map(Into::into).unwrap_or_default(),
+            status: input
+                .status
+                .map(Into::into)
+                .unwrap_or(inventory::AssetStatus::NEW),
             location: input.location.as_deref().map(location).transpose()?,
             purchase_date,
             warranty_until,

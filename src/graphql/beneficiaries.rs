@@ -181,7 +181,7 @@ impl Beneficiary {
             last,
             before,
         };
-        let filter = filter.unwrap_or_default().to_db()?.to_document()?;
+        let filter = filter.unwrap_or_default().into_db()?.to_document()?;
         Ok(model::children::<Enrollment>(
             ctx,
             "beneficiaryId",
@@ -217,7 +217,7 @@ impl Beneficiary {
             last,
             before,
         };
-        let filter = filter.unwrap_or_default().to_db()?.to_document()?;
+        let filter = filter.unwrap_or_default().into_db()?.to_document()?;
         Ok(model::children::<TherapySession>(
             ctx,
             "beneficiaryId",
@@ -230,11 +230,13 @@ impl Beneficiary {
     }
 
     /// When the record was created.
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
     async fn created_at(&self) -> DateTime {
         self.record.created_at.into()
     }
 
     /// When the record last changed.
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
     async fn updated_at(&self) -> DateTime {
         self.record.updated_at.into()
     }
@@ -431,7 +433,7 @@ impl BeneficiaryQuery {
         >,
     ) -> async_graphql::Result<Connection<Beneficiary>> {
         let filter = filter.unwrap_or_default();
-        if filter.national_id.is_some() && !ctx.caller()?.require(CLINICAL).is_ok() {
+        if filter.national_id.is_some() && ctx.caller()?.require(CLINICAL).is_err() {
             return Err(ApiError::Forbidden.into());
         }
         let db_filter = DbFilter {

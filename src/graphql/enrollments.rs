@@ -140,7 +140,7 @@ pub struct EnrollmentFilter {
 }
 
 impl EnrollmentFilter {
-    pub fn to_db(self) -> ApiResult<DbFilter> {
+    pub fn into_db(self) -> ApiResult<DbFilter> {
         Ok(DbFilter {
             statuses: stored(self.status),
             beneficiary: self
@@ -276,7 +276,7 @@ impl EnrollmentQuery {
             EnrollmentOrder,
         >,
     ) -> async_graphql::Result<Connection<Enrollment>> {
-        let filter = filter.unwrap_or_default().to_db()?.to_document()?;
+        let filter = filter.unwrap_or_default().into_db()?.to_document()?;
         let args = PageArgs {
             first,
             after,

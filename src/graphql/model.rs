@@ -65,14 +65,10 @@ pub async fn load<N: ApiModel>(ctx: &Context<'_>, id: ObjectId) -> ApiResult<Opt
     Ok(found.map(|r| N::wrap(Arc::new(r))))
 }
 
-/// A row that a stored reference names; a dangling one is `INTERNAL` (logged).
+/// A row that a stored reference names. One the caller may no longer see
+/// (an enrolment handed to a colleague) is `NOT_FOUND`, like any hidden row.
 pub async fn load_ref<N: ApiModel>(ctx: &Context<'_>, id: ObjectId) -> ApiResult<N> {
-    load(ctx, id).await?.ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!(
-            "{} {id} is referenced but cannot be loaded",
-            N::KIND.name()
-        ))
-    })
+    load(ctx, id).await?.ok_or(ApiError::NotFound)
 }
 
 /// Several rows by id, in one batch; the ones the caller may see.

@@ -13,7 +13,7 @@ use bson::{Bson, DateTime as BsonDateTime, doc};
 use super::context::ContextExt;
 use super::enrollments::{Enrollment, EnrollmentFilter, EnrollmentOrder};
 use super::enums::{ProgramCategory, ProgramStatus, stored};
-use super::guards::{ANY_ROLE, MANAGERS, RoleGuard};
+use super::guards::{ANY_ROLE, CLINICAL, MANAGERS, RoleGuard};
 use super::inputs::{clearable, required};
 use super::model::{self, ApiModel};
 use super::money::{Money, MoneyInput};
@@ -100,7 +100,10 @@ impl DisabilityProgram {
 
     /// Its enrolments, a page at a time (a THERAPIST sees their own).
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "RoleGuard::new(CLINICAL)",
+        complexity = "connection_cost(first, last, child_complexity)"
+    )]
     async fn enrollments(
         &self,
         ctx: &Context<'_>,
@@ -119,7 +122,7 @@ impl DisabilityProgram {
             last,
             before,
         };
-        let filter = filter.unwrap_or_default().to_db()?.to_document()?;
+        let filter = filter.unwrap_or_default().into_db()?.to_document()?;
         Ok(model::children::<Enrollment>(
             ctx,
             "programId",
@@ -228,7 +231,7 @@ pub struct UpdateDisabilityProgramInput {
 }
 
 impl DisabilityProgramFilter {
-    fn to_db(self) -> ApiResult<DbFilter> {
+    fn into_db(self) -> ApiResult<DbFilter> {
         Ok(DbFilter {
             categories: stored(self.category),
             statuses: stored(self.status),
@@ -316,7 +319,7 @@ impl ProgramQuery {
             DisabilityProgramOrder,
         >,
     ) -> async_graphql::Result<Connection<DisabilityProgram>> {
-        let filter = filter.unwrap_or_default().to_db()?.to_document()?;
+        let filter = filter.unwrap_or_default().into_db()?.to_document()?;
         let args = PageArgs {
             first,
             after,

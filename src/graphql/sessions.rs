@@ -129,7 +129,7 @@ pub struct TherapySessionFilter {
 }
 
 impl TherapySessionFilter {
-    pub fn to_db(self) -> ApiResult<DbFilter> {
+    pub fn into_db(self) -> ApiResult<DbFilter> {
         let range = self.started_at.unwrap_or_default();
         Ok(DbFilter {
             enrollment: self
@@ -260,7 +260,7 @@ impl SessionQuery {
             TherapySessionOrder,
         >,
     ) -> async_graphql::Result<Connection<TherapySession>> {
-        let filter = filter.unwrap_or_default().to_db()?.to_document()?;
+        let filter = filter.unwrap_or_default().into_db()?.to_document()?;
         let args = PageArgs {
             first,
             after,

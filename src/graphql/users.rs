@@ -9,14 +9,13 @@ use async_graphql::{
 };
 use bson::oid::ObjectId;
 
-use super::context::{ContextExt, audit_change};
+use super::context::ContextExt;
 use super::enums::Role as RoleValue;
 use super::guards::{ANY_ROLE, MANAGERS, RoleGuard, SelfOrManagers};
 use super::inputs::required;
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use super::scalars::DateTime;
 use crate::auth::password;
-use crate::db::audit::diff;
 use crate::db::users::{UserFilter as DbUserFilter, UserForCreate, UserForUpdate, UserRecord};
 use crate::domain::{Email, GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult, Found};
@@ -145,10 +144,10 @@ pub struct UserFilter {
 }
 
 /// Fields `users` can be ordered by.
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::db::users::UserOrder")]
 pub enum UserOrderField {
     /// Alphabetically by name.
-    #[default]
     Name,
     /// By creation time.
     CreatedAt,
@@ -279,33 +278,25 @@ impl UserQuery {
         #[graphql(desc = "Which accounts to list.")] filter: Option<UserFilter>,
         #[graphql(desc = "The ordering; by name when absent.")] order_by: Option<UserOrder>,
     ) -> async_graphql::Result<Connection<User>> {
-        let app = ctx.app()?.clone();
         let filter = filter.unwrap_or_default();
         let filter = DbUserFilter {
             roles: super::enums::stored(filter.role),
             active: filter.active,
             search: search_pattern(filter.search, "filter.search")?,
         };
-        let (field, direction) = order_by.map(|o| (o.field, o.direction)).unwrap_or_default();
-        let ordering = match field {
-            UserOrderField::Name => ("name", "users:NAME"),
-            UserOrderField::CreatedAt => ("createdAt", "users:CREATED_AT"),
-        };
-        let list = PageArgs {
+        let args = PageArgs {
             first,
             after,
             last,
             before,
-        }
-        .listing(&app, ordering, direction)?;
-        let page = app
-            .db
-            .users()
-            .page(&filter, list.sort, list.window.clone())
-            .await
-            .map_err(ApiError::from)?;
-        let count = app.db.users().count_query(&filter);
-        Ok(list.connection(&app, page, User::new, count))
+        };
+        Ok(super::model::list(
+            ctx,
+            args,
+            filter.to_document(),
+            order_by.map(|o| (o.field.into(), o.direction)),
+        )
+        .await?)
     }
 
     /// One account by id. Everyone signed in may read a colleague's name.
@@ -315,8 +306,7 @@ impl UserQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The account's global id.")] id: ID,
     ) -> async_graphql::Result<User> {
-        let id = user_id(&id)?;
-        Ok(User::new(ctx.app()?.db.users().get(id).await.found()?))
+        Ok(super::model::one(ctx, &id).await?)
     }
 }
 
@@ -371,18 +361,7 @@ impl UserMutation {
             })
             .await
             .map_err(ApiError::from)?;
-        let after = bson::to_document(&record).map_err(ApiError::internal)?;
-        let users = app.db.users();
-        audit_change(
-            ctx,
-            "user.create",
-            "User",
-            Some(record.id.to_hex()),
-            diff(None, Some(&after)),
-            users.remove(record.id),
-        )
-        .await?;
-        Ok(User::new(record))
+        Ok(super::model::created(ctx, record, "user.create").await?)
     }
 
     /// Changes an account (ADMIN any; MANAGER THERAPIST and USER accounts).
@@ -466,23 +445,17 @@ impl UserMutation {
             .revoke_user(id)
             .await
             .map_err(ApiError::from)?;
-        let changes = diff(
-            Some(&bson::to_document(&before).map_err(ApiError::internal)?),
-            Some(&bson::to_document(&after).map_err(ApiError::internal)?),
-        );
         let users = app.db.users();
-        let undo = users.restore(&before);
-        audit_change(
+        let deactivated = super::model::changed(
             ctx,
+            &before,
+            after,
             "user.deactivate",
-            "User",
-            Some(id.to_hex()),
-            changes,
-            undo,
+            users.restore(&before),
         )
         .await?;
         app.bus.publish(Event::AccountChanged { user: id });
-        Ok(User::new(after))
+        Ok(deactivated)
     }
 }
 
@@ -493,22 +466,12 @@ async fn update_and_audit(
 ) -> async_graphql::Result<User> {
     let app = ctx.app()?;
     let after = app.db.users().update(before.id, &change).await.found()?;
-    let changes = diff(
-        Some(&bson::to_document(&before).map_err(ApiError::internal)?),
-        Some(&bson::to_document(&after).map_err(ApiError::internal)?),
-    );
+    let role_changed = after.role != before.role;
     let users = app.db.users();
-    audit_change(
-        ctx,
-        "user.update",
-        "User",
-        Some(before.id.to_hex()),
-        changes,
-        users.restore(&before),
-    )
-    .await?;
-    if after.role != before.role {
-        app.bus.publish(Event::AccountChanged { user: after.id });
+    let updated =
+        super::model::changed(ctx, &before, after, "user.update", users.restore(&before)).await?;
+    if role_changed {
+        app.bus.publish(Event::AccountChanged { user: before.id });
     }
-    Ok(User::new(after))
+    Ok(updated)
 }

@@ -258,7 +258,7 @@ pub async fn load(
 
         for k in 0..BENEFICIARIES {
             let g = round * BENEFICIARIES + k;
-            let female = g % 2 == 0;
+            let female = g.is_multiple_of(2);
             let given = pick(
                 if female {
                     &clinic.given_names.female
@@ -339,8 +339,8 @@ pub async fn load(
                     k,
                 )?,
             )];
-            if k % 3 == 0 {
-                let status = if k % 2 == 0 {
+            if k.is_multiple_of(3) {
+                let status = if k.is_multiple_of(2) {
                     EnrollmentStatus::Withdrawn
                 } else {
                     EnrollmentStatus::Active

@@ -199,7 +199,7 @@ async fn a_subscriber_that_never_reads_does_not_hold_up_others() {
             category: alawael::db::assets::AssetCategory::It,
             serial_number: None,
             value: alawael::domain::Money::parse(1, "SAR").unwrap(),
-            status: Default::default(),
+            status: alawael::db::assets::AssetStatus::Available,
             location: None,
             purchase_date: None,
             warranty_until: None,
