@@ -386,6 +386,15 @@ impl Enrollments {
         Ok(())
     }
 
+    /// Whether a programme has any enrolment, in any status.
+    pub async fn any_in_program(&self, program: ObjectId) -> DbResult<bool> {
+        Ok(self
+            .store
+            .find_one(doc! { "programId": program })
+            .await?
+            .is_some())
+    }
+
     /// How many seats a programme's open enrolments hold.
     pub async fn seats_taken(&self, program: ObjectId) -> DbResult<u64> {
         Ok(self

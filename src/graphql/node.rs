@@ -55,14 +55,15 @@ pub struct NodeQuery;
 
 #[Object]
 impl NodeQuery {
-    /// Any object by its global id.
+    /// Any object by its global id; `null` with a `NOT_FOUND` error when
+    /// there is none the caller may see.
     #[graphql(guard = "RoleGuard::new(ANY_ROLE)")]
     async fn node(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "A global id.")] id: ID,
-    ) -> async_graphql::Result<Node> {
-        Ok(resolve(ctx, &id).await?)
+    ) -> async_graphql::Result<Option<Node>> {
+        Ok(Some(resolve(ctx, &id).await?))
     }
 
     /// Several objects by global id, in the same order; `null` where one is

@@ -499,16 +499,13 @@ impl ProgramMutation {
         #[graphql(desc = "The programme's global id.")] id: ID,
     ) -> async_graphql::Result<ID> {
         let before: DisabilityProgram = model::one(ctx, &id).await?;
-        let enrolled = ctx
+        if ctx
             .app()?
             .db
-            .collection(crate::db::enrollments::COLLECTION)
-            .count_documents(doc! { "programId": before.record.id })
-            .max_time(ctx.app()?.db.max_time())
-            .await
-            .map_err(crate::db::DbError::from)
-            .map_err(ApiError::from)?;
-        if enrolled > 0 {
+            .enrollments()
+            .any_in_program(before.record.id)
+            .await?
+        {
             return Err(ApiError::Conflict(
                 "a programme with enrolments cannot be deleted; archive it instead".into(),
             )
