@@ -1,5 +1,5 @@
 //! The error type at the API boundary. Each variant maps to one stable
-//! `extensions.code` from API.md; internal details go to the log, never to
+//! `extensions.code` (listed in `docs/errors.md`); internal details go to the log, never to
 //! the client.
 
 use async_graphql::ErrorExtensions;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What a staff member may do (see DOMAIN.md).
+/// What a staff member may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {

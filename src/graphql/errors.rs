@@ -1,5 +1,5 @@
 //! Gives every error in a response exactly one `extensions.code` from
-//! API.md. async-graphql's own errors (validation, limits, input coercion)
+//! `docs/errors.md`. async-graphql's own errors (validation, limits, input coercion)
 //! carry none, so they are classified here; anything unexpected becomes a
 //! generic `INTERNAL` with the request id, and its detail goes to the log.
 
