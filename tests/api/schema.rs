@@ -80,3 +80,45 @@ fn every_type_field_argument_and_enum_value_has_a_description() {
     }
     assert!(missing.is_empty(), "undocumented in the SDL: {missing:#?}");
 }
+
+/// Every Rust source file below `dir`, with its text.
+fn sources(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            found.push((path, text));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_layers_below_the_api_do_not_know_graphql() {
+    let mut offenders = Vec::new();
+    for dir in ["src/db", "src/domain", "src/events", "src/auth", "src/seed"] {
+        for (path, text) in sources(std::path::Path::new(dir)) {
+            if text.contains("async_graphql") || text.contains("crate::graphql") {
+                offenders.push(path.display().to_string());
+            }
+        }
+    }
+    for file in [
+        "src/state.rs",
+        "src/cache.rs",
+        "src/config.rs",
+        "src/cursor.rs",
+    ] {
+        let text = std::fs::read_to_string(file).unwrap();
+        if text.contains("crate::graphql") || text.contains("async_graphql") {
+            offenders.push(file.to_string());
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "these files reach up into the API layer: {offenders:?}"
+    );
+}
