@@ -283,12 +283,7 @@ impl AssetQuery {
             created_from: range.from.map(Into::into),
             created_to: range.to.map(Into::into),
         };
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         Ok(model::list(
             ctx,
             args,

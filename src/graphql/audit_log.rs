@@ -199,12 +199,7 @@ impl AuditQuery {
             from: range.from.map(Into::into),
             to: range.to.map(Into::into),
         };
-        let args = PageArgs {
-            first,
-            after,
-            last: None,
-            before: None,
-        };
+        let args = PageArgs::new(first, after, None, None);
         Ok(model::list(
             ctx,
             args,

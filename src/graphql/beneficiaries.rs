@@ -13,14 +13,14 @@ use bson::oid::ObjectId;
 use bson::{Bson, DateTime as BsonDateTime, doc};
 
 use super::context::ContextExt;
-use super::enrollments::{Enrollment, EnrollmentFilter, EnrollmentOrder};
+use super::enrollments::{Enrollment, EnrollmentFilter, EnrollmentOrder, enrollments_of};
 use super::enums::{BeneficiaryStatus, Gender, Severity, stored};
 use super::guards::{ANY_ROLE, CLINICAL, MANAGERS, RoleGuard};
 use super::inputs::{clearable, required};
 use super::model::{self, ApiModel};
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use super::scalars::{Date, DateTime};
-use super::sessions::{TherapySession, TherapySessionFilter, TherapySessionOrder};
+use super::sessions::{TherapySession, TherapySessionFilter, TherapySessionOrder, sessions_of};
 use super::users::search_pattern;
 use crate::db::beneficiaries::{
     BeneficiaryFilter as DbFilter, BeneficiaryOrder, BeneficiaryRecord, Consent as DbConsent,
@@ -175,20 +175,13 @@ impl Beneficiary {
             EnrollmentOrder,
         >,
     ) -> async_graphql::Result<Connection<Enrollment>> {
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
-        let filter = filter.unwrap_or_default().into_db()?.to_document()?;
-        Ok(model::children::<Enrollment>(
+        Ok(enrollments_of(
             ctx,
             "beneficiaryId",
             self.record.id,
-            args,
+            PageArgs::new(first, after, last, before),
             filter,
-            order_by.map(EnrollmentOrder::pair),
+            order_by,
         )
         .await?)
     }
@@ -211,20 +204,13 @@ impl Beneficiary {
             TherapySessionOrder,
         >,
     ) -> async_graphql::Result<Connection<TherapySession>> {
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
-        let filter = filter.unwrap_or_default().into_db()?.to_document()?;
-        Ok(model::children::<TherapySession>(
+        Ok(sessions_of(
             ctx,
             "beneficiaryId",
             self.record.id,
-            args,
+            PageArgs::new(first, after, last, before),
             filter,
-            order_by.map(TherapySessionOrder::pair),
+            order_by,
         )
         .await?)
     }
@@ -448,12 +434,7 @@ impl BeneficiaryQuery {
             genders: stored(filter.gender),
             erased: filter.erased,
         };
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         Ok(model::list(
             ctx,
             args,

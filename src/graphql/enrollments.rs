@@ -190,6 +190,28 @@ impl EnrollmentOrder {
     }
 }
 
+/// A parent's enrolments (`Enrollment` rows whose `parent_field` names `parent`),
+/// batched across every parent at this level of the query.
+pub async fn enrollments_of(
+    ctx: &Context<'_>,
+    parent_field: &'static str,
+    parent: ObjectId,
+    args: PageArgs,
+    filter: Option<EnrollmentFilter>,
+    order: Option<EnrollmentOrder>,
+) -> ApiResult<Connection<Enrollment>> {
+    let filter = filter.unwrap_or_default().into_db()?.to_document()?;
+    model::children(
+        ctx,
+        parent_field,
+        parent,
+        args,
+        filter,
+        order.map(EnrollmentOrder::pair),
+    )
+    .await
+}
+
 /// A goal as entered.
 #[derive(InputObject)]
 pub struct GoalInput {
@@ -277,12 +299,7 @@ impl EnrollmentQuery {
         >,
     ) -> async_graphql::Result<Connection<Enrollment>> {
         let filter = filter.unwrap_or_default().into_db()?.to_document()?;
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         Ok(model::list(ctx, args, filter, order_by.map(EnrollmentOrder::pair)).await?)
     }
 

@@ -22,6 +22,21 @@ pub struct PageArgs {
 }
 
 impl PageArgs {
+    /// The arguments as a connection field receives them.
+    pub fn new(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Self {
+        Self {
+            first,
+            after,
+            last,
+            before,
+        }
+    }
+
     /// Checks the arguments and turns them into a window over the ordering.
     pub fn window(
         &self,

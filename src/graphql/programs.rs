@@ -11,7 +11,7 @@ use bson::oid::ObjectId;
 use bson::{Bson, DateTime as BsonDateTime, doc};
 
 use super::context::ContextExt;
-use super::enrollments::{Enrollment, EnrollmentFilter, EnrollmentOrder};
+use super::enrollments::{Enrollment, EnrollmentFilter, EnrollmentOrder, enrollments_of};
 use super::enums::{ProgramCategory, ProgramStatus, stored};
 use super::guards::{ANY_ROLE, CLINICAL, MANAGERS, RoleGuard};
 use super::inputs::{clearable, required};
@@ -116,20 +116,13 @@ impl DisabilityProgram {
             EnrollmentOrder,
         >,
     ) -> async_graphql::Result<Connection<Enrollment>> {
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
-        let filter = filter.unwrap_or_default().into_db()?.to_document()?;
-        Ok(model::children::<Enrollment>(
+        Ok(enrollments_of(
             ctx,
             "programId",
             self.record.id,
-            args,
+            PageArgs::new(first, after, last, before),
             filter,
-            order_by.map(EnrollmentOrder::pair),
+            order_by,
         )
         .await?)
     }
@@ -320,12 +313,7 @@ impl ProgramQuery {
         >,
     ) -> async_graphql::Result<Connection<DisabilityProgram>> {
         let filter = filter.unwrap_or_default().into_db()?.to_document()?;
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         Ok(model::list(
             ctx,
             args,

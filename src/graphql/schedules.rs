@@ -280,12 +280,7 @@ impl ScheduleQuery {
             starts_from: range.from.map(Into::into),
             starts_to: range.to.map(Into::into),
         };
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         Ok(model::list(
             ctx,
             args,

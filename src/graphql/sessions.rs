@@ -180,6 +180,28 @@ impl TherapySessionOrder {
     }
 }
 
+/// A parent's therapy sessions (`TherapySession` rows whose `parent_field` names `parent`),
+/// batched across every parent at this level of the query.
+pub async fn sessions_of(
+    ctx: &Context<'_>,
+    parent_field: &'static str,
+    parent: ObjectId,
+    args: PageArgs,
+    filter: Option<TherapySessionFilter>,
+    order: Option<TherapySessionOrder>,
+) -> ApiResult<Connection<TherapySession>> {
+    let filter = filter.unwrap_or_default().into_db()?.to_document()?;
+    model::children(
+        ctx,
+        parent_field,
+        parent,
+        args,
+        filter,
+        order.map(TherapySessionOrder::pair),
+    )
+    .await
+}
+
 /// A session as the therapist records it.
 #[derive(InputObject)]
 pub struct RecordTherapySessionInput {
@@ -261,12 +283,7 @@ impl SessionQuery {
         >,
     ) -> async_graphql::Result<Connection<TherapySession>> {
         let filter = filter.unwrap_or_default().into_db()?.to_document()?;
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         Ok(model::list(ctx, args, filter, order_by.map(TherapySessionOrder::pair)).await?)
     }
 

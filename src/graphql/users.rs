@@ -284,12 +284,7 @@ impl UserQuery {
             active: filter.active,
             search: search_pattern(filter.search, "filter.search")?,
         };
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
+        let args = PageArgs::new(first, after, last, before);
         Ok(super::model::list(
             ctx,
             args,
