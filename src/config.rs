@@ -62,6 +62,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub graphql: GraphqlSettings,
     pub websocket: WebsocketSettings,
+    pub webhooks: WebhookSettings,
+    pub retention: RetentionSettings,
     pub seed: SeedSettings,
 }
 
@@ -74,7 +76,50 @@ struct FileSettings {
     auth: AuthSettings,
     graphql: GraphqlSettings,
     websocket: WebsocketSettings,
+    webhooks: WebhookSettings,
+    retention: RetentionSettings,
     seed: SeedSettings,
+}
+
+/// Outgoing webhooks: who may be called, and how deliveries are retried.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Only `https://` targets (on in production).
+    pub require_https: bool,
+    /// Allow targets on loopback addresses (tests, local development).
+    pub allow_loopback: bool,
+    /// Allow targets on private, link-local and shared address ranges.
+    pub allow_private: bool,
+    pub timeout_ms: u64,
+    /// Attempts before a delivery is DEAD.
+    pub max_attempts: i32,
+    /// The first retry waits about this long, doubling each time (with jitter) up to the maximum.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Consecutive failed attempts after which the webhook is disabled.
+    pub disable_after_failures: i32,
+    /// How long a worker holds a delivery it is sending before another may take it.
+    pub lease_secs: u64,
+    /// How often the worker looks for due deliveries (it is also woken at once).
+    pub poll_ms: u64,
+    /// Deliveries sent at once by one instance.
+    pub concurrency: usize,
+    /// How long the previous secret still signs after a rotation.
+    pub secret_grace_secs: u64,
+}
+
+/// How long rows are kept, and how the sweeper removes them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    pub analytics_days: u32,
+    pub reports_days: u32,
+    pub deliveries_days: u32,
+    /// Seconds between sweeps (one instance sweeps at a time).
+    pub interval_secs: u64,
+    /// Rows removed per command.
+    pub batch_size: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -268,6 +313,8 @@ pub fn load_from(
         auth: file.auth,
         graphql: file.graphql,
         websocket: file.websocket,
+        webhooks: file.webhooks,
+        retention: file.retention,
         seed: file.seed,
     };
     settings.check()?;

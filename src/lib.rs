@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod live;
 pub mod seed;
 pub mod startup;
 pub mod state;

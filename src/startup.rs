@@ -52,14 +52,16 @@ impl Application {
             TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
+        let bus = event_bus(&settings, db.name());
         let state = Arc::new(AppState {
             tokens: TokenKeys::new(&settings.auth),
             cursors: CursorCodec::new(settings.auth.secret()),
             settings: Arc::new(settings),
             db,
             cache: Arc::new(cache),
-            bus: EventBus::new(1024),
+            bus,
             lifecycle: Lifecycle::default(),
+            live: crate::live::Live::default(),
         });
         Ok(Self {
             listener,
@@ -94,6 +96,7 @@ impl Application {
         })
         .into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();
+        let workers = crate::live::start(state.clone());
 
         let watcher = {
             let (state, handle) = (state.clone(), handle.clone());
@@ -142,9 +145,29 @@ impl Application {
             }
         };
         watcher.abort();
+        for worker in workers {
+            worker.abort();
+        }
         served.context("the server stopped with an error")?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The event bus: across instances through Redis when it is configured
+/// (on a channel named after the database, so deployments sharing a Redis
+/// stay apart), in process otherwise.
+fn event_bus(settings: &Settings, database: &str) -> EventBus {
+    const CAPACITY: usize = 1024;
+    let Some(url) = &settings.redis.url else {
+        return EventBus::new(CAPACITY);
+    };
+    match redis::Client::open(secrecy::ExposeSecret::expose_secret(url)) {
+        Ok(client) => EventBus::with_redis(CAPACITY, client, format!("alawael:{database}:events")),
+        Err(error) => {
+            tracing::warn!(%error, "the Redis URL is not usable for events; events stay on this instance");
+            EventBus::new(CAPACITY)
+        }
     }
 }
 

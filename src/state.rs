@@ -24,6 +24,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub cursors: CursorCodec,
     pub lifecycle: Lifecycle,
+    /// The background workers' shared handles (webhook directory, wake-ups).
+    pub live: crate::live::Live,
 }
 
 impl AppState {

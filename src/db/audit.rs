@@ -104,6 +104,9 @@ fn first_version() -> i32 {
 /// What an entry records, before it is chained.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
+    /// The entry's `_id` when it must be written at most once (the outbox
+    /// entry it completes); a second append with it returns the first.
+    pub id: Option<ObjectId>,
     pub actor: Actor,
     pub action: String,
     pub entity_type: String,
@@ -229,7 +232,7 @@ impl AuditLog {
                 None => (1, GENESIS.to_string()),
             };
             let mut record = AuditEntry {
-                id: ObjectId::new(),
+                id: entry.id.unwrap_or_default(),
                 seq,
                 at: DateTime::now(),
                 actor: entry.actor.clone(),
@@ -249,7 +252,18 @@ impl AuditLog {
                 .await
             {
                 Ok(_) => return Ok(record),
-                Err(e) if super::duplicate_key(&e) => continue,
+                Err(e) if super::duplicate_key(&e) => {
+                    if let Some(id) = entry.id
+                        && let Some(written) = self
+                            .collection
+                            .find_one(doc! { "_id": id })
+                            .max_time(self.max_time)
+                            .await?
+                    {
+                        return Ok(bson::from_document(written)?);
+                    }
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             }
         }

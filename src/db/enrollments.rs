@@ -334,7 +334,7 @@ impl Enrollments {
                     )));
                 };
                 // The winner may have stopped before applying its move: apply it.
-                self.apply_move(record, claimed).await?;
+                self.apply_move(record, claimed, DateTime::now()).await?;
                 if !claimed.holds_place() {
                     self.release_seat(record.id).await?;
                 }
@@ -350,9 +350,9 @@ impl Enrollments {
         &self,
         record: &EnrollmentRecord,
         to: EnrollmentStatus,
+        stamp: DateTime,
     ) -> DbResult<Option<EnrollmentRecord>> {
-        let now = DateTime::now();
-        let mut set = doc! { "status": bson::to_bson(&to)?, "updatedAt": now };
+        let mut set = doc! { "status": bson::to_bson(&to)?, "updatedAt": stamp };
         if !to.holds_place() {
             set.insert("activeKey", closed_key(record.id));
             if record.end_date.is_none() {

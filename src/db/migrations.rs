@@ -234,7 +234,53 @@ const STEPS: &[Step] = &[
             },
         ],
     },
+    Step {
+        id: 7,
+        name: "analytics, webhooks and deliveries, the outbox; TTL backstops for retention",
+        generated: Some(live_indexes),
+        indexes: &[
+            Index {
+                collection: super::outbox::COLLECTION,
+                name: "state_at",
+                keys: || doc! { "state": 1, "at": 1 },
+                unique: false,
+                ttl_secs: None,
+            },
+            Index {
+                collection: super::outbox::COLLECTION,
+                name: "entity_prevStamp",
+                keys: || doc! { "entityId": 1, "prevStamp": 1 },
+                unique: false,
+                ttl_secs: None,
+            },
+            Index {
+                collection: super::analytics::COLLECTION,
+                name: "at_ttl",
+                keys: || doc! { "at": 1 },
+                unique: false,
+                ttl_secs: Some(90 * 86_400),
+            },
+            Index {
+                collection: super::webhooks::DELIVERIES,
+                name: "createdAt_ttl",
+                keys: || doc! { "createdAt": 1 },
+                unique: false,
+                ttl_secs: Some(90 * 86_400),
+            },
+        ],
+    },
 ];
+
+/// Every index the analytics and webhook models declare.
+pub fn live_indexes() -> Vec<IndexSpec> {
+    use super::{analytics, webhooks};
+    [
+        analytics::AnalyticsRecord::indexes(),
+        webhooks::WebhookRecord::indexes(),
+        webhooks::DeliveryRecord::indexes(),
+    ]
+    .concat()
+}
 
 /// Every index the clinical models declare.
 pub fn clinical_indexes() -> Vec<IndexSpec> {

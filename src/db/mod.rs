@@ -2,6 +2,7 @@
 //! command monitoring for metrics and slow-command logs, and one file per
 //! collection. Every query carries the configured time limit (`maxTimeMS`).
 
+pub mod analytics;
 pub mod assets;
 pub mod audit;
 pub mod beneficiaries;
@@ -10,14 +11,17 @@ pub mod filters;
 pub mod migrations;
 pub mod model;
 pub mod monitor;
+pub mod outbox;
 pub mod page;
 pub mod privacy;
 pub mod programs;
 pub mod refresh_tokens;
+pub mod retention;
 pub mod schedules;
 pub mod sessions;
 pub mod store;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -145,6 +145,9 @@ pub trait Model: Record {
     const ENTITY: &'static str;
     /// Field names whose values never enter the audit log.
     const SENSITIVE: &'static [&'static str] = &[];
+    /// Field names whose values never leave the process (not on the event
+    /// bus across instances, not in webhooks).
+    const SECRET: &'static [&'static str] = &[];
     type Order: OrderField;
 
     /// Indexes beyond one per order field (uniqueness, relation fields).

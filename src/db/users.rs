@@ -123,9 +123,14 @@ impl Users {
     }
 
     pub async fn create(&self, input: UserForCreate) -> DbResult<UserRecord> {
+        self.create_with_id(ObjectId::new(), input).await
+    }
+
+    /// Creates an account under an id chosen beforehand (an audited write's).
+    pub async fn create_with_id(&self, id: ObjectId, input: UserForCreate) -> DbResult<UserRecord> {
         let now = DateTime::now();
         let record = UserRecord {
-            id: ObjectId::new(),
+            id,
             email: input.email.as_str().to_string(),
             name: input.name,
             role: input.role,
@@ -146,8 +151,9 @@ impl Users {
         &self,
         id: ObjectId,
         change: &UserForUpdate,
+        stamp: DateTime,
     ) -> DbResult<Option<UserRecord>> {
-        let mut set = doc! { "updatedAt": DateTime::now() };
+        let mut set = doc! { "updatedAt": stamp };
         if let Some(name) = &change.name {
             set.insert("name", name);
         }
@@ -166,11 +172,16 @@ impl Users {
         self.store.set(id, set, DUPLICATE_EMAIL).await
     }
 
-    pub async fn set_active(&self, id: ObjectId, active: bool) -> DbResult<Option<UserRecord>> {
+    pub async fn set_active(
+        &self,
+        id: ObjectId,
+        active: bool,
+        stamp: DateTime,
+    ) -> DbResult<Option<UserRecord>> {
         self.store
             .set(
                 id,
-                doc! { "active": active, "updatedAt": DateTime::now() },
+                doc! { "active": active, "updatedAt": stamp },
                 DUPLICATE_EMAIL,
             )
             .await
@@ -201,5 +212,6 @@ crate::order_fields! {
 impl super::model::Model for UserRecord {
     const ENTITY: &'static str = "User";
     const SENSITIVE: &'static [&'static str] = &["passwordHash"];
+    const SECRET: &'static [&'static str] = &["passwordHash"];
     type Order = UserOrder;
 }

@@ -17,6 +17,7 @@ macro_rules! stored_enum {
     };
 }
 
+pub mod analytics;
 pub mod clinic;
 pub mod email;
 pub mod ids;
@@ -24,6 +25,7 @@ pub mod inventory;
 pub mod money;
 pub mod roles;
 pub mod text;
+pub mod webhooks;
 
 pub use email::Email;
 pub use ids::{GlobalId, NodeKind};

@@ -1,12 +1,23 @@
-//! The event bus behind subscriptions (and, later, webhooks): every change a
-//! mutation makes is published here after it is stored. In-process for now,
-//! a broadcast channel whose slow receivers lose the oldest events instead of
-//! growing memory.
+//! The event bus behind subscriptions, webhooks and cache invalidation:
+//! every change a mutation makes is published here after it is stored.
+//! Events reach this instance's subscribers at once through a broadcast
+//! channel (slow receivers lose the oldest events instead of growing
+//! memory) and, when Redis is configured, every other instance through
+//! Redis pub/sub (`relay`). Without Redis, or while it is down, the bus is
+//! in-process only and recovers by itself when Redis comes back.
+
+pub mod names;
+mod relay;
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use tokio::sync::broadcast;
+use bson::Document;
+use bson::oid::ObjectId;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,19 +30,77 @@ pub enum ChangeKind {
     Deleted,
 }
 
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "created" => Some(Self::Created),
+            "updated" => Some(Self::Updated),
+            "deleted" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
+}
+
 /// The stored row an event is about, as it is after the change (as it
-/// was, for a deletion); subscribers take it back as their record type.
+/// was, for a deletion). It travels as its stored document (what crosses
+/// Redis); subscribers take it back as their record type, decoded at most
+/// once per instance however many subscribers read it.
 #[derive(Clone)]
-pub struct Snapshot(Arc<dyn Any + Send + Sync>);
+pub struct Snapshot(Arc<SnapshotInner>);
+
+struct SnapshotInner {
+    document: Document,
+    typed: OnceLock<Arc<dyn Any + Send + Sync>>,
+}
 
 impl Snapshot {
-    pub fn of<T: Any + Send + Sync>(record: Arc<T>) -> Self {
-        Self(record)
+    /// A snapshot of `record`, without the fields named in `secret` (they
+    /// never leave the process: a password hash, say).
+    pub fn of<T: Serialize + Any + Send + Sync>(
+        record: Arc<T>,
+        secret: &[&str],
+    ) -> bson::ser::Result<Self> {
+        let mut document = bson::to_document(&*record)?;
+        for field in secret {
+            document.remove(*field);
+        }
+        let typed = OnceLock::new();
+        let _ = typed.set(record as Arc<dyn Any + Send + Sync>);
+        Ok(Self(Arc::new(SnapshotInner { document, typed })))
+    }
+
+    /// A snapshot that arrived as a document (from another instance).
+    pub fn from_document(document: Document) -> Self {
+        Self(Arc::new(SnapshotInner {
+            document,
+            typed: OnceLock::new(),
+        }))
+    }
+
+    /// The row as stored (secret fields removed).
+    pub fn document(&self) -> &Document {
+        &self.0.document
     }
 
     /// The row, when it is a `T`.
-    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        self.0.clone().downcast::<T>().ok()
+    pub fn get<T: DeserializeOwned + Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        if let Some(typed) = self.0.typed.get() {
+            return typed.clone().downcast::<T>().ok();
+        }
+        let decoded: Arc<T> = Arc::new(bson::from_document(self.0.document.clone()).ok()?);
+        let typed = self
+            .0
+            .typed
+            .get_or_init(|| decoded as Arc<dyn Any + Send + Sync>);
+        typed.clone().downcast::<T>().ok()
     }
 }
 
@@ -45,38 +114,107 @@ impl std::fmt::Debug for Snapshot {
 pub enum Event {
     /// A row of a model changed (`entity` is the model's name).
     Record {
-        entity: &'static str,
+        entity: Arc<str>,
         kind: ChangeKind,
-        id: bson::oid::ObjectId,
+        id: ObjectId,
         snapshot: Snapshot,
     },
     /// An account was deactivated or its role changed: its open sessions
     /// (websockets) must end, so the next one sees the change.
-    AccountChanged { user: bson::oid::ObjectId },
+    AccountChanged { user: ObjectId },
 }
 
+impl Event {
+    /// A change of a row of `entity`.
+    pub fn record(entity: &str, kind: ChangeKind, id: ObjectId, snapshot: Snapshot) -> Self {
+        Self::Record {
+            entity: Arc::from(entity),
+            kind,
+            id,
+            snapshot,
+        }
+    }
+
+    /// The snapshot when this is a change of `entity`.
+    pub fn of_entity(&self, wanted: &str) -> Option<(ChangeKind, &Snapshot)> {
+        match self {
+            Self::Record {
+                entity,
+                kind,
+                snapshot,
+                ..
+            } if &**entity == wanted => Some((*kind, snapshot)),
+            _ => None,
+        }
+    }
+}
+
+/// The bus. Cloning shares it; the Redis relay stops when the last clone
+/// is dropped.
 #[derive(Clone)]
 pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
     sender: broadcast::Sender<Event>,
+    outgoing: Option<mpsc::Sender<Event>>,
+    stop: CancellationToken,
+}
+
+impl Drop for BusInner {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 impl EventBus {
+    /// An in-process bus.
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity);
-        Self { sender }
+        Self {
+            inner: Arc::new(BusInner {
+                sender,
+                outgoing: None,
+                stop: CancellationToken::new(),
+            }),
+        }
     }
 
+    /// A bus shared with every instance that uses the same Redis and the
+    /// same `channel`. Must be called inside the runtime (it starts the
+    /// relay's two tasks).
+    pub fn with_redis(capacity: usize, client: redis::Client, channel: String) -> Self {
+        let (sender, _) = broadcast::channel(capacity);
+        let stop = CancellationToken::new();
+        let outgoing = relay::start(client, channel, sender.clone(), stop.clone());
+        Self {
+            inner: Arc::new(BusInner {
+                sender,
+                outgoing: Some(outgoing),
+                stop,
+            }),
+        }
+    }
+
+    /// Delivers `event` here at once and hands it to the relay for the
+    /// other instances (never waiting: a full relay queue drops and counts).
     pub fn publish(&self, event: Event) {
+        if let Some(outgoing) = &self.inner.outgoing
+            && outgoing.try_send(event.clone()).is_err()
+        {
+            metrics::counter!("alawael_events_relay_dropped_total").increment(1);
+        }
         // No subscriber is not an error.
-        let _ = self.sender.send(event);
+        let _ = self.inner.sender.send(event);
     }
 
     /// Live receivers: open subscriptions plus websocket connections.
     pub fn receivers(&self) -> usize {
-        self.sender.receiver_count()
+        self.inner.sender.receiver_count()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.sender.subscribe()
+        self.inner.sender.subscribe()
     }
 }

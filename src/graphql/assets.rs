@@ -28,7 +28,6 @@ use crate::db::store::Store;
 use crate::db::users::UserRecord;
 use crate::domain::{NodeKind, inventory, text};
 use crate::error::{ApiError, ApiResult};
-use crate::events::Event;
 
 /// A piece of the centre's equipment.
 #[derive(SimpleObject, Clone)]
@@ -426,12 +425,13 @@ impl AssetSubscription {
         Ok(async_stream::stream! {
             loop {
                 match receiver.recv().await {
-                    Ok(Event::Record { entity: "Asset", kind, snapshot, .. }) => {
-                        if let Some(asset) = snapshot.get::<AssetRecord>() {
+                    Ok(event) => {
+                        if let Some((kind, snapshot)) = event.of_entity("Asset")
+                            && let Some(asset) = snapshot.get::<AssetRecord>()
+                        {
                             yield AssetEvent { kind: kind.into(), asset: Asset::wrap(asset) };
                         }
                     }
-                    Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "a slow subscriber missed asset events");
                     }

@@ -86,6 +86,7 @@ impl AuthMutation {
         app.db
             .audit()
             .append(NewEntry {
+                id: None,
                 actor: Actor::user(user.id),
                 action: "auth.login".into(),
                 entity_type: "User".into(),
@@ -135,6 +136,7 @@ impl AuthMutation {
                 app.db
                     .audit()
                     .append(NewEntry {
+                        id: None,
                         actor: Actor::user(record.user_id),
                         action: "auth.refresh_token_reused".into(),
                         entity_type: "User".into(),

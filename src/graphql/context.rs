@@ -109,6 +109,7 @@ pub async fn audit(
         .db
         .audit()
         .append(NewEntry {
+            id: None,
             actor,
             action: action.to_string(),
             entity_type: entity_type.to_string(),

@@ -30,6 +30,7 @@ use crate::db::users::UserRecord;
 use crate::domain::clinic::{self, ProgramStatus};
 use crate::domain::{NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult};
+use crate::events::ChangeKind;
 
 /// A beneficiary's place in a programme, with their therapist.
 #[derive(SimpleObject, Clone)]
@@ -364,11 +365,24 @@ impl EnrollmentMutation {
             updated_at: now,
         };
         let enrollments = ctx.app()?.db.enrollments();
-        if let Err(refusal) = enrollments.enroll(&record, program.record.capacity).await? {
-            return Err(ApiError::Conflict(refusal.message()).into());
-        }
+        let pending = model::intend::<EnrollmentRecord>(
+            ctx,
+            ChangeKind::Created,
+            record.id,
+            None,
+            None,
+            "enrollment.create",
+        )
+        .await?;
+        let (pending, ()) = model::attempt(ctx, pending, async {
+            match enrollments.enroll(&record, program.record.capacity).await? {
+                Ok(()) => Ok(()),
+                Err(refusal) => Err(ApiError::Conflict(refusal.message())),
+            }
+        })
+        .await?;
         Ok(
-            model::created_with_undo(ctx, record, "enrollment.create", |id| async move {
+            model::created_with_undo(ctx, pending, record, |id| async move {
                 enrollments.release_seat(id).await
             })
             .await?,
@@ -400,21 +414,34 @@ impl EnrollmentMutation {
         if let Err(refusal) = enrollments.claim_move(&before, to).await? {
             return Err(ApiError::Conflict(refusal.message()).into());
         }
-        let after = enrollments
-            .apply_move(&before, to)
-            .await?
-            .ok_or(ApiError::NotFound)?;
         let action = match to {
             clinic::EnrollmentStatus::Active => "enrollment.activate",
             clinic::EnrollmentStatus::Completed => "enrollment.complete",
             clinic::EnrollmentStatus::Withdrawn => "enrollment.withdraw",
             clinic::EnrollmentStatus::Pending => "enrollment.update",
         };
+        let stamp = model::stamp();
+        let pending = model::intend(
+            ctx,
+            ChangeKind::Updated,
+            before.id,
+            Some(&*before),
+            Some(stamp),
+            action,
+        )
+        .await?;
+        let (pending, after) = model::attempt(ctx, pending, async {
+            enrollments
+                .apply_move(&before, to, stamp)
+                .await?
+                .ok_or(ApiError::NotFound)
+        })
+        .await?;
         let moved = model::changed::<Enrollment>(
             ctx,
+            pending,
             &before,
             after,
-            action,
             enrollments.undo_move(&before),
         )
         .await?;

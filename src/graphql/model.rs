@@ -1,25 +1,28 @@
 //! The GraphQL half of the model machinery: what a node type declares
 //! (`ApiModel`), and the resolvers every model shares instead of writing
 //! its own — the list, the child list, the single read, loading a
-//! reference, and the audited write (write → diff → audit entry, undone
-//! when the entry cannot be written → event).
+//! reference, and the audited write (outbox intent → write → audit entry,
+//! undone when the entry cannot be written → analytics, webhook deliveries
+//! and the bus event).
 
 use std::sync::Arc;
 
 use async_graphql::{Context, ID};
 use bson::oid::ObjectId;
-use bson::{Document, doc};
+use bson::{DateTime, Document, doc};
 
-use super::context::{ContextExt, audit_change};
+use super::context::ContextExt;
 use super::loaders::ChildQuery;
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, Total};
-use crate::db::audit::{diff, redact_fields};
+use crate::auth::Caller;
+use crate::db::audit::Actor;
 use crate::db::model::{Model, OrderField};
+use crate::db::outbox::{Entry, Outbox, State as OutboxState};
 use crate::db::store::{Record, Store};
 use crate::db::{DbError, DbResult};
 use crate::domain::{GlobalId, NodeKind};
 use crate::error::{ApiError, ApiResult};
-use crate::events::{ChangeKind, Event, Snapshot};
+use crate::events::{ChangeKind, Snapshot};
 
 /// A GraphQL node type backed by a stored model.
 pub trait ApiModel: Listed {
@@ -185,31 +188,126 @@ fn document<T: serde::Serialize>(record: &T) -> ApiResult<Document> {
     bson::to_document(record).map_err(ApiError::internal)
 }
 
-fn publish<M: Model>(ctx: &Context<'_>, kind: ChangeKind, record: Arc<M>) -> ApiResult<()> {
-    ctx.app()?.bus.publish(Event::Record {
-        entity: M::ENTITY,
-        kind,
-        id: record.id(),
-        snapshot: Snapshot::of(record),
-    });
+/// An audited write under way: its outbox entry, stored before the write
+/// so that a crash after the write still gets its audit entry, analytics,
+/// deliveries and event (see `live::outbox`).
+pub struct Pending {
+    entry: Entry,
+}
+
+/// Records the intent to change row `id` of `M` (`before` for updates and
+/// deletions; `stamp`, the `updatedAt` an update writes). The write follows.
+pub async fn intend<M: Model>(
+    ctx: &Context<'_>,
+    kind: ChangeKind,
+    id: ObjectId,
+    before: Option<&M>,
+    stamp: Option<DateTime>,
+    action: &str,
+) -> ApiResult<Pending> {
+    let request = ctx.request()?;
+    let actor = match &request.caller {
+        Caller::User(p) => Actor::user(p.id),
+        Caller::Anonymous => Actor::anonymous(),
+    };
+    let before = before.map(document).transpose()?;
+    let prev_stamp = before
+        .as_ref()
+        .and_then(|b| b.get_datetime("updatedAt").ok().copied());
+    let entry = Entry {
+        id: ObjectId::new(),
+        state: OutboxState::Intent,
+        at: DateTime::now(),
+        entity: M::ENTITY.to_string(),
+        collection: M::COLLECTION.to_string(),
+        entity_id: id,
+        kind: kind.as_str().to_string(),
+        action: action.to_string(),
+        actor,
+        request_id: Some(request.request_id.clone()),
+        sensitive: M::SENSITIVE.iter().map(|f| f.to_string()).collect(),
+        secret: M::SECRET.iter().map(|f| f.to_string()).collect(),
+        before,
+        stamp,
+        prev_stamp,
+    };
+    Outbox::new(&ctx.app()?.db).intend(&entry).await?;
+    Ok(Pending { entry })
+}
+
+impl Pending {
+    /// The write did not happen.
+    pub async fn abandon(self, ctx: &Context<'_>) {
+        if let Ok(app) = ctx.app()
+            && let Err(error) = Outbox::new(&app.db).void(self.entry.id).await
+        {
+            tracing::warn!(%error, "marking an outbox intent void failed; recovery will settle it");
+        }
+    }
+}
+
+/// Runs a write under an intent: voids the intent when the write fails.
+pub async fn attempt<T>(
+    ctx: &Context<'_>,
+    pending: Pending,
+    write: impl std::future::Future<Output = ApiResult<T>>,
+) -> ApiResult<(Pending, T)> {
+    match write.await {
+        Ok(done) => Ok((pending, done)),
+        Err(error) => {
+            pending.abandon(ctx).await;
+            Err(error)
+        }
+    }
+}
+
+/// After the write: the audit entry (if it cannot be written, `undo` takes
+/// the write back and the request fails), then analytics, deliveries and
+/// the event (if those fail, recovery finishes them).
+async fn settle<M: Model>(
+    ctx: &Context<'_>,
+    pending: Pending,
+    after: Option<&M>,
+    shown: Arc<M>,
+    undo: impl std::future::Future<Output = DbResult<()>>,
+) -> ApiResult<()> {
+    let app = ctx.app()?;
+    let after = after.map(document).transpose()?;
+    let changes = match crate::live::outbox::audit(app, &pending.entry, after.as_ref()).await {
+        Ok(changes) => changes,
+        Err(error) => {
+            let action = pending.entry.action.clone();
+            if let Err(undo_error) = undo.await {
+                tracing::error!(%undo_error, action, "the audit entry failed and the change could not be undone");
+            } else {
+                tracing::warn!(action, "the audit entry failed; the change was undone");
+            }
+            pending.abandon(ctx).await;
+            return Err(error.into());
+        }
+    };
+    let snapshot = Snapshot::of(shown, M::SECRET).map_err(ApiError::internal)?;
+    if let Err(error) = crate::live::outbox::follow(app, &pending.entry, &changes, snapshot).await {
+        tracing::warn!(%error, action = %pending.entry.action, "the change is stored and audited; its events follow on recovery");
+    }
     Ok(())
 }
 
-/// Audits and announces a row that is already stored; if the audit entry
+/// Audits and announces a row stored under `pending`; if the audit entry
 /// cannot be written the row is removed again.
 pub async fn created<N: ApiModel>(
     ctx: &Context<'_>,
+    pending: Pending,
     record: N::Record,
-    action: &str,
 ) -> ApiResult<N> {
-    created_with_undo(ctx, record, action, |_| async { Ok(()) }).await
+    created_with_undo(ctx, pending, record, |_| async { Ok(()) }).await
 }
 
 /// Like `created`, with more to undo than the row itself (a claim it holds).
 pub async fn created_with_undo<N, F, Fut>(
     ctx: &Context<'_>,
+    pending: Pending,
     record: N::Record,
-    action: &str,
     undo_more: F,
 ) -> ApiResult<N>
 where
@@ -219,26 +317,13 @@ where
 {
     let app = ctx.app()?;
     let id = record.id();
-    let changes = redact_fields(
-        diff(None, Some(&document(&record)?)),
-        <N::Record as Model>::SENSITIVE,
-    );
     let store = Store::<N::Record>::new(&app.db);
     let undo = async {
         store.remove(id).await?;
         undo_more(id).await
     };
-    audit_change(
-        ctx,
-        action,
-        <N::Record as Model>::ENTITY,
-        Some(id.to_hex()),
-        changes,
-        undo,
-    )
-    .await?;
     let record = Arc::new(record);
-    publish(ctx, ChangeKind::Created, record.clone())?;
+    settle(ctx, pending, Some(&*record), record.clone(), undo).await?;
     Ok(N::wrap(record))
 }
 
@@ -249,10 +334,14 @@ pub async fn insert<N: ApiModel>(
     action: &str,
     clash: &str,
 ) -> ApiResult<N> {
-    Store::<N::Record>::new(&ctx.app()?.db)
-        .insert(&record, clash)
-        .await?;
-    created(ctx, record, action).await
+    let pending =
+        intend::<N::Record>(ctx, ChangeKind::Created, record.id(), None, None, action).await?;
+    let store = Store::<N::Record>::new(&ctx.app()?.db);
+    let (pending, ()) = attempt(ctx, pending, async {
+        Ok(store.insert(&record, clash).await?)
+    })
+    .await?;
+    created(ctx, pending, record).await
 }
 
 /// Sets fields of a row the caller has read (`before`), audited with the
@@ -264,39 +353,44 @@ pub async fn update<N: ApiModel>(
     action: &str,
     clash: &str,
 ) -> ApiResult<N> {
-    set.insert("updatedAt", bson::DateTime::now());
-    let store = Store::<N::Record>::new(&ctx.app()?.db);
-    let after = store
-        .set(before.id(), set, clash)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    changed(ctx, before, after, action, store.restore(before)).await
-}
-
-/// Audits and announces a change already stored; `undo` takes it back when
-/// the audit entry cannot be written.
-pub async fn changed<N: ApiModel>(
-    ctx: &Context<'_>,
-    before: &N::Record,
-    after: N::Record,
-    action: &str,
-    undo: impl std::future::Future<Output = DbResult<()>>,
-) -> ApiResult<N> {
-    let changes = redact_fields(
-        diff(Some(&document(before)?), Some(&document(&after)?)),
-        <N::Record as Model>::SENSITIVE,
-    );
-    audit_change(
+    let stamp = DateTime::now();
+    set.insert("updatedAt", stamp);
+    let pending = intend(
         ctx,
+        ChangeKind::Updated,
+        before.id(),
+        Some(before),
+        Some(stamp),
         action,
-        <N::Record as Model>::ENTITY,
-        Some(after.id().to_hex()),
-        changes,
-        undo,
     )
     .await?;
+    let store = Store::<N::Record>::new(&ctx.app()?.db);
+    let (pending, after) = attempt(ctx, pending, async {
+        store
+            .set(before.id(), set, clash)
+            .await?
+            .ok_or(ApiError::NotFound)
+    })
+    .await?;
+    changed(ctx, pending, before, after, store.restore(before)).await
+}
+
+/// The `updatedAt` stamp an update under an intent writes.
+pub fn stamp() -> DateTime {
+    DateTime::now()
+}
+
+/// Audits and announces a change stored under `pending`; `undo` takes it
+/// back when the audit entry cannot be written.
+pub async fn changed<N: ApiModel>(
+    ctx: &Context<'_>,
+    pending: Pending,
+    _before: &N::Record,
+    after: N::Record,
+    undo: impl std::future::Future<Output = DbResult<()>>,
+) -> ApiResult<N> {
     let after = Arc::new(after);
-    publish(ctx, ChangeKind::Updated, after.clone())?;
+    settle(ctx, pending, Some(&*after), after.clone(), undo).await?;
     Ok(N::wrap(after))
 }
 
@@ -307,22 +401,22 @@ pub async fn delete<N: ApiModel>(
     before: &N::Record,
     action: &str,
 ) -> ApiResult<ID> {
-    let store = Store::<N::Record>::new(&ctx.app()?.db);
-    store.delete(before.id()).await?.ok_or(ApiError::NotFound)?;
-    let changes = redact_fields(
-        diff(Some(&document(before)?), None),
-        <N::Record as Model>::SENSITIVE,
-    );
-    audit_change(
+    let pending = intend(
         ctx,
+        ChangeKind::Deleted,
+        before.id(),
+        Some(before),
+        None,
         action,
-        <N::Record as Model>::ENTITY,
-        Some(before.id().to_hex()),
-        changes,
-        store.restore(before),
     )
     .await?;
-    publish(ctx, ChangeKind::Deleted, Arc::new(before.clone()))?;
+    let store = Store::<N::Record>::new(&ctx.app()?.db);
+    let (pending, _) = attempt(ctx, pending, async {
+        store.delete(before.id()).await?.ok_or(ApiError::NotFound)
+    })
+    .await?;
+    let shown = Arc::new(before.clone());
+    settle::<N::Record>(ctx, pending, None, shown, store.restore(before)).await?;
     Ok(global(N::KIND, before.id()))
 }
 

@@ -89,12 +89,12 @@ impl PrivacyMutation {
         )
         .await?;
         let after = std::sync::Arc::new(erasure.after);
-        app.bus.publish(Event::Record {
-            entity: "Beneficiary",
-            kind: ChangeKind::Updated,
-            id: after.id,
-            snapshot: Snapshot::of(after.clone()),
-        });
+        app.bus.publish(Event::record(
+            "Beneficiary",
+            ChangeKind::Updated,
+            after.id,
+            Snapshot::of(after.clone(), &[]).map_err(ApiError::internal)?,
+        ));
         Ok(Beneficiary::wrap(after))
     }
 }

@@ -28,6 +28,7 @@ use crate::db::users::UserRecord;
 use crate::domain::clinic::{self, BookingSpan};
 use crate::domain::{GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult};
+use crate::events::ChangeKind;
 
 /// A booking of a resource for a span of time.
 #[derive(SimpleObject, Clone)]
@@ -338,14 +339,27 @@ impl ScheduleMutation {
             updated_at: now,
         };
         let schedules = ctx.app()?.db.schedules();
-        if !schedules.book(&record, &span).await? {
-            return Err(ApiError::Conflict(
-                "this resource is already booked for part of that time".into(),
-            )
-            .into());
-        }
+        let pending = model::intend::<ScheduleRecord>(
+            ctx,
+            ChangeKind::Created,
+            record.id,
+            None,
+            None,
+            "schedule.create",
+        )
+        .await?;
+        let (pending, ()) = model::attempt(ctx, pending, async {
+            if schedules.book(&record, &span).await? {
+                Ok(())
+            } else {
+                Err(ApiError::Conflict(
+                    "this resource is already booked for part of that time".into(),
+                ))
+            }
+        })
+        .await?;
         Ok(
-            model::created_with_undo(ctx, record, "schedule.create", |id| async move {
+            model::created_with_undo(ctx, pending, record, |id| async move {
                 schedules.release(id).await
             })
             .await?,

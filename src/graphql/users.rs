@@ -19,7 +19,7 @@ use crate::auth::password;
 use crate::db::users::{UserFilter as DbUserFilter, UserForCreate, UserForUpdate, UserRecord};
 use crate::domain::{Email, GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult, Found};
-use crate::events::Event;
+use crate::events::{ChangeKind, Event};
 
 /// A staff account. `id` and `name` are visible to everyone signed in; the
 /// other fields to the account's owner, ADMIN and MANAGER.
@@ -343,20 +343,34 @@ impl UserMutation {
         let password_hash = password::hash(input.password)
             .await
             .map_err(ApiError::internal)?;
-        let record = app
-            .db
-            .users()
-            .create(UserForCreate {
-                email,
-                name,
-                role: new_role,
-                department,
-                phone,
-                password_hash,
-            })
-            .await
-            .map_err(ApiError::from)?;
-        Ok(super::model::created(ctx, record, "user.create").await?)
+        let id = ObjectId::new();
+        let pending = super::model::intend::<UserRecord>(
+            ctx,
+            ChangeKind::Created,
+            id,
+            None,
+            None,
+            "user.create",
+        )
+        .await?;
+        let users = app.db.users();
+        let (pending, record) = super::model::attempt(ctx, pending, async {
+            Ok(users
+                .create_with_id(
+                    id,
+                    UserForCreate {
+                        email,
+                        name,
+                        role: new_role,
+                        department,
+                        phone,
+                        password_hash,
+                    },
+                )
+                .await?)
+        })
+        .await?;
+        Ok(super::model::created(ctx, pending, record).await?)
     }
 
     /// Changes an account (ADMIN any; MANAGER THERAPIST and USER accounts).
@@ -434,21 +448,31 @@ impl UserMutation {
         if !caller.role.may_manage_role(before.role) {
             return Err(ApiError::Forbidden.into());
         }
-        let after = app.db.users().set_active(id, false).await.found()?;
+        let stamp = super::model::stamp();
+        let pending = super::model::intend(
+            ctx,
+            ChangeKind::Updated,
+            id,
+            Some(&before),
+            Some(stamp),
+            "user.deactivate",
+        )
+        .await?;
+        let users = app.db.users();
+        let (pending, after) = super::model::attempt(ctx, pending, async {
+            users
+                .set_active(id, false, stamp)
+                .await?
+                .ok_or(ApiError::NotFound)
+        })
+        .await?;
         app.db
             .refresh_tokens()
             .revoke_user(id)
             .await
             .map_err(ApiError::from)?;
-        let users = app.db.users();
-        let deactivated = super::model::changed(
-            ctx,
-            &before,
-            after,
-            "user.deactivate",
-            users.restore(&before),
-        )
-        .await?;
+        let deactivated =
+            super::model::changed(ctx, pending, &before, after, users.restore(&before)).await?;
         app.bus.publish(Event::AccountChanged { user: id });
         Ok(deactivated)
     }
@@ -460,11 +484,27 @@ async fn update_and_audit(
     change: UserForUpdate,
 ) -> async_graphql::Result<User> {
     let app = ctx.app()?;
-    let after = app.db.users().update(before.id, &change).await.found()?;
-    let role_changed = after.role != before.role;
+    let stamp = super::model::stamp();
+    let pending = super::model::intend(
+        ctx,
+        ChangeKind::Updated,
+        before.id,
+        Some(&before),
+        Some(stamp),
+        "user.update",
+    )
+    .await?;
     let users = app.db.users();
+    let (pending, after) = super::model::attempt(ctx, pending, async {
+        users
+            .update(before.id, &change, stamp)
+            .await?
+            .ok_or(ApiError::NotFound)
+    })
+    .await?;
+    let role_changed = after.role != before.role;
     let updated =
-        super::model::changed(ctx, &before, after, "user.update", users.restore(&before)).await?;
+        super::model::changed(ctx, pending, &before, after, users.restore(&before)).await?;
     if role_changed {
         app.bus.publish(Event::AccountChanged { user: before.id });
     }

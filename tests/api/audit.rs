@@ -8,6 +8,7 @@ use crate::helpers::spawn_app;
 
 fn entry(n: usize) -> NewEntry {
     NewEntry {
+        id: None,
         actor: Actor::system(),
         action: format!("test.step{n}"),
         entity_type: "Test".into(),

@@ -182,7 +182,7 @@ async fn every_role_is_allowed_or_refused_as_domain_md_says() {
             app.state
                 .db
                 .users()
-                .set_active(therapist_oid, true)
+                .set_active(therapist_oid, true, bson::DateTime::now())
                 .await
                 .unwrap();
         }

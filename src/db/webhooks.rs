@@ -1,0 +1,372 @@
+//! The `webhooks` and `webhook_deliveries` collections (ADMIN only). A
+//! delivery is one event for one webhook; workers claim a due delivery
+//! with an expiring lease in one `findAndModify` (the attempt number rises
+//! with the claim), so two workers never send the same attempt and a worker
+//! that died is replaced once its lease runs out. A result is stored only
+//! while the lease is still the sender's.
+
+use bson::oid::ObjectId;
+use bson::{DateTime, Document, doc};
+use futures::TryStreamExt;
+use mongodb::options::ReturnDocument;
+use serde::{Deserialize, Serialize};
+
+use super::model::{Access, Model, Scope};
+use super::store::Record;
+use super::{Db, DbResult, filters};
+use crate::domain::webhooks::DeliveryStatus;
+use crate::order_fields;
+
+pub const WEBHOOKS: &str = "webhooks";
+pub const DELIVERIES: &str = "webhook_deliveries";
+
+/// The secret that signed before the last rotation, until `until`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousSecret {
+    pub secret: String,
+    pub until: DateTime,
+}
+
+/// A stored webhook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookRecord {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub url: String,
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub secret: String,
+    #[serde(default)]
+    pub previous_secret: Option<PreviousSecret>,
+    pub active: bool,
+    pub consecutive_failures: i32,
+    #[serde(default)]
+    pub disabled_at: Option<DateTime>,
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
+    pub created_by: ObjectId,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+}
+
+impl WebhookRecord {
+    /// The secrets that sign a message now: the current one, and the
+    /// previous one during its grace period.
+    pub fn signing_secrets(&self, now: DateTime) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let Some(previous) = &self.previous_secret
+            && previous.until > now
+        {
+            secrets.push(previous.secret.as_str());
+        }
+        secrets
+    }
+}
+
+impl Record for WebhookRecord {
+    const COLLECTION: &'static str = WEBHOOKS;
+    fn id(&self) -> ObjectId {
+        self.id
+    }
+}
+
+order_fields! {
+    /// Orders of `webhooks`.
+    pub enum WebhookOrder {
+        CreatedAt = "CREATED_AT" => "createdAt",
+        Url = "URL" => "url",
+    }
+}
+
+fn admins_only(access: &Access) -> Scope {
+    match access.viewer() {
+        Some(v) if v.role == crate::domain::Role::Admin => Scope::All,
+        _ => Scope::Nothing,
+    }
+}
+
+impl Model for WebhookRecord {
+    const ENTITY: &'static str = "Webhook";
+    const SENSITIVE: &'static [&'static str] = &["secret", "previousSecret"];
+    const SECRET: &'static [&'static str] = &["secret", "previousSecret"];
+    type Order = WebhookOrder;
+
+    async fn scope(access: &Access) -> DbResult<Scope> {
+        Ok(admins_only(access))
+    }
+}
+
+/// A stored delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub webhook_id: ObjectId,
+    /// The domain event name.
+    pub event: String,
+    /// The exact JSON body sent (and signed) on every attempt.
+    pub payload: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime,
+    #[serde(default)]
+    pub lease_owner: Option<String>,
+    pub lease_until: DateTime,
+    #[serde(default)]
+    pub response_status: Option<i32>,
+    #[serde(default)]
+    pub response_snippet: Option<String>,
+    #[serde(default)]
+    pub latency_ms: Option<i64>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+}
+
+impl Record for DeliveryRecord {
+    const COLLECTION: &'static str = DELIVERIES;
+    fn id(&self) -> ObjectId {
+        self.id
+    }
+}
+
+order_fields! {
+    /// Orders of `Webhook.deliveries`.
+    pub enum DeliveryOrder {
+        CreatedAt = "CREATED_AT" => "createdAt",
+        NextAttemptAt = "NEXT_ATTEMPT_AT" => "nextAttemptAt",
+    }
+}
+
+impl Model for DeliveryRecord {
+    const ENTITY: &'static str = "WebhookDelivery";
+    type Order = DeliveryOrder;
+
+    fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
+        vec![
+            ("webhookId", doc! { "webhookId": 1 }, false),
+            ("due", doc! { "status": 1, "nextAttemptAt": 1 }, false),
+        ]
+    }
+
+    async fn scope(access: &Access) -> DbResult<Scope> {
+        Ok(admins_only(access))
+    }
+}
+
+/// Which deliveries a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub webhook: Option<ObjectId>,
+    pub statuses: Vec<DeliveryStatus>,
+    pub events: Vec<String>,
+}
+
+impl DeliveryFilter {
+    pub fn to_document(&self) -> DbResult<Document> {
+        let mut filter = Document::new();
+        if let Some(webhook) = self.webhook {
+            filter.insert("webhookId", webhook);
+        }
+        filters::one_of(&mut filter, "status", &self.statuses)?;
+        filters::one_of(&mut filter, "event", &self.events)?;
+        Ok(filter)
+    }
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: DeliveryStatus,
+    pub next_attempt_at: DateTime,
+    pub response_status: Option<i32>,
+    pub response_snippet: Option<String>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+pub struct Webhooks {
+    db: Db,
+}
+
+impl Webhooks {
+    pub fn new(db: &Db) -> Self {
+        Self { db: db.clone() }
+    }
+
+    fn hooks(&self) -> mongodb::Collection<Document> {
+        self.db.collection(WEBHOOKS)
+    }
+
+    fn deliveries(&self) -> mongodb::Collection<Document> {
+        self.db.collection(DELIVERIES)
+    }
+
+    /// Every active webhook (a small table: read whole).
+    pub async fn active(&self) -> DbResult<Vec<WebhookRecord>> {
+        let found: Vec<Document> = self
+            .hooks()
+            .find(doc! { "active": true })
+            .max_time(self.db.max_time())
+            .await?
+            .try_collect()
+            .await?;
+        super::decode_all(found)
+    }
+
+    pub async fn get(&self, id: ObjectId) -> DbResult<Option<WebhookRecord>> {
+        let found = self
+            .hooks()
+            .find_one(doc! { "_id": id })
+            .max_time(self.db.max_time())
+            .await?;
+        Ok(found.map(bson::from_document).transpose()?)
+    }
+
+    /// Stores deliveries; ones already stored (same `_id`) are skipped.
+    pub async fn enqueue(&self, deliveries: &[DeliveryRecord]) -> DbResult<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let documents = deliveries
+            .iter()
+            .map(bson::to_document)
+            .collect::<Result<Vec<_>, _>>()?;
+        match self
+            .deliveries()
+            .insert_many(documents)
+            .ordered(false)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if super::duplicate_key(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes the next due delivery for `owner` until `until`, counting the attempt.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime,
+        until: DateTime,
+    ) -> DbResult<Option<DeliveryRecord>> {
+        let found = self
+            .deliveries()
+            .find_one_and_update(
+                doc! {
+                    "status": { "$in": ["PENDING", "FAILED"] },
+                    "nextAttemptAt": { "$lte": now },
+                    "leaseUntil": { "$lte": now },
+                },
+                doc! {
+                    "$set": { "leaseOwner": owner, "leaseUntil": until, "updatedAt": now },
+                    "$inc": { "attempts": 1 },
+                },
+            )
+            .sort(doc! { "nextAttemptAt": 1 })
+            .return_document(ReturnDocument::After)
+            .max_time(self.db.max_time())
+            .await?;
+        Ok(found.map(bson::from_document).transpose()?)
+    }
+
+    /// Stores an attempt's outcome if `owner` still holds the lease on that attempt.
+    pub async fn settle(
+        &self,
+        delivery: &DeliveryRecord,
+        owner: &str,
+        outcome: &Outcome,
+    ) -> DbResult<Option<DeliveryRecord>> {
+        let found = self
+            .deliveries()
+            .find_one_and_update(
+                doc! { "_id": delivery.id, "leaseOwner": owner, "attempts": delivery.attempts },
+                doc! { "$set": {
+                    "status": bson::to_bson(&outcome.status)?,
+                    "nextAttemptAt": outcome.next_attempt_at,
+                    "leaseUntil": DateTime::from_millis(0),
+                    "responseStatus": outcome.response_status,
+                    "responseSnippet": outcome.response_snippet.clone(),
+                    "latencyMs": outcome.latency_ms,
+                    "lastError": outcome.error.clone(),
+                    "updatedAt": DateTime::now(),
+                } },
+            )
+            .return_document(ReturnDocument::After)
+            .max_time(self.db.max_time())
+            .await?;
+        Ok(found.map(bson::from_document).transpose()?)
+    }
+
+    /// Counts a failure of a webhook; disables it at `limit` in a row.
+    /// Returns the webhook when this call disabled it.
+    pub async fn failed(&self, id: ObjectId, limit: i32) -> DbResult<Option<WebhookRecord>> {
+        let after = self
+            .hooks()
+            .find_one_and_update(
+                doc! { "_id": id },
+                doc! { "$inc": { "consecutiveFailures": 1 } },
+            )
+            .return_document(ReturnDocument::After)
+            .max_time(self.db.max_time())
+            .await?;
+        let Some(after) = after else { return Ok(None) };
+        let failures = after.get_i32("consecutiveFailures").unwrap_or(0);
+        if failures < limit {
+            return Ok(None);
+        }
+        let now = DateTime::now();
+        let reason = format!("disabled after {failures} failed deliveries in a row");
+        let disabled = self
+            .hooks()
+            .find_one_and_update(
+                doc! { "_id": id, "active": true },
+                doc! { "$set": { "active": false, "disabledAt": now, "disabledReason": reason, "updatedAt": now } },
+            )
+            .return_document(ReturnDocument::After)
+            .max_time(self.db.max_time())
+            .await?;
+        Ok(disabled.map(bson::from_document).transpose()?)
+    }
+
+    /// A delivery succeeded: the failure streak ends.
+    pub async fn succeeded(&self, id: ObjectId) -> DbResult<()> {
+        self.hooks()
+            .update_one(
+                doc! { "_id": id, "consecutiveFailures": { "$ne": 0 } },
+                doc! { "$set": { "consecutiveFailures": 0 } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Queues a delivery again from its first attempt.
+    pub async fn redeliver(&self, id: ObjectId) -> DbResult<Option<DeliveryRecord>> {
+        let now = DateTime::now();
+        let found = self
+            .deliveries()
+            .find_one_and_update(
+                doc! { "_id": id },
+                doc! { "$set": {
+                    "status": "PENDING", "attempts": 0, "nextAttemptAt": now,
+                    "leaseUntil": DateTime::from_millis(0), "updatedAt": now,
+                    "lastError": bson::Bson::Null,
+                } },
+            )
+            .return_document(ReturnDocument::After)
+            .max_time(self.db.max_time())
+            .await?;
+        Ok(found.map(bson::from_document).transpose()?)
+    }
+
+    /// Removes deliveries created before `before`, at most `limit`.
+    pub async fn sweep(&self, before: DateTime, limit: u32) -> DbResult<u64> {
+        super::retention::delete_older(&self.db, DELIVERIES, "createdAt", before, limit).await
+    }
+}

@@ -1,0 +1,121 @@
+//! Domain event names (`asset.created`, `session.recorded`, ...): what a
+//! stored change raises, for webhooks and analytics. A change's names come
+//! from its audit action (`enrollment.activate` → `enrollment.activated`),
+//! plus the generic name of its kind when that differs
+//! (`enrollment.updated`), plus `asset.status_changed` when an asset's
+//! status moved. `CATALOGUE` is every name a webhook may subscribe to.
+
+use super::ChangeKind;
+
+/// Every domain event name, as webhooks subscribe to them (`*` = all).
+pub const CATALOGUE: &[&str] = &[
+    "asset.created",
+    "asset.updated",
+    "asset.deleted",
+    "asset.status_changed",
+    "beneficiary.created",
+    "beneficiary.updated",
+    "enrollment.created",
+    "enrollment.updated",
+    "enrollment.activated",
+    "enrollment.completed",
+    "enrollment.withdrawn",
+    "program.created",
+    "program.updated",
+    "program.deleted",
+    "schedule.created",
+    "schedule.updated",
+    "schedule.cancelled",
+    "session.recorded",
+    "session.created",
+    "session.updated",
+    "session.deleted",
+    "user.created",
+    "user.updated",
+    "user.deactivated",
+    "report.requested",
+    "report.created",
+];
+
+/// Subscribes a webhook to every name.
+pub const ALL: &str = "*";
+
+fn past(verb: &str) -> Option<&'static str> {
+    Some(match verb {
+        "create" => "created",
+        "update" => "updated",
+        "delete" => "deleted",
+        "record" => "recorded",
+        "cancel" => "cancelled",
+        "activate" => "activated",
+        "complete" => "completed",
+        "withdraw" => "withdrawn",
+        "deactivate" => "deactivated",
+        "request" => "requested",
+        _ => return None,
+    })
+}
+
+/// The names a change raises: `action` is its audit action, `changed` the
+/// stored fields it changed. Only names in the catalogue.
+pub fn raised(action: &str, kind: ChangeKind, changed: &[String]) -> Vec<String> {
+    let Some((subject, verb)) = action.split_once('.') else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    if let Some(past) = past(verb) {
+        names.push(format!("{subject}.{past}"));
+    }
+    let generic = format!("{subject}.{}", kind.as_str());
+    if !names.contains(&generic) {
+        names.push(generic);
+    }
+    if subject == "asset" && changed.iter().any(|f| f == "status") {
+        names.push("asset.status_changed".into());
+    }
+    names.retain(|n| CATALOGUE.contains(&n.as_str()));
+    names
+}
+
+/// Whether a subscription list (`*` or names) wants `name`.
+pub fn wants(subscribed: &[String], name: &str) -> bool {
+    subscribed.iter().any(|s| s == ALL || s == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_raise_their_past_tense_and_the_generic_kind() {
+        assert_eq!(
+            raised("enrollment.activate", ChangeKind::Updated, &[]),
+            ["enrollment.activated", "enrollment.updated"]
+        );
+        assert_eq!(
+            raised("session.record", ChangeKind::Created, &[]),
+            ["session.recorded", "session.created"]
+        );
+        assert_eq!(
+            raised("asset.update", ChangeKind::Updated, &["status".into()]),
+            ["asset.updated", "asset.status_changed"]
+        );
+        assert_eq!(
+            raised("webhook.create", ChangeKind::Created, &[]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn every_catalogued_name_is_lower_dotted() {
+        for name in CATALOGUE {
+            assert!(
+                name.split_once('.').is_some()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'),
+                "{name}"
+            );
+        }
+    }
+}

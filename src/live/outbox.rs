@@ -1,0 +1,132 @@
+//! Settling a change recorded in the outbox: its audit entry (written once:
+//! the entry's id is the outbox entry's), then its analytics events, its
+//! webhook deliveries and its bus event, then the entry is marked done.
+//! The request path does this right after its write; `recover` does it for
+//! intents a crash left behind, once it has read the row to tell whether
+//! the write happened.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::{DateTime, Document};
+
+use crate::db::DbResult;
+use crate::db::audit::{Change, NewEntry, diff, redact_fields};
+use crate::db::outbox::{Entry, Outbox};
+use crate::events::{ChangeKind, Event, Snapshot, names};
+use crate::state::AppState;
+
+/// How old an intent must be before recovery settles it: far longer than
+/// any request takes between its intent and its write.
+pub const SETTLE_AFTER: Duration = Duration::from_secs(30);
+
+fn kind(entry: &Entry) -> ChangeKind {
+    ChangeKind::parse(&entry.kind).unwrap_or(ChangeKind::Updated)
+}
+
+/// Writes the change's audit entry (at most once); returns its changes.
+pub async fn audit(
+    app: &AppState,
+    entry: &Entry,
+    after: Option<&Document>,
+) -> DbResult<Vec<Change>> {
+    let sensitive: Vec<&str> = entry.sensitive.iter().map(String::as_str).collect();
+    let changes = redact_fields(diff(entry.before.as_ref(), after), &sensitive);
+    app.db
+        .audit()
+        .append(NewEntry {
+            id: Some(entry.id),
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            entity_type: entry.entity.clone(),
+            entity_id: Some(entry.entity_id.to_hex()),
+            changes: changes.clone(),
+            request_id: entry.request_id.clone(),
+        })
+        .await?;
+    Ok(changes)
+}
+
+/// Everything after the audit entry: analytics, deliveries, the bus event,
+/// and the entry marked done.
+pub async fn follow(
+    app: &AppState,
+    entry: &Entry,
+    changes: &[Change],
+    snapshot: Snapshot,
+) -> DbResult<()> {
+    let kind = kind(entry);
+    let fields: Vec<String> = changes.iter().map(|c| c.field.clone()).collect();
+    let raised = names::raised(&entry.action, kind, &fields);
+    super::analytics::record_change(app, entry, &raised).await?;
+    super::webhooks::enqueue_change(app, entry, &raised, snapshot.document()).await?;
+    app.bus.publish(Event::record(
+        &entry.entity,
+        kind,
+        entry.entity_id,
+        snapshot,
+    ));
+    Outbox::new(&app.db).done(entry.id).await
+}
+
+/// Settles intents older than `age`; returns how many it settled.
+pub async fn recover(app: &AppState, age: Duration) -> DbResult<usize> {
+    let outbox = Outbox::new(&app.db);
+    let cutoff = DateTime::from_millis(
+        DateTime::now().timestamp_millis() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2),
+    );
+    let stale = outbox.stale(cutoff, 100).await?;
+    let mut settled = 0;
+    for entry in stale {
+        let row = outbox.row(&entry).await?;
+        let happened = match kind(&entry) {
+            ChangeKind::Created => row.is_some(),
+            ChangeKind::Deleted => row.is_none(),
+            ChangeKind::Updated => match (&row, entry.stamp) {
+                (Some(row), Some(stamp)) => {
+                    row.get_datetime("updatedAt").ok() == Some(&stamp)
+                        || outbox.continued_from(entry.entity_id, stamp).await?
+                }
+                _ => false,
+            },
+        };
+        if !happened {
+            tracing::info!(action = %entry.action, id = %entry.entity_id, "an unfinished change did not happen; its intent is void");
+            outbox.void(entry.id).await?;
+            continue;
+        }
+        let after = if kind(&entry) == ChangeKind::Deleted {
+            None
+        } else {
+            row
+        };
+        let changes = audit(app, &entry, after.as_ref()).await?;
+        let mut shown = after.or_else(|| entry.before.clone()).unwrap_or_default();
+        for field in &entry.secret {
+            shown.remove(field);
+        }
+        follow(app, &entry, &changes, Snapshot::from_document(shown)).await?;
+        tracing::warn!(action = %entry.action, id = %entry.entity_id, "settled a change a stopped request left unfinished");
+        metrics::counter!("alawael_outbox_recovered_total").increment(1);
+        settled += 1;
+    }
+    Ok(settled)
+}
+
+/// Every few seconds, on the instance holding the lease, settles what crashes left.
+pub async fn recovery_loop(app: Arc<AppState>) {
+    loop {
+        if !super::wait(&app, Duration::from_secs(10)).await {
+            return;
+        }
+        match super::lease::take(&app.db, "outbox-recovery", &app.live.instance, 30).await {
+            Ok(true) => {
+                if let Err(error) = recover(&app, SETTLE_AFTER).await {
+                    tracing::warn!(%error, "outbox recovery failed; retrying later");
+                }
+            }
+            Ok(false) => {}
+            Err(error) => tracing::debug!(%error, "outbox recovery lease unavailable"),
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Webhook deliveries: queued from a change's domain event names (one per
+//! webhook and name, written once per change), then sent by the sender
+//! loop with the Standard Webhooks headers (`webhook-id`, the delivery's
+//! id, stable across attempts so receivers can drop repeats;
+//! `webhook-timestamp`; `webhook-signature`, signed with the current
+//! secret and, during a rotation's grace period, the previous one too).
+//! The target's addresses are checked again before every attempt and the
+//! connection is pinned to the checked address; redirects are not
+//! followed. Failures retry with exponential backoff and jitter up to the
+//! attempt limit (then DEAD); a webhook failing too often in a row is
+//! disabled and says why.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bson::{DateTime, Document};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use super::payload::{derived_id, row_json};
+use crate::db::DbResult;
+use crate::db::model::Model;
+use crate::db::outbox::Entry;
+use crate::db::webhooks::{DeliveryRecord, Outcome, WebhookRecord, Webhooks};
+use crate::domain::webhooks::{
+    DeliveryStatus, Refusal, TargetRules, check_address, check_url, sign,
+};
+use crate::events::{ChangeKind, Event, Snapshot, names};
+use crate::state::AppState;
+
+/// What the configuration allows as targets.
+pub fn rules(app: &AppState) -> TargetRules {
+    let settings = &app.settings.webhooks;
+    TargetRules {
+        require_https: settings.require_https,
+        allow_loopback: settings.allow_loopback,
+        allow_private: settings.allow_private,
+    }
+}
+
+/// Checks a URL and every address its host resolves to now; returns the
+/// host and the address to connect to.
+pub async fn resolve_target(
+    url: &str,
+    rules: TargetRules,
+) -> Result<(String, SocketAddr), Refusal> {
+    let (host, port) = check_url(url, rules)?;
+    let lookup = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::lookup_host((host.trim_matches(['[', ']']), port)),
+    )
+    .await
+    .map_err(|_| Refusal(format!("looking up {host} timed out")))?
+    .map_err(|_| Refusal(format!("{host} does not resolve")))?;
+    let addresses: Vec<SocketAddr> = lookup.collect();
+    let Some(first) = addresses.first().copied() else {
+        return Err(Refusal(format!("{host} does not resolve")));
+    };
+    for address in &addresses {
+        check_address(address.ip(), rules)?;
+    }
+    Ok((host, first))
+}
+
+pub fn publish_delivery(app: &AppState, kind: ChangeKind, delivery: DeliveryRecord) {
+    let id = delivery.id;
+    if let Ok(snapshot) = Snapshot::of(Arc::new(delivery), &[]) {
+        app.bus
+            .publish(Event::record(DeliveryRecord::ENTITY, kind, id, snapshot));
+    }
+}
+
+pub fn publish_webhook(app: &AppState, webhook: WebhookRecord) {
+    let id = webhook.id;
+    if let Ok(snapshot) = Snapshot::of(Arc::new(webhook), WebhookRecord::SECRET) {
+        app.bus.publish(Event::record(
+            WebhookRecord::ENTITY,
+            ChangeKind::Updated,
+            id,
+            snapshot,
+        ));
+    }
+}
+
+/// Queues the deliveries of a change to every active webhook that wants one of its names.
+pub async fn enqueue_change(
+    app: &AppState,
+    entry: &Entry,
+    raised: &[String],
+    row: &Document,
+) -> DbResult<()> {
+    if raised.is_empty() {
+        return Ok(());
+    }
+    let hooks = app.live.webhooks(app).await?;
+    let mut drop = entry.sensitive.clone();
+    drop.extend(entry.secret.iter().cloned());
+    let data = row_json(&entry.entity, row, &drop);
+    let now = DateTime::now();
+    let timestamp = now.try_to_rfc3339_string().unwrap_or_default();
+    let mut deliveries = Vec::new();
+    for hook in hooks.iter() {
+        for name in raised.iter().filter(|n| names::wants(&hook.events, n)) {
+            let payload = json!({ "type": name, "timestamp": timestamp, "data": data }).to_string();
+            deliveries.push(DeliveryRecord {
+                id: derived_id(entry.id, &format!("{}:{name}", hook.id.to_hex())),
+                webhook_id: hook.id,
+                event: name.clone(),
+                payload,
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                next_attempt_at: now,
+                lease_owner: None,
+                lease_until: DateTime::from_millis(0),
+                response_status: None,
+                response_snippet: None,
+                latency_ms: None,
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+    }
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    Webhooks::new(&app.db).enqueue(&deliveries).await?;
+    for delivery in deliveries {
+        publish_delivery(app, ChangeKind::Created, delivery);
+    }
+    app.live.wake_sender.notify_one();
+    Ok(())
+}
+
+/// Forgets the cached webhooks whenever one changes (here or elsewhere).
+pub async fn directory_loop(app: Arc<AppState>) {
+    let mut events = app.bus.subscribe();
+    let mut closing = app.lifecycle.closing();
+    loop {
+        tokio::select! {
+            _ = super::closed(&mut closing) => return,
+            event = events.recv() => match event {
+                Ok(event) if event.of_entity(WebhookRecord::ENTITY).is_some() => app.live.forget_webhooks().await,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => app.live.forget_webhooks().await,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+/// Claims and sends due deliveries, a few at a time, until shutdown.
+pub async fn sender_loop(app: Arc<AppState>) {
+    let settings = app.settings.webhooks.clone();
+    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let mut closing = app.lifecycle.closing();
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let now = DateTime::now();
+        let until = DateTime::from_millis(
+            now.timestamp_millis() + i64::try_from(settings.lease_secs * 1000).unwrap_or(60_000),
+        );
+        match Webhooks::new(&app.db)
+            .claim(&app.live.instance, now, until)
+            .await
+        {
+            Ok(Some(delivery)) => {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    deliver(&app, delivery).await;
+                    drop(slot);
+                });
+                continue;
+            }
+            Ok(None) => drop(slot),
+            Err(error) => {
+                drop(slot);
+                tracing::debug!(%error, "claiming a webhook delivery failed");
+            }
+        }
+        tokio::select! {
+            _ = super::closed(&mut closing) => return,
+            _ = app.live.wake_sender.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(settings.poll_ms)) => {}
+        }
+    }
+}
+
+fn backoff(app: &AppState, attempts: i32) -> Duration {
+    let settings = &app.settings.webhooks;
+    let exponent = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(20);
+    let full = settings
+        .backoff_base_ms
+        .saturating_mul(1u64 << exponent)
+        .min(settings.backoff_max_ms);
+    // Jitter: between half and all of the step, so retries of many deliveries spread out.
+    let jittered = full / 2 + rand::random::<u64>() % (full / 2 + 1);
+    Duration::from_millis(jittered)
+}
+
+fn later(after: Duration) -> DateTime {
+    DateTime::from_millis(
+        DateTime::now().timestamp_millis()
+            + i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 4),
+    )
+}
+
+/// One attempt of one claimed delivery, and its outcome stored.
+async fn deliver(app: &AppState, delivery: DeliveryRecord) {
+    let store = Webhooks::new(&app.db);
+    let settings = &app.settings.webhooks;
+    let hook = match store.get(delivery.webhook_id).await {
+        Ok(hook) => hook,
+        Err(error) => {
+            tracing::warn!(%error, "reading a webhook failed; the delivery is retried when its lease ends");
+            return;
+        }
+    };
+    let started = Instant::now();
+    let result = match &hook {
+        None => Err((None, "the webhook was deleted".to_string(), true)),
+        Some(hook) if !hook.active => Err((None, "the webhook is disabled".to_string(), true)),
+        Some(hook) => send(app, hook, &delivery).await,
+    };
+    let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let outcome = match result {
+        Ok((status, snippet)) => Outcome {
+            status: DeliveryStatus::Succeeded,
+            next_attempt_at: DateTime::now(),
+            response_status: Some(status),
+            response_snippet: Some(snippet),
+            latency_ms,
+            error: None,
+        },
+        Err((status, error, final_)) => {
+            let dead = final_ || delivery.attempts >= settings.max_attempts;
+            Outcome {
+                status: if dead {
+                    DeliveryStatus::Dead
+                } else {
+                    DeliveryStatus::Failed
+                },
+                next_attempt_at: if dead {
+                    DateTime::now()
+                } else {
+                    later(backoff(app, delivery.attempts))
+                },
+                response_status: status,
+                response_snippet: None,
+                latency_ms,
+                error: Some(error),
+            }
+        }
+    };
+    let succeeded = outcome.status == DeliveryStatus::Succeeded;
+    let counted = hook.as_ref().is_some_and(|h| h.active);
+    match store.settle(&delivery, &app.live.instance, &outcome).await {
+        Ok(Some(settled)) => {
+            metrics::counter!("alawael_webhook_attempts_total", "result" => if succeeded { "success" } else { "failure" }).increment(1);
+            publish_delivery(app, ChangeKind::Updated, settled);
+        }
+        Ok(None) => {
+            tracing::warn!(delivery = %delivery.id, "a delivery's lease ran out while it was sent; another worker owns it now");
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "storing a delivery's outcome failed; it is retried when its lease ends");
+            return;
+        }
+    }
+    if !counted {
+        return;
+    }
+    if succeeded {
+        if let Err(error) = store.succeeded(delivery.webhook_id).await {
+            tracing::warn!(%error, "resetting a webhook's failure count failed");
+        }
+    } else {
+        match store
+            .failed(delivery.webhook_id, settings.disable_after_failures)
+            .await
+        {
+            Ok(Some(disabled)) => {
+                tracing::warn!(webhook = %disabled.id, reason = ?disabled.disabled_reason, "webhook disabled");
+                app.live.forget_webhooks().await;
+                publish_webhook(app, disabled);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "counting a webhook failure failed"),
+        }
+    }
+}
+
+/// Sends once: the response status and the start of its body, or
+/// (status, reason, whether retrying is pointless).
+async fn send(
+    app: &AppState,
+    hook: &WebhookRecord,
+    delivery: &DeliveryRecord,
+) -> Result<(i32, String), (Option<i32>, String, bool)> {
+    let (host, address) = resolve_target(&hook.url, rules(app))
+        .await
+        .map_err(|Refusal(why)| (None, format!("refused: {why}"), false))?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_millis(app.settings.webhooks.timeout_ms))
+        .resolve(&host, address)
+        .user_agent("Alawael-Webhooks/1")
+        .build()
+        .map_err(|e| (None, format!("cannot build the request: {e}"), false))?;
+    let id = format!("msg_{}", delivery.id.to_hex());
+    let timestamp = chrono::Utc::now().timestamp();
+    let signatures: Vec<String> = hook
+        .signing_secrets(DateTime::now())
+        .into_iter()
+        .filter_map(|secret| sign(secret, &id, timestamp, &delivery.payload))
+        .collect();
+    let response = client
+        .post(&hook.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signatures.join(" "))
+        .body(delivery.payload.clone())
+        .send()
+        .await
+        .map_err(|e| {
+            let why = if e.is_timeout() {
+                "the receiver did not answer in time".to_string()
+            } else {
+                format!("the request failed: {}", without_url(&e))
+            };
+            (None, why, false)
+        })?;
+    let status = i32::from(response.status().as_u16());
+    let body = response.text().await.unwrap_or_default();
+    let snippet: String = body.chars().take(256).collect();
+    if (200..300).contains(&status) {
+        Ok((status, snippet))
+    } else {
+        Err((
+            Some(status),
+            format!("the receiver answered {status}"),
+            false,
+        ))
+    }
+}
+
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "<url>");
+    }
+    text
+}
