@@ -136,6 +136,10 @@ pub struct ServerSettings {
     pub shutdown_drain_secs: u64,
     /// Seconds in-flight requests get to finish once the listener closed.
     pub shutdown_grace_secs: u64,
+    /// Run the background workers (webhook sender, outbox recovery,
+    /// retention sweeper) in this process. Off only where the database's
+    /// commands must be the requests' alone (command-count tests).
+    pub background_workers: bool,
     #[serde(default)]
     pub tls_cert_path: Option<PathBuf>,
     #[serde(default)]

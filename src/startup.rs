@@ -96,7 +96,11 @@ impl Application {
         })
         .into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();
-        let workers = crate::live::start(state.clone());
+        let workers = if state.settings.server.background_workers {
+            crate::live::start(state.clone())
+        } else {
+            Vec::new()
+        };
 
         let watcher = {
             let (state, handle) = (state.clone(), handle.clone());

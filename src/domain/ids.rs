@@ -16,6 +16,9 @@ pub enum NodeKind {
     TherapySession,
     Schedule,
     AuditLogEntry,
+    AnalyticsEvent,
+    Webhook,
+    WebhookDelivery,
 }
 
 impl NodeKind {
@@ -28,6 +31,9 @@ impl NodeKind {
         Self::TherapySession,
         Self::Schedule,
         Self::AuditLogEntry,
+        Self::AnalyticsEvent,
+        Self::Webhook,
+        Self::WebhookDelivery,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -40,6 +46,9 @@ impl NodeKind {
             Self::TherapySession => "TherapySession",
             Self::Schedule => "Schedule",
             Self::AuditLogEntry => "AuditLogEntry",
+            Self::AnalyticsEvent => "AnalyticsEvent",
+            Self::Webhook => "Webhook",
+            Self::WebhookDelivery => "WebhookDelivery",
         }
     }
 

@@ -96,6 +96,7 @@ impl AuthMutation {
             })
             .await
             .map_err(ApiError::from)?;
+        crate::live::analytics::raise(app, "auth.login", Some(user.id)).await;
         let family = uuid::Uuid::new_v4().to_string();
         Ok(issue(app, user, family).await?)
     }
@@ -184,6 +185,7 @@ impl AuthMutation {
                 vec![],
             )
             .await?;
+            crate::live::analytics::raise(app, "auth.logout", Some(record.user_id)).await;
         }
         Ok(revoked)
     }

@@ -188,3 +188,17 @@ pub fn stored<A: Copy + Into<B>, B>(values: Option<Vec<A>>) -> Vec<B> {
         .map(Into::into)
         .collect()
 }
+
+/// Where a webhook delivery stands.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::webhooks::DeliveryStatus")]
+pub enum DeliveryStatus {
+    /// Waiting for its first attempt (or being sent).
+    Pending,
+    /// The receiver answered 2xx.
+    Succeeded,
+    /// The last attempt failed; another follows at `nextAttemptAt`.
+    Failed,
+    /// Every attempt failed (or the webhook is gone or disabled); only a redelivery sends it again.
+    Dead,
+}

@@ -1,6 +1,7 @@
 //! The GraphQL schema: root types merged from one file per model, the
 //! limits, and the step that gives every error its `extensions.code`.
 
+pub mod analytics;
 pub mod assets;
 pub mod audit_log;
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod scalars;
 pub mod schedules;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
@@ -40,6 +42,8 @@ pub struct Query(
     sessions::SessionQuery,
     schedules::ScheduleQuery,
     audit_log::AuditQuery,
+    analytics::AnalyticsQuery,
+    webhooks::WebhookQuery,
     node::NodeQuery,
 );
 
@@ -55,11 +59,17 @@ pub struct Mutation(
     sessions::SessionMutation,
     schedules::ScheduleMutation,
     privacy::PrivacyMutation,
+    analytics::AnalyticsMutation,
+    webhooks::WebhookMutation,
 );
 
 /// Live streams over `/graphql/ws` (graphql-transport-ws).
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(assets::AssetSubscription);
+pub struct Subscription(
+    assets::AssetSubscription,
+    analytics::AnalyticsSubscription,
+    webhooks::WebhookSubscription,
+);
 
 /// Extra nesting GraphiQL's introspection query needs (its `ofType` chain).
 pub const INTROSPECTION_DEPTH: usize = 10;

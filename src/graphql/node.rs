@@ -4,6 +4,7 @@
 
 use async_graphql::{Context, ID, Interface, Object};
 
+use super::analytics::AnalyticsEvent;
 use super::assets::Asset;
 use super::audit_log::AuditLogEntry;
 use super::beneficiaries::Beneficiary;
@@ -14,6 +15,7 @@ use super::programs::DisabilityProgram;
 use super::schedules::Schedule;
 use super::sessions::TherapySession;
 use super::users::User;
+use super::webhooks::{Webhook, WebhookDelivery};
 use crate::domain::{GlobalId, NodeKind};
 use crate::error::{ApiError, ApiResult};
 
@@ -29,6 +31,9 @@ pub enum Node {
     TherapySession(TherapySession),
     Schedule(Schedule),
     AuditLogEntry(AuditLogEntry),
+    AnalyticsEvent(AnalyticsEvent),
+    Webhook(Webhook),
+    WebhookDelivery(WebhookDelivery),
 }
 
 async fn found<N: ApiModel>(ctx: &Context<'_>, id: bson::oid::ObjectId) -> ApiResult<N> {
@@ -47,6 +52,9 @@ async fn resolve(ctx: &Context<'_>, id: &ID) -> ApiResult<Node> {
         NodeKind::TherapySession => Node::TherapySession(found(ctx, id).await?),
         NodeKind::Schedule => Node::Schedule(found(ctx, id).await?),
         NodeKind::AuditLogEntry => Node::AuditLogEntry(found(ctx, id).await?),
+        NodeKind::AnalyticsEvent => Node::AnalyticsEvent(found(ctx, id).await?),
+        NodeKind::Webhook => Node::Webhook(found(ctx, id).await?),
+        NodeKind::WebhookDelivery => Node::WebhookDelivery(found(ctx, id).await?),
     })
 }
 

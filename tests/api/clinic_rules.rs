@@ -823,7 +823,7 @@ fn shape(body: &Value) -> (usize, usize, usize) {
 
 #[tokio::test]
 async fn the_deep_query_costs_a_fixed_number_of_database_commands() {
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_app_with(|s| s.server.background_workers = false).await;
     let admin = app.login("admin").await;
     let (second, _) = second_therapist(&app, &admin, "therapist2").await;
     let therapists = vec![app.user_id("therapist").await, second];

@@ -176,7 +176,7 @@ async fn page_arguments_out_of_bounds_or_tampered_are_bad_user_input() {
 
 #[tokio::test]
 async fn a_page_of_100_assets_with_assignees_and_total_costs_at_most_4_database_commands() {
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_app_with(|s| s.server.background_workers = false).await;
     insert_assets(&app, 120, true).await;
     let token = app.login("manager").await;
     let query = "{ assets(first: 100) { totalCount edges { cursor node { id name assignedTo { id name } } } } }";
