@@ -177,36 +177,71 @@ impl Analytics {
             Interval::Hour => "$hour",
             Interval::Day => "$day",
         };
-        let pipeline = vec![
-            doc! { "$match": { "name": name, "at": { "$gte": from, "$lt": to } } },
-            doc! { "$group": { "_id": key, "count": { "$sum": 1 }, "sum": { "$sum": "$value" } } },
-            doc! { "$sort": { "_id": 1 } },
-        ];
-        let rows: Vec<Document> = self
+        let matched = doc! { "$match": { "name": name, "at": { "$gte": from, "$lt": to } } };
+        let sorted = doc! { "$sort": { "_id": 1 } };
+        let group = |accumulators: Document| {
+            let mut stage = doc! { "_id": key };
+            stage.extend(accumulators);
+            doc! { "$group": stage }
+        };
+        let both = doc! { "count": { "$sum": 1 }, "sum": { "$sum": "$value" } };
+        if !self.db.is_ferretdb() {
+            let rows = self.aggregate(vec![matched, group(both), sorted]).await?;
+            return rows.iter().map(|row| bucket(row, row)).collect();
+        }
+        // FerretDB 1.24 computes only the first accumulator of a `$group`
+        // (the others come back 0), so there the count and the sum are two
+        // pipelines, merged by bucket.
+        let counts = self
+            .aggregate(vec![
+                matched.clone(),
+                group(doc! { "count": { "$sum": 1 } }),
+                sorted.clone(),
+            ])
+            .await?;
+        let sums = self
+            .aggregate(vec![
+                matched,
+                group(doc! { "sum": { "$sum": "$value" } }),
+                sorted,
+            ])
+            .await?;
+        counts
+            .iter()
+            .map(|row| {
+                let start = row.get("_id");
+                let sum = sums.iter().find(|s| s.get("_id") == start).unwrap_or(row);
+                bucket(row, sum)
+            })
+            .collect()
+    }
+
+    async fn aggregate(&self, pipeline: Vec<Document>) -> DbResult<Vec<Document>> {
+        Ok(self
             .collection()
             .aggregate(pipeline)
             .max_time(self.db.max_time())
             .await?
             .try_collect()
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let start = row
-                    .get_datetime("_id")
-                    .map_err(|e| DbError::Other(e.into()))?;
-                Ok(Bucket {
-                    start: *start,
-                    count: number(row.get("count")) as i64,
-                    sum: number(row.get("sum")),
-                })
-            })
-            .collect()
+            .await?)
     }
 
     /// Removes events older than `before`, at most `limit`.
     pub async fn sweep(&self, before: DateTime, limit: u32) -> DbResult<u64> {
         super::retention::delete_older(&self.db, COLLECTION, "at", before, limit).await
     }
+}
+
+/// A bucket from the row holding its count and the row holding its sum.
+fn bucket(counted: &Document, summed: &Document) -> DbResult<Bucket> {
+    let start = counted
+        .get_datetime("_id")
+        .map_err(|e| DbError::Other(e.into()))?;
+    Ok(Bucket {
+        start: *start,
+        count: number(counted.get("count")) as i64,
+        sum: number(summed.get("sum")),
+    })
 }
 
 fn number(value: Option<&Bson>) -> f64 {

@@ -10,6 +10,7 @@ pub mod names;
 mod relay;
 
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bson::Document;
@@ -160,6 +161,8 @@ struct BusInner {
     sender: broadcast::Sender<Event>,
     outgoing: Option<mpsc::Sender<Event>>,
     stop: CancellationToken,
+    /// Whether the relay is subscribed to Redis right now.
+    linked: Arc<AtomicBool>,
 }
 
 impl Drop for BusInner {
@@ -177,6 +180,7 @@ impl EventBus {
                 sender,
                 outgoing: None,
                 stop: CancellationToken::new(),
+                linked: Arc::default(),
             }),
         }
     }
@@ -187,12 +191,20 @@ impl EventBus {
     pub fn with_redis(capacity: usize, client: redis::Client, channel: String) -> Self {
         let (sender, _) = broadcast::channel(capacity);
         let stop = CancellationToken::new();
-        let outgoing = relay::start(client, channel, sender.clone(), stop.clone());
+        let linked = Arc::new(AtomicBool::new(false));
+        let outgoing = relay::start(
+            client,
+            channel,
+            sender.clone(),
+            stop.clone(),
+            linked.clone(),
+        );
         Self {
             inner: Arc::new(BusInner {
                 sender,
                 outgoing: Some(outgoing),
                 stop,
+                linked,
             }),
         }
     }
@@ -207,6 +219,12 @@ impl EventBus {
         }
         // No subscriber is not an error.
         let _ = self.inner.sender.send(event);
+    }
+
+    /// Whether events cross to other instances right now (Redis configured
+    /// and the relay subscribed).
+    pub fn is_shared(&self) -> bool {
+        self.inner.linked.load(Ordering::Relaxed)
     }
 
     /// Live receivers: open subscriptions plus websocket connections.

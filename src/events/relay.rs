@@ -6,6 +6,8 @@
 //! task retries with a growing pause (up to five seconds) and picks up
 //! where it left off once Redis answers; nothing restarts.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bson::{Document, doc};
@@ -25,6 +27,7 @@ pub(super) fn start(
     channel: String,
     local: broadcast::Sender<Event>,
     stop: CancellationToken,
+    linked: Arc<AtomicBool>,
 ) -> mpsc::Sender<Event> {
     let origin = uuid::Uuid::new_v4().simple().to_string();
     let (outgoing, queue) = mpsc::channel(QUEUE);
@@ -35,7 +38,7 @@ pub(super) fn start(
         queue,
         stop.clone(),
     ));
-    tokio::spawn(receive_loop(client, channel, origin, local, stop));
+    tokio::spawn(receive_loop(client, channel, origin, local, stop, linked));
     outgoing
 }
 
@@ -104,7 +107,7 @@ async fn publish_loop(
             match tokio::time::timeout(TIMEOUT, client.get_multiplexed_async_connection()).await {
                 Ok(Ok(opened)) => connection = Some(opened),
                 _ => {
-                    down_until = Some(tokio::time::Instant::now() + MAX_PAUSE);
+                    down_until = Some(tokio::time::Instant::now() + Duration::from_secs(1));
                     metrics::counter!("alawael_events_relay_dropped_total").increment(1);
                     continue;
                 }
@@ -138,6 +141,7 @@ async fn receive_loop(
     origin: String,
     local: broadcast::Sender<Event>,
     stop: CancellationToken,
+    linked: Arc<AtomicBool>,
 ) {
     let mut failures = 0u32;
     while !stop.is_cancelled() {
@@ -165,6 +169,7 @@ async fn receive_loop(
             tracing::info!("subscribed to the event channel on Redis again");
         }
         metrics::gauge!("alawael_events_relay_connected").set(1.0);
+        linked.store(true, Ordering::Relaxed);
         let mut messages = pubsub.into_on_message();
         loop {
             tokio::select! {
@@ -179,6 +184,7 @@ async fn receive_loop(
                 },
             }
         }
+        linked.store(false, Ordering::Relaxed);
         tracing::warn!(
             "the Redis event channel closed; events stay on this instance until it is back"
         );
@@ -190,8 +196,6 @@ async fn receive_loop(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]

@@ -64,6 +64,7 @@ fn classify(error: &ServerError) -> &'static str {
         code::TOO_MANY_DIRECTIVES
     } else if message.starts_with("Failed to parse")
         || message.starts_with("Invalid value for argument")
+        || message.starts_with("Expected input type")
     {
         // A variable or argument value that does not fit its type.
         code::VALIDATION_FAILED

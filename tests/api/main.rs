@@ -14,6 +14,7 @@ mod config;
 mod contract;
 mod helpers;
 mod limits;
+mod live;
 mod migrations;
 mod pagination;
 mod privacy;
