@@ -96,11 +96,12 @@ impl Application {
         })
         .into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();
-        let workers = if state.settings.server.background_workers {
+        // Aborted when this future ends or is dropped.
+        let _workers = crate::live::Workers(if state.settings.server.background_workers {
             crate::live::start(state.clone())
         } else {
             Vec::new()
-        };
+        });
 
         let watcher = {
             let (state, handle) = (state.clone(), handle.clone());
@@ -149,9 +150,6 @@ impl Application {
             }
         };
         watcher.abort();
-        for worker in workers {
-            worker.abort();
-        }
         served.context("the server stopped with an error")?;
         tracing::info!("stopped");
         Ok(())

@@ -192,5 +192,6 @@ crate::order_fields! {
 
 impl super::model::Model for AssetRecord {
     const ENTITY: &'static str = "Asset";
+    const INTERNAL: &'static [&'static str] = &["serialKey"];
     type Order = AssetOrder;
 }

@@ -94,6 +94,7 @@ order_fields! {
 
 impl Model for EnrollmentRecord {
     const ENTITY: &'static str = "Enrollment";
+    const INTERNAL: &'static [&'static str] = &["activeKey"];
     type Order = EnrollmentOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {

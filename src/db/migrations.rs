@@ -261,6 +261,20 @@ const STEPS: &[Step] = &[
                 ttl_secs: Some(90 * 86_400),
             },
             Index {
+                collection: super::webhooks::CLAIMS,
+                name: "at_ttl",
+                keys: || doc! { "at": 1 },
+                unique: false,
+                ttl_secs: Some(90 * 86_400),
+            },
+            Index {
+                collection: "leases",
+                name: "at_ttl",
+                keys: || doc! { "at": 1 },
+                unique: false,
+                ttl_secs: Some(86_400),
+            },
+            Index {
                 collection: super::webhooks::DELIVERIES,
                 name: "createdAt_ttl",
                 keys: || doc! { "createdAt": 1 },

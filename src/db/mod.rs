@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod assets;
 pub mod audit;
 pub mod beneficiaries;
+pub mod claims;
 pub mod enrollments;
 pub mod filters;
 pub mod migrations;

@@ -148,6 +148,8 @@ pub trait Model: Record {
     /// Field names whose values never leave the process (not on the event
     /// bus across instances, not in webhooks).
     const SECRET: &'static [&'static str] = &[];
+    /// Stored-only fields (uniqueness keys) left out of webhook payloads.
+    const INTERNAL: &'static [&'static str] = &[];
     type Order: OrderField;
 
     /// Indexes beyond one per order field (uniqueness, relation fields).

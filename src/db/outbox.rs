@@ -55,6 +55,9 @@ pub struct Entry {
     pub sensitive: Vec<String>,
     #[serde(default)]
     pub secret: Vec<String>,
+    /// Stored-only fields left out of webhook payloads.
+    #[serde(default)]
+    pub internal: Vec<String>,
     /// The row before the change (updates and deletions); dropped when done.
     #[serde(default)]
     pub before: Option<Document>,

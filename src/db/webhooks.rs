@@ -1,9 +1,9 @@
 //! The `webhooks` and `webhook_deliveries` collections (ADMIN only). A
-//! delivery is one event for one webhook; workers claim a due delivery
-//! with an expiring lease in one `findAndModify` (the attempt number rises
-//! with the claim), so two workers never send the same attempt and a worker
-//! that died is replaced once its lease runs out. A result is stored only
-//! while the lease is still the sender's.
+//! delivery is one event for one webhook; a worker claims each attempt of a
+//! due delivery under a unique key with an expiring lease, so two workers
+//! never send the same attempt and a worker that died is replaced once its
+//! lease runs out. A result is stored only while the lease is still the
+//! sender's.
 
 use bson::oid::ObjectId;
 use bson::{DateTime, Document, doc};
@@ -11,6 +11,7 @@ use futures::TryStreamExt;
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
+use super::claims::{Claim, claim};
 use super::model::{Access, Model, Scope};
 use super::store::Record;
 use super::{Db, DbResult, filters};
@@ -19,6 +20,8 @@ use crate::order_fields;
 
 pub const WEBHOOKS: &str = "webhooks";
 pub const DELIVERIES: &str = "webhook_deliveries";
+/// One row per claimed attempt (`<delivery>:<round>:<attempt>`).
+pub const CLAIMS: &str = "webhook_claims";
 
 /// The secret that signed before the last rotation, until `until`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,6 +115,9 @@ pub struct DeliveryRecord {
     pub payload: String,
     pub status: DeliveryStatus,
     pub attempts: i32,
+    /// Redeliveries so far: each starts a new round of attempts.
+    #[serde(default)]
+    pub round: i32,
     pub next_attempt_at: DateTime,
     #[serde(default)]
     pub lease_owner: Option<String>,
@@ -249,31 +255,82 @@ impl Webhooks {
         }
     }
 
-    /// Takes the next due delivery for `owner` until `until`, counting the attempt.
+    /// Takes the next due delivery for `owner` until `until`, counting the
+    /// attempt. Each attempt number (per redelivery round) is claimed once
+    /// (`db::claims`), so two workers never make the same attempt; an
+    /// attempt whose worker stopped before recording it is counted, and the
+    /// next one claimed.
     pub async fn claim(
         &self,
         owner: &str,
         now: DateTime,
         until: DateTime,
     ) -> DbResult<Option<DeliveryRecord>> {
-        let found = self
+        let due: Vec<Document> = self
             .deliveries()
-            .find_one_and_update(
-                doc! {
-                    "status": { "$in": ["PENDING", "FAILED"] },
-                    "nextAttemptAt": { "$lte": now },
-                    "leaseUntil": { "$lte": now },
-                },
-                doc! {
-                    "$set": { "leaseOwner": owner, "leaseUntil": until, "updatedAt": now },
-                    "$inc": { "attempts": 1 },
-                },
-            )
+            .find(doc! {
+                "status": { "$in": ["PENDING", "FAILED"] },
+                "nextAttemptAt": { "$lte": now },
+                "leaseUntil": { "$lte": now },
+            })
             .sort(doc! { "nextAttemptAt": 1 })
-            .return_document(ReturnDocument::After)
+            .limit(8)
             .max_time(self.db.max_time())
+            .await?
+            .try_collect()
             .await?;
-        Ok(found.map(bson::from_document).transpose()?)
+        for found in due {
+            let mut delivery: DeliveryRecord = bson::from_document(found)?;
+            for _ in 0..3 {
+                let attempt = delivery.attempts + 1;
+                let key = format!("{}:{}:{attempt}", delivery.id.to_hex(), delivery.round);
+                match claim(&self.db, CLAIMS, &key, owner, until).await? {
+                    Claim::Won => {
+                        self.deliveries()
+                            .update_one(
+                                doc! { "_id": delivery.id },
+                                doc! { "$set": {
+                                    "attempts": attempt, "leaseOwner": owner,
+                                    "leaseUntil": until, "updatedAt": now,
+                                } },
+                            )
+                            .await?;
+                        delivery.attempts = attempt;
+                        delivery.lease_owner = Some(owner.to_string());
+                        delivery.lease_until = until;
+                        return Ok(Some(delivery));
+                    }
+                    Claim::Held { until: held, .. } if held > now => break,
+                    Claim::Held { .. } => {
+                        self.deliveries()
+                            .update_one(
+                                doc! { "_id": delivery.id, "attempts": delivery.attempts },
+                                doc! { "$set": { "attempts": attempt } },
+                            )
+                            .await?;
+                        delivery.attempts = attempt;
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Extends `owner`'s lease on an attempt it is making.
+    pub async fn renew(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        attempt: i32,
+        until: DateTime,
+    ) -> DbResult<()> {
+        self.deliveries()
+            .update_one(
+                doc! { "_id": id, "leaseOwner": owner, "attempts": attempt },
+                doc! { "$set": { "leaseUntil": until } },
+            )
+            .await?;
+        Ok(())
     }
 
     /// Stores an attempt's outcome if `owner` still holds the lease on that attempt.
@@ -286,7 +343,10 @@ impl Webhooks {
         let found = self
             .deliveries()
             .find_one_and_update(
-                doc! { "_id": delivery.id, "leaseOwner": owner, "attempts": delivery.attempts },
+                doc! {
+                    "_id": delivery.id, "leaseOwner": owner,
+                    "attempts": delivery.attempts, "round": delivery.round,
+                },
                 doc! { "$set": {
                     "status": bson::to_bson(&outcome.status)?,
                     "nextAttemptAt": outcome.next_attempt_at,
@@ -346,18 +406,25 @@ impl Webhooks {
         Ok(())
     }
 
-    /// Queues a delivery again from its first attempt.
+    /// Queues a delivery again from its first attempt, unless an attempt
+    /// is under way (`None` then, as for a missing delivery).
     pub async fn redeliver(&self, id: ObjectId) -> DbResult<Option<DeliveryRecord>> {
         let now = DateTime::now();
         let found = self
             .deliveries()
             .find_one_and_update(
-                doc! { "_id": id },
-                doc! { "$set": {
-                    "status": "PENDING", "attempts": 0, "nextAttemptAt": now,
-                    "leaseUntil": DateTime::from_millis(0), "updatedAt": now,
-                    "lastError": bson::Bson::Null,
-                } },
+                doc! { "_id": id, "$or": [
+                    { "leaseUntil": { "$lte": now } },
+                    { "status": { "$in": ["SUCCEEDED", "DEAD"] } },
+                ] },
+                doc! {
+                    "$set": {
+                        "status": "PENDING", "attempts": 0, "nextAttemptAt": now,
+                        "leaseUntil": DateTime::from_millis(0), "updatedAt": now,
+                        "lastError": bson::Bson::Null,
+                    },
+                    "$inc": { "round": 1 },
+                },
             )
             .return_document(ReturnDocument::After)
             .max_time(self.db.max_time())

@@ -227,6 +227,7 @@ pub async fn intend<M: Model>(
         request_id: Some(request.request_id.clone()),
         sensitive: M::SENSITIVE.iter().map(|f| f.to_string()).collect(),
         secret: M::SECRET.iter().map(|f| f.to_string()).collect(),
+        internal: M::INTERNAL.iter().map(|f| f.to_string()).collect(),
         before,
         stamp,
         prev_stamp,

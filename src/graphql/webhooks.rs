@@ -518,7 +518,11 @@ impl WebhookMutation {
             .redeliver(delivery.record.id)
             .await
             .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound)?;
+            .ok_or_else(|| {
+                ApiError::Conflict(
+                    "an attempt of this delivery is under way; retry when it ends".into(),
+                )
+            })?;
         super::context::audit(
             ctx,
             "webhook.redeliver",

@@ -1,34 +1,24 @@
-//! Named leases (`leases`): one instance at a time runs a periodic job
-//! (outbox recovery, the sweeper). Taking a lease is one `findAndModify`
-//! that matches only a free or expired lease (or one this instance holds);
-//! the first take of a name inserts it, and a racing insert loses on `_id`.
+//! Named leases: one instance at a time runs a periodic job (outbox
+//! recovery, the sweeper). Time is cut into periods of the lease's length;
+//! the instance that first claims `<name>:<period>` (an insert under a
+//! unique `_id`, see `db::claims`) runs the job in that period.
 
-use bson::{DateTime, doc};
-use mongodb::options::ReturnDocument;
+use bson::DateTime;
 
-use crate::db::{Db, DbResult, duplicate_key};
+use crate::db::claims::{Claim, claim};
+use crate::db::{Db, DbResult};
 
-const COLLECTION: &str = "leases";
+pub const COLLECTION: &str = "leases";
 
-/// Takes (or renews) the lease `name` for `owner` for `secs`; whether it is held.
+/// Whether `owner` holds the lease `name` for the current period of `secs` seconds.
 pub async fn take(db: &Db, name: &str, owner: &str, secs: u64) -> DbResult<bool> {
-    let now = DateTime::now();
-    let until = DateTime::from_millis(
-        now.timestamp_millis() + i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2),
-    );
-    let result = db
-        .collection(COLLECTION)
-        .find_one_and_update(
-            doc! { "_id": name, "$or": [ { "until": { "$lte": now } }, { "owner": owner } ] },
-            doc! { "$set": { "owner": owner, "until": until } },
-        )
-        .upsert(true)
-        .return_document(ReturnDocument::After)
-        .max_time(db.max_time())
-        .await;
-    match result {
-        Ok(found) => Ok(found.is_some()),
-        Err(e) if duplicate_key(&e) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    let length = i64::try_from(secs.max(1).saturating_mul(1000)).unwrap_or(i64::MAX / 2);
+    let now = DateTime::now().timestamp_millis();
+    let period = now / length;
+    let until = DateTime::from_millis((period + 1).saturating_mul(length));
+    let key = format!("{name}:{period}");
+    Ok(match claim(db, COLLECTION, &key, owner, until).await? {
+        Claim::Won => true,
+        Claim::Held { owner: holder, .. } => holder == owner,
+    })
 }

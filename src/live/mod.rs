@@ -62,6 +62,17 @@ impl Live {
     }
 }
 
+/// The running workers; dropping this stops them.
+pub struct Workers(pub Vec<JoinHandle<()>>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for worker in &self.0 {
+            worker.abort();
+        }
+    }
+}
+
 /// Starts this instance's workers; they stop when shutdown begins.
 pub fn start(app: Arc<AppState>) -> Vec<JoinHandle<()>> {
     vec![

@@ -1,6 +1,7 @@
 //! Retention: analytics events older than `retention.analytics_days`,
 //! reports older than `reports_days`, deliveries older than
-//! `deliveries_days`, and settled outbox entries older than a day are
+//! `deliveries_days` (with their attempt claims), and settled outbox
+//! entries and leases older than a day are
 //! removed in bounded batches, by one instance at a time (a lease), each
 //! removal logged and counted in `/metrics`
 //! (`alawael_retention_removed_total{collection}`). Audit entries are
@@ -23,7 +24,8 @@ pub struct Swept {
     pub analytics_events: u64,
     pub reports: u64,
     pub webhook_deliveries: u64,
-    pub outbox: u64,
+    /// Settled outbox entries, attempt claims and expired leases.
+    pub internal: u64,
 }
 
 fn days_ago(now: DateTime, days: u32) -> DateTime {
@@ -59,7 +61,10 @@ pub async fn sweep(app: &AppState, now: DateTime) -> DbResult<Swept> {
                     .await?
                 }
                 "webhook_deliveries" => Webhooks::new(&app.db).sweep(before, batch).await?,
-                _ => Outbox::new(&app.db).sweep(before, i64::from(batch)).await?,
+                "outbox" => Outbox::new(&app.db).sweep(before, i64::from(batch)).await?,
+                other => {
+                    crate::db::retention::delete_older(&app.db, other, "at", before, batch).await?
+                }
             };
             if removed == 0 {
                 break;
@@ -71,7 +76,7 @@ pub async fn sweep(app: &AppState, now: DateTime) -> DbResult<Swept> {
                 "analytics_events" => swept.analytics_events += removed,
                 "reports" => swept.reports += removed,
                 "webhook_deliveries" => swept.webhook_deliveries += removed,
-                _ => swept.outbox += removed,
+                _ => swept.internal += removed,
             }
             if removed < u64::from(batch) {
                 break;

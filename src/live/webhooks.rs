@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use bson::{DateTime, Document};
 use serde_json::json;
-use tokio::sync::Semaphore;
 
 use super::payload::{derived_id, row_json};
 use crate::db::DbResult;
@@ -96,6 +95,7 @@ pub async fn enqueue_change(
     let hooks = app.live.webhooks(app).await?;
     let mut drop = entry.sensitive.clone();
     drop.extend(entry.secret.iter().cloned());
+    drop.extend(entry.internal.iter().cloned());
     let data = row_json(&entry.entity, row, &drop);
     let now = DateTime::now();
     let timestamp = now.try_to_rfc3339_string().unwrap_or_default();
@@ -110,6 +110,7 @@ pub async fn enqueue_change(
                 payload,
                 status: DeliveryStatus::Pending,
                 attempts: 0,
+                round: 0,
                 next_attempt_at: now,
                 lease_owner: None,
                 lease_until: DateTime::from_millis(0),
@@ -150,15 +151,25 @@ pub async fn directory_loop(app: Arc<AppState>) {
     }
 }
 
-/// Claims and sends due deliveries, a few at a time, until shutdown.
+/// Claims and sends due deliveries, a few at a time, until shutdown; then
+/// lets the attempts under way finish (each is bounded by the timeout).
+/// Dropping this task aborts them too, as a crash would.
 pub async fn sender_loop(app: Arc<AppState>) {
     let settings = app.settings.webhooks.clone();
-    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let concurrency = settings.concurrency.max(1);
+    let mut running = tokio::task::JoinSet::new();
     let mut closing = app.lifecycle.closing();
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
+        while running.len() >= concurrency {
+            tokio::select! {
+                _ = super::closed(&mut closing) => break,
+                _ = running.join_next() => {}
+            }
+        }
+        if app.lifecycle.is_shutting_down() {
+            break;
+        }
+        while running.try_join_next().is_some() {}
         let now = DateTime::now();
         let until = DateTime::from_millis(
             now.timestamp_millis() + i64::try_from(settings.lease_secs * 1000).unwrap_or(60_000),
@@ -169,23 +180,27 @@ pub async fn sender_loop(app: Arc<AppState>) {
         {
             Ok(Some(delivery)) => {
                 let app = app.clone();
-                tokio::spawn(async move {
-                    deliver(&app, delivery).await;
-                    drop(slot);
-                });
+                running.spawn(async move { deliver(&app, delivery).await });
                 continue;
             }
-            Ok(None) => drop(slot),
-            Err(error) => {
-                drop(slot);
-                tracing::debug!(%error, "claiming a webhook delivery failed");
-            }
+            Ok(None) => {}
+            Err(error) => tracing::debug!(%error, "claiming a webhook delivery failed"),
         }
         tokio::select! {
-            _ = super::closed(&mut closing) => return,
+            _ = super::closed(&mut closing) => break,
             _ = app.live.wake_sender.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(settings.poll_ms)) => {}
         }
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// Renews a lease while it lives; dropping it stops the renewal.
+struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -222,11 +237,36 @@ async fn deliver(app: &AppState, delivery: DeliveryRecord) {
         }
     };
     let started = Instant::now();
+    // The lease is renewed while the attempt runs, so a slow receiver does
+    // not let another worker take the delivery; a worker that dies stops
+    // renewing and is replaced once the lease runs out.
+    let renewal = {
+        let (db, owner, lease) = (
+            app.db.clone(),
+            app.live.instance.clone(),
+            settings.lease_secs.max(1),
+        );
+        let (id, attempt) = (delivery.id, delivery.attempts);
+        Renewal(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(lease * 500)).await;
+                let until = later(Duration::from_secs(lease));
+                if Webhooks::new(&db)
+                    .renew(id, &owner, attempt, until)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }))
+    };
     let result = match &hook {
         None => Err((None, "the webhook was deleted".to_string(), true)),
         Some(hook) if !hook.active => Err((None, "the webhook is disabled".to_string(), true)),
         Some(hook) => send(app, hook, &delivery).await,
     };
+    drop(renewal);
     let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let outcome = match result {
         Ok((status, snippet)) => Outcome {

@@ -474,6 +474,7 @@ async fn a_change_whose_request_stopped_after_the_write_is_settled_by_recovery()
         request_id: None,
         sensitive: vec![],
         secret: vec![],
+        internal: vec![],
         before: None,
         stamp: None,
         prev_stamp: None,

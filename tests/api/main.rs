@@ -25,4 +25,5 @@ mod seeds;
 mod tls;
 mod transport;
 mod users;
+mod webhooks;
 mod websockets;
