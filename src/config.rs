@@ -63,6 +63,7 @@ pub struct Settings {
     pub graphql: GraphqlSettings,
     pub websocket: WebsocketSettings,
     pub seed: SeedSettings,
+    pub reports: ReportSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +76,7 @@ struct FileSettings {
     graphql: GraphqlSettings,
     websocket: WebsocketSettings,
     seed: SeedSettings,
+    reports: ReportSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +191,31 @@ pub struct SeedSettings {
     pub password: SecretString,
 }
 
+/// The background worker that computes requested reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// Run the worker in this process (several processes may run it).
+    pub worker: bool,
+    /// How often an idle worker looks for queued reports (a request in this
+    /// process wakes it at once), and how often `reportUpdated` re-reads its report.
+    pub poll_interval_ms: u64,
+    /// How long a claim lasts unless renewed; a worker renews it every third of this.
+    pub lease_secs: u64,
+    /// Claims a report may take; one more makes it FAILED.
+    pub max_attempts: i32,
+}
+
+impl ReportSettings {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+}
+
 impl Default for GraphqlSettings {
     fn default() -> Self {
         Self {
@@ -269,6 +296,7 @@ pub fn load_from(
         graphql: file.graphql,
         websocket: file.websocket,
         seed: file.seed,
+        reports: file.reports,
     };
     settings.check()?;
     Ok(settings)
@@ -304,6 +332,13 @@ impl Settings {
         if self.server.tls_cert_path.is_some() != self.server.tls_key_path.is_some() {
             return Err(ConfigError::Invalid(
                 "server.tls_cert_path and server.tls_key_path go together".into(),
+            ));
+        }
+        let r = &self.reports;
+        if r.poll_interval_ms < 10 || r.lease_secs == 0 || r.max_attempts < 1 {
+            return Err(ConfigError::Invalid(
+                "reports: poll_interval_ms is at least 10, lease_secs and max_attempts at least 1"
+                    .into(),
             ));
         }
         let g = &self.graphql;

@@ -14,6 +14,7 @@ pub mod page;
 pub mod privacy;
 pub mod programs;
 pub mod refresh_tokens;
+pub mod reports;
 pub mod schedules;
 pub mod sessions;
 pub mod store;

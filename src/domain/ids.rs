@@ -16,6 +16,7 @@ pub enum NodeKind {
     TherapySession,
     Schedule,
     AuditLogEntry,
+    Report,
 }
 
 impl NodeKind {
@@ -28,6 +29,7 @@ impl NodeKind {
         Self::TherapySession,
         Self::Schedule,
         Self::AuditLogEntry,
+        Self::Report,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -40,6 +42,7 @@ impl NodeKind {
             Self::TherapySession => "TherapySession",
             Self::Schedule => "Schedule",
             Self::AuditLogEntry => "AuditLogEntry",
+            Self::Report => "Report",
         }
     }
 

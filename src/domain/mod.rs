@@ -22,6 +22,7 @@ pub mod email;
 pub mod ids;
 pub mod inventory;
 pub mod money;
+pub mod reports;
 pub mod roles;
 pub mod text;
 

@@ -20,6 +20,7 @@ pub mod node;
 pub mod pagination;
 pub mod privacy;
 pub mod programs;
+pub mod reports;
 pub mod scalars;
 pub mod schedules;
 pub mod sessions;
@@ -40,6 +41,7 @@ pub struct Query(
     sessions::SessionQuery,
     schedules::ScheduleQuery,
     audit_log::AuditQuery,
+    reports::ReportQuery,
     node::NodeQuery,
 );
 
@@ -55,11 +57,12 @@ pub struct Mutation(
     sessions::SessionMutation,
     schedules::ScheduleMutation,
     privacy::PrivacyMutation,
+    reports::ReportMutation,
 );
 
 /// Live streams over `/graphql/ws` (graphql-transport-ws).
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(assets::AssetSubscription);
+pub struct Subscription(assets::AssetSubscription, reports::ReportSubscription);
 
 /// Extra nesting GraphiQL's introspection query needs (its `ofType` chain).
 pub const INTROSPECTION_DEPTH: usize = 10;

@@ -11,6 +11,7 @@ use super::enrollments::Enrollment;
 use super::guards::{ANY_ROLE, RoleGuard};
 use super::model::{self, ApiModel};
 use super::programs::DisabilityProgram;
+use super::reports::Report;
 use super::schedules::Schedule;
 use super::sessions::TherapySession;
 use super::users::User;
@@ -29,6 +30,7 @@ pub enum Node {
     TherapySession(TherapySession),
     Schedule(Schedule),
     AuditLogEntry(AuditLogEntry),
+    Report(Report),
 }
 
 async fn found<N: ApiModel>(ctx: &Context<'_>, id: bson::oid::ObjectId) -> ApiResult<N> {
@@ -47,6 +49,7 @@ async fn resolve(ctx: &Context<'_>, id: &ID) -> ApiResult<Node> {
         NodeKind::TherapySession => Node::TherapySession(found(ctx, id).await?),
         NodeKind::Schedule => Node::Schedule(found(ctx, id).await?),
         NodeKind::AuditLogEntry => Node::AuditLogEntry(found(ctx, id).await?),
+        NodeKind::Report => Node::Report(found(ctx, id).await?),
     })
 }
 

@@ -17,6 +17,7 @@ mod limits;
 mod migrations;
 mod pagination;
 mod privacy;
+mod reports;
 mod resilience;
 mod roles;
 mod schema;

@@ -31,7 +31,7 @@ pub async fn connect(app: &TestApp) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, value: Value) {
+pub async fn send(socket: &mut Socket, value: Value) {
     socket
         .send(Message::Text(value.to_string().into()))
         .await
@@ -39,7 +39,7 @@ async fn send(socket: &mut Socket, value: Value) {
 }
 
 /// The next text message as JSON, or the close code.
-async fn next(socket: &mut Socket) -> Result<Value, u16> {
+pub async fn next(socket: &mut Socket) -> Result<Value, u16> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
