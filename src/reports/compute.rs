@@ -1,8 +1,9 @@
 //! The five computations, from the data in the database. Counts and sums
 //! are `$group` stages (`$sum`, one per stage: see `grouped`); the rows a report
-//! lists come from projected finds read in bounded batches. Every result is
-//! a JSON object whose lists hold rows (no client value becomes a key);
-//! ids are global ids and instants RFC 3339 in UTC.
+//! lists, and one beneficiary's few sessions, come from projected finds read
+//! in bounded batches. Every result is a JSON object whose lists hold rows
+//! (no client value becomes a key); ids are global ids and instants RFC 3339
+//! in UTC.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -22,7 +23,7 @@ use crate::domain::{GlobalId, NodeKind, Role};
 /// Rows per batch of a find or an aggregation's cursor.
 const BATCH: u32 = 1000;
 /// Scored sessions BENEFICIARY_PROGRESS lists, newest first.
-const LATEST_SCORES: i64 = 5;
+const LATEST_SCORES: usize = 5;
 
 /// Why a computation did not produce a result.
 #[derive(Debug)]
@@ -358,78 +359,62 @@ async fn beneficiary_progress(db: &Db, beneficiary: ObjectId, window: Window) ->
             "no beneficiary has the id given in `beneficiaryId`".into(),
         ));
     }
+    // One person's sessions are few: one projected read, counted here,
+    // costs less than an aggregation per figure.
     let mut in_window = doc! { "beneficiaryId": beneficiary };
     window_filter(&mut in_window, "startedAt", window);
-    let by_attendance = grouped(
+    let held = find(
         db,
         sessions::COLLECTION,
-        &in_window,
-        "$attendance".into(),
-        &[
-            ("count", Bson::Int32(1)),
-            ("minutes", "$durationMinutes".into()),
-        ],
+        in_window,
+        doc! { "startedAt": 1, "attendance": 1, "durationMinutes": 1, "progressScore": 1 },
+        doc! { "startedAt": 1, "_id": 1 },
+        None,
     )
     .await?;
     let (mut count, mut minutes) = (0, 0);
     let mut attendance_rows = Vec::new();
     for attendance in Attendance::ALL {
         let name = wire(attendance)?;
-        let group = by_attendance
+        let of: Vec<&Document> = held
             .iter()
-            .find(|g| g.get_str("_id").ok() == Some(name.as_str()));
-        let (c, m) = group.map_or((0, 0), |g| (number(g, "count"), number(g, "minutes")));
+            .filter(|s| s.get_str("attendance").ok() == Some(name.as_str()))
+            .collect();
+        let (c, m) = (
+            of.len() as i64,
+            of.iter().map(|s| number(s, "durationMinutes")).sum::<i64>(),
+        );
         count += c;
         minutes += m;
         attendance_rows.push(json!({ "attendance": name, "count": c, "minutes": m }));
     }
-
-    let mut scored = in_window.clone();
-    scored.insert("progressScore", doc! { "$ne": Bson::Null });
-    let score_totals = grouped(
-        db,
-        sessions::COLLECTION,
-        &scored,
-        Bson::Null,
-        &[
-            ("count", Bson::Int32(1)),
-            ("total", "$progressScore".into()),
-        ],
-    )
-    .await?;
-    let (scored_count, score_total) = score_totals
-        .first()
-        .map_or((0, 0), |g| (number(g, "count"), number(g, "total")));
-    let score_row = |d: &Document| {
-        json!({
-            "startedAt": d.get("startedAt").map_or(Value::Null, stored_instant),
-            "score": number(d, "progressScore"),
+    // Oldest first, as read.
+    let scored: Vec<(Value, i64)> = held
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.get("progressScore"),
+                Some(Bson::Int32(_) | Bson::Int64(_))
+            )
         })
-    };
-    let projection = doc! { "startedAt": 1, "progressScore": 1 };
-    let first = find(
-        db,
-        sessions::COLLECTION,
-        scored.clone(),
-        projection.clone(),
-        doc! { "startedAt": 1, "_id": 1 },
-        Some(1),
-    )
-    .await?;
-    let latest = find(
-        db,
-        sessions::COLLECTION,
-        scored,
-        projection,
-        doc! { "startedAt": -1, "_id": -1 },
-        Some(LATEST_SCORES),
-    )
-    .await?;
-    let average = if scored_count == 0 {
+        .map(|s| {
+            let at = s.get("startedAt").map_or(Value::Null, stored_instant);
+            (at, number(s, "progressScore"))
+        })
+        .collect();
+    let score_row = |(at, score): &(Value, i64)| json!({ "startedAt": at, "score": score });
+    let average = if scored.is_empty() {
         Value::Null
     } else {
-        json!((score_total as f64 / scored_count as f64 * 100.0).round() / 100.0)
+        let total: i64 = scored.iter().map(|(_, s)| s).sum();
+        json!((total as f64 / scored.len() as f64 * 100.0).round() / 100.0)
     };
+    let latest: Vec<Value> = scored
+        .iter()
+        .rev()
+        .take(LATEST_SCORES)
+        .map(score_row)
+        .collect();
 
     let enrolled = find(
         db,
@@ -485,10 +470,10 @@ async fn beneficiary_progress(db: &Db, beneficiary: ObjectId, window: Window) ->
         "to": to,
         "sessions": { "count": count, "minutes": minutes, "byAttendance": attendance_rows },
         "progress": {
-            "scoredSessions": scored_count,
+            "scoredSessions": scored.len(),
             "averageScore": average,
-            "first": first.first().map(score_row),
-            "latest": latest.iter().map(score_row).collect::<Vec<_>>(),
+            "first": scored.first().map(score_row),
+            "latest": latest,
         },
         "enrollments": enrollment_rows,
     }))
