@@ -849,3 +849,71 @@ async fn two_workers_never_compute_the_same_attempt() {
     );
     assert_eq!(by_process[0] + by_process[1], queued.len());
 }
+
+#[tokio::test]
+async fn a_claim_holds_its_report_until_it_is_handed_back_or_its_row_goes_stale() {
+    use alawael::db::reports::{Claim, ReportQueue};
+    // No worker: the test is the only one claiming.
+    let app = spawn_app_with(|s| s.reports.worker = false).await;
+    let queue = ReportQueue::new(&app.state.db);
+    let lease = Duration::from_secs(60);
+    let admin_id = rows(&app, "users", doc! { "email": "admin@alawael.local" }).await[0]
+        .get_object_id("_id")
+        .unwrap();
+    let report = ReportRecord::new(ReportType::AuditSummary, "{}".into(), admin_id);
+    let reports = app
+        .state
+        .db
+        .database()
+        .collection::<ReportRecord>("reports");
+    reports.insert_one(&report).await.unwrap();
+
+    let seen = queue.claimable(10).await.unwrap();
+    assert_eq!(seen.len(), 1);
+    let Claim::Running(held) = queue.claim(&seen[0], "a", lease, 3).await.unwrap() else {
+        panic!("the first claim wins");
+    };
+    assert_eq!((held.status, held.attempts), (ReportStatus::Running, 1));
+    assert!(matches!(
+        queue.claim(&seen[0], "b", lease, 3).await.unwrap(),
+        Claim::Lost
+    ));
+    assert!(
+        queue.claimable(10).await.unwrap().is_empty(),
+        "a live lease hides it"
+    );
+    assert!(queue.renew(&held, "a", lease).await.unwrap());
+    assert!(
+        !queue.renew(&held, "b", lease).await.unwrap(),
+        "only its owner renews"
+    );
+
+    // Handed back (shutdown): QUEUED, and the next claim is attempt 2.
+    let back = queue.release(&held, "a").await.unwrap().unwrap();
+    assert_eq!((back.status, back.attempts), (ReportStatus::Queued, 1));
+    assert!(
+        queue.complete(&held, "a", doc! {}).await.unwrap().is_none(),
+        "a released claim stores nothing"
+    );
+
+    // A worker that wrote its claim row and stopped before the update: once
+    // a lease's time has passed, that attempt counts and the next one is taken.
+    let stale_at = bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 120_000);
+    app.state
+        .db
+        .collection("report_claims")
+        .insert_one(doc! { "_id": format!("{}:2", report.id.to_hex()), "reportId": report.id, "owner": "gone", "at": stale_at })
+        .await
+        .unwrap();
+    let Claim::Running(again) = queue.claim(&back, "b", lease, 3).await.unwrap() else {
+        panic!("a stale claim row does not block the report");
+    };
+    assert_eq!(again.attempts, 3);
+    let done = queue
+        .complete(&again, "b", doc! { "entries": 0 })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, ReportStatus::Ready);
+    assert!(done.lease.is_none() && done.generated_at.is_some());
+}
