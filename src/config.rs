@@ -65,6 +65,7 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub retention: RetentionSettings,
     pub seed: SeedSettings,
+    pub reports: ReportSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +80,7 @@ struct FileSettings {
     webhooks: WebhookSettings,
     retention: RetentionSettings,
     seed: SeedSettings,
+    reports: ReportSettings,
 }
 
 /// Outgoing webhooks: who may be called, and how deliveries are retried.
@@ -238,6 +240,31 @@ pub struct SeedSettings {
     pub password: SecretString,
 }
 
+/// The background worker that computes requested reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// Run the worker in this process (several processes may run it).
+    pub worker: bool,
+    /// How often an idle worker looks for queued reports (a request in this
+    /// process wakes it at once), and how often `reportUpdated` re-reads its report.
+    pub poll_interval_ms: u64,
+    /// How long a claim lasts unless renewed; a worker renews it every third of this.
+    pub lease_secs: u64,
+    /// Claims a report may take; one more makes it FAILED.
+    pub max_attempts: i32,
+}
+
+impl ReportSettings {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+}
+
 impl Default for GraphqlSettings {
     fn default() -> Self {
         Self {
@@ -320,6 +347,7 @@ pub fn load_from(
         webhooks: file.webhooks,
         retention: file.retention,
         seed: file.seed,
+        reports: file.reports,
     };
     settings.check()?;
     Ok(settings)
@@ -355,6 +383,13 @@ impl Settings {
         if self.server.tls_cert_path.is_some() != self.server.tls_key_path.is_some() {
             return Err(ConfigError::Invalid(
                 "server.tls_cert_path and server.tls_key_path go together".into(),
+            ));
+        }
+        let r = &self.reports;
+        if r.poll_interval_ms < 10 || r.lease_secs == 0 || r.max_attempts < 1 {
+            return Err(ConfigError::Invalid(
+                "reports: poll_interval_ms is at least 10, lease_secs and max_attempts at least 1"
+                    .into(),
             ));
         }
         let g = &self.graphql;

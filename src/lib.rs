@@ -3,7 +3,8 @@
 //! Requests flow one way: `http` (transport, auth header, limits) →
 //! `graphql` (one file per model: types, guards, resolvers) → `db` (one file
 //! per collection; row rules and queries live here) → MongoDB or FerretDB.
-//! `events` carries changes to subscriptions; `cache` is Redis or in-process.
+//! `events` carries changes to subscriptions; `cache` is Redis or in-process;
+//! `reports` is the background worker that computes requested reports.
 
 pub mod auth;
 pub mod cache;
@@ -17,6 +18,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod live;
+pub mod reports;
 pub mod seed;
 pub mod startup;
 pub mod state;

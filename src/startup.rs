@@ -96,12 +96,15 @@ impl Application {
         })
         .into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();
+        let background = state.settings.server.background_workers;
         // Aborted when this future ends or is dropped.
-        let _workers = crate::live::Workers(if state.settings.server.background_workers {
+        let _workers = crate::live::Workers(if background {
             crate::live::start(state.clone())
         } else {
             Vec::new()
         });
+        let reports = (background && state.settings.reports.worker)
+            .then(|| crate::reports::spawn(state.clone()));
 
         let watcher = {
             let (state, handle) = (state.clone(), handle.clone());
@@ -150,6 +153,16 @@ impl Application {
             }
         };
         watcher.abort();
+        if let Some(worker) = reports {
+            // Stops the worker (it hands an unfinished report back) if the server stopped by itself.
+            state.lifecycle.begin_shutdown();
+            if tokio::time::timeout(Duration::from_secs(5), worker)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the report worker did not stop in time");
+            }
+        }
         served.context("the server stopped with an error")?;
         tracing::info!("stopped");
         Ok(())

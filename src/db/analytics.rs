@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Access, Model, Scope};
-use super::store::Record;
+use super::store::{Record, Store};
 use super::{Db, DbError, DbResult, filters};
 use crate::order_fields;
 
@@ -146,23 +146,9 @@ impl Analytics {
     /// Stores events; ones already stored (same `_id`) are skipped, so a
     /// retried write records each event once.
     pub async fn insert_once(&self, records: &[AnalyticsRecord]) -> DbResult<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let documents = records
-            .iter()
-            .map(bson::to_document)
-            .collect::<Result<Vec<_>, _>>()?;
-        match self
-            .collection()
-            .insert_many(documents)
-            .ordered(false)
+        Store::<AnalyticsRecord>::new(&self.db)
+            .insert_once(records)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if super::duplicate_key(&e) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Count and sum of `name`'s values per bucket in `[from, to)`, in the database.

@@ -283,6 +283,18 @@ const STEPS: &[Step] = &[
             },
         ],
     },
+    Step {
+        id: 8,
+        name: "reports: list orderings, the worker's queue, claims by report",
+        generated: Some(report_indexes),
+        indexes: &[Index {
+            collection: super::reports::CLAIMS,
+            name: "reportId",
+            keys: || doc! { "reportId": 1 },
+            unique: false,
+            ttl_secs: None,
+        }],
+    },
 ];
 
 /// Every index the analytics and webhook models declare.
@@ -294,6 +306,11 @@ pub fn live_indexes() -> Vec<IndexSpec> {
         webhooks::DeliveryRecord::indexes(),
     ]
     .concat()
+}
+
+/// Every index the reports declare (`createdAt` among them, for retention).
+pub fn report_indexes() -> Vec<IndexSpec> {
+    super::reports::ReportRecord::indexes()
 }
 
 /// Every index the clinical models declare.

@@ -17,6 +17,7 @@ pub mod page;
 pub mod privacy;
 pub mod programs;
 pub mod refresh_tokens;
+pub mod reports;
 pub mod retention;
 pub mod schedules;
 pub mod sessions;

@@ -130,6 +130,23 @@ impl<T: Record> Store<T> {
         }
     }
 
+    /// Inserts records; ones already stored (same `_id`) are skipped, so a
+    /// retried write stores each once.
+    pub async fn insert_once(&self, records: &[T]) -> DbResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let documents = records
+            .iter()
+            .map(bson::to_document)
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.collection.insert_many(documents).ordered(false).await {
+            Ok(_) => Ok(()),
+            Err(e) if super::duplicate_key(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Sets fields of one record; returns it after the change, `None` when it
     /// does not exist. A unique-index clash becomes `Duplicate(clash)`.
     pub async fn set(&self, id: ObjectId, set: Document, clash: &str) -> DbResult<Option<T>> {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::claims::{Claim, claim};
 use super::model::{Access, Model, Scope};
-use super::store::Record;
+use super::store::{Record, Store};
 use super::{Db, DbResult, filters};
 use crate::domain::webhooks::DeliveryStatus;
 use crate::order_fields;
@@ -236,23 +236,9 @@ impl Webhooks {
 
     /// Stores deliveries; ones already stored (same `_id`) are skipped.
     pub async fn enqueue(&self, deliveries: &[DeliveryRecord]) -> DbResult<()> {
-        if deliveries.is_empty() {
-            return Ok(());
-        }
-        let documents = deliveries
-            .iter()
-            .map(bson::to_document)
-            .collect::<Result<Vec<_>, _>>()?;
-        match self
-            .deliveries()
-            .insert_many(documents)
-            .ordered(false)
+        Store::<DeliveryRecord>::new(&self.db)
+            .insert_once(deliveries)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if super::duplicate_key(&e) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Takes the next due delivery for `owner` until `until`, counting the

@@ -19,6 +19,7 @@ pub enum NodeKind {
     AnalyticsEvent,
     Webhook,
     WebhookDelivery,
+    Report,
 }
 
 impl NodeKind {
@@ -34,6 +35,7 @@ impl NodeKind {
         Self::AnalyticsEvent,
         Self::Webhook,
         Self::WebhookDelivery,
+        Self::Report,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -49,6 +51,7 @@ impl NodeKind {
             Self::AnalyticsEvent => "AnalyticsEvent",
             Self::Webhook => "Webhook",
             Self::WebhookDelivery => "WebhookDelivery",
+            Self::Report => "Report",
         }
     }
 

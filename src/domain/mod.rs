@@ -23,6 +23,7 @@ pub mod email;
 pub mod ids;
 pub mod inventory;
 pub mod money;
+pub mod reports;
 pub mod roles;
 pub mod text;
 pub mod webhooks;

@@ -4,7 +4,7 @@
 
 use async_graphql::Enum;
 
-use crate::domain::{clinic, inventory};
+use crate::domain::{clinic, inventory, reports};
 use crate::events;
 
 /// What a staff member may do.
@@ -178,6 +178,36 @@ pub enum ScheduleStatus {
     Cancelled,
     /// Took place.
     Completed,
+}
+
+/// What a report computes; the parameters each takes are listed on `Report`.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "reports::ReportType")]
+pub enum ReportType {
+    /// Assets and their value per category and status.
+    AssetInventory,
+    /// Places and PENDING/ACTIVE enrolments per programme.
+    ProgramOccupancy,
+    /// One beneficiary's sessions, progress scores and enrolments.
+    BeneficiaryProgress,
+    /// Sessions, minutes and active enrolments per therapist.
+    TherapistWorkload,
+    /// Audit entries per action and entity type (ADMIN).
+    AuditSummary,
+}
+
+/// Where a report request is in its life.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "reports::ReportStatus")]
+pub enum ReportStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker is computing it.
+    Running,
+    /// Computed: `result` holds it.
+    Ready,
+    /// Not computed: `error` says why.
+    Failed,
 }
 
 /// Converts a list of mirrored values to stored ones.

@@ -21,6 +21,7 @@ pub mod node;
 pub mod pagination;
 pub mod privacy;
 pub mod programs;
+pub mod reports;
 pub mod scalars;
 pub mod schedules;
 pub mod sessions;
@@ -44,6 +45,7 @@ pub struct Query(
     audit_log::AuditQuery,
     analytics::AnalyticsQuery,
     webhooks::WebhookQuery,
+    reports::ReportQuery,
     node::NodeQuery,
 );
 
@@ -61,6 +63,7 @@ pub struct Mutation(
     privacy::PrivacyMutation,
     analytics::AnalyticsMutation,
     webhooks::WebhookMutation,
+    reports::ReportMutation,
 );
 
 /// Live streams over `/graphql/ws` (graphql-transport-ws).
@@ -69,6 +72,7 @@ pub struct Subscription(
     assets::AssetSubscription,
     analytics::AnalyticsSubscription,
     webhooks::WebhookSubscription,
+    reports::ReportSubscription,
 );
 
 /// Extra nesting GraphiQL's introspection query needs (its `ofType` chain).

@@ -12,6 +12,7 @@ use super::enrollments::Enrollment;
 use super::guards::{ANY_ROLE, RoleGuard};
 use super::model::{self, ApiModel};
 use super::programs::DisabilityProgram;
+use super::reports::Report;
 use super::schedules::Schedule;
 use super::sessions::TherapySession;
 use super::users::User;
@@ -34,6 +35,7 @@ pub enum Node {
     AnalyticsEvent(AnalyticsEvent),
     Webhook(Webhook),
     WebhookDelivery(WebhookDelivery),
+    Report(Report),
 }
 
 async fn found<N: ApiModel>(ctx: &Context<'_>, id: bson::oid::ObjectId) -> ApiResult<N> {
@@ -55,6 +57,7 @@ async fn resolve(ctx: &Context<'_>, id: &ID) -> ApiResult<Node> {
         NodeKind::AnalyticsEvent => Node::AnalyticsEvent(found(ctx, id).await?),
         NodeKind::Webhook => Node::Webhook(found(ctx, id).await?),
         NodeKind::WebhookDelivery => Node::WebhookDelivery(found(ctx, id).await?),
+        NodeKind::Report => Node::Report(found(ctx, id).await?),
     })
 }
 

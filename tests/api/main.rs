@@ -18,6 +18,7 @@ mod live;
 mod migrations;
 mod pagination;
 mod privacy;
+mod reports;
 mod resilience;
 mod roles;
 mod schema;
