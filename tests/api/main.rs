@@ -25,3 +25,4 @@ mod tls;
 mod transport;
 mod users;
 mod websockets;
+mod ws_legacy;
