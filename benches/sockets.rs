@@ -26,6 +26,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 const SERVER: &str = env!("CARGO_BIN_EXE_alawael");
 const PASSWORD: &str = "bench-seed-password";
 const SUBSCRIBE: &str = "subscription { assetUpdated { kind asset { id name } } }";
+/// Handshakes in flight at once, in the warm-up and in the measurement.
+const CONCURRENCY: usize = 64;
 const UPDATE: &str =
     "mutation($id: ID!, $i: UpdateAssetInput!) { updateAsset(id: $id, input: $i) { id } }";
 
@@ -94,6 +96,30 @@ fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
 
 /// Raises this process's soft open-file limit to `need` (the server
 /// inherits it), or says how to.
+/// User plus system CPU time of a process, from /proc/<pid>/stat.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("a field of /proc/<pid>/stat")?
+            .parse::<f64>()?)
+    };
+    let tick = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    Ok((ticks(11)? + ticks(12)?) / tick)
+}
+
 fn ensure_open_files(need: u64) -> anyhow::Result<()> {
     let limits = std::fs::read_to_string("/proc/self/limits")?;
     let soft: u64 = limits
@@ -144,8 +170,8 @@ async fn post(
     Ok(body)
 }
 
-/// Opens a websocket, initialises it with `token` and starts the subscription.
-async fn subscribe(port: u16, dialect: &Dialect, token: &str) -> anyhow::Result<Socket> {
+/// Opens a websocket and initialises it with `token`.
+async fn connect(port: u16, dialect: &Dialect, token: &str) -> anyhow::Result<Socket> {
     let mut request = format!("ws://127.0.0.1:{port}/graphql/ws").into_client_request()?;
     request
         .headers_mut()
@@ -155,18 +181,45 @@ async fn subscribe(port: u16, dialect: &Dialect, token: &str) -> anyhow::Result<
     socket.send(Message::Text(init.to_string().into())).await?;
     loop {
         match socket.next().await {
-            Some(Ok(Message::Text(text))) if text.contains("connection_ack") => break,
+            Some(Ok(Message::Text(text))) if text.contains("connection_ack") => return Ok(socket),
             Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => continue,
             other => bail!("no connection_ack: {other:?}"),
         }
     }
-    let start = json!({ "id": "1", "type": dialect.start, "payload": { "query": SUBSCRIBE } });
-    socket.send(Message::Text(start.to_string().into())).await?;
-    Ok(socket)
 }
 
-/// Counts the results arriving on `socket` until it closes.
-fn count(mut socket: Socket, result: &'static str, counter: Arc<Counter>) {
+/// `count` initialised websockets, `CONCURRENCY` handshakes at a time.
+async fn connect_many(
+    port: u16,
+    dialect: &Dialect,
+    token: &str,
+    count: u64,
+) -> anyhow::Result<Vec<Socket>> {
+    futures::stream::iter(0..count)
+        .map(|_| connect(port, dialect, token))
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Starts the `assetUpdated` subscription on every socket.
+async fn start_all(sockets: &mut [Socket], dialect: &Dialect) -> anyhow::Result<()> {
+    let start = json!({ "id": "1", "type": dialect.start, "payload": { "query": SUBSCRIBE } });
+    for socket in sockets {
+        socket.send(Message::Text(start.to_string().into())).await?;
+    }
+    Ok(())
+}
+
+/// Counts the results arriving on `socket` until it closes (or the task is
+/// aborted, which drops the socket).
+fn count(
+    mut socket: Socket,
+    result: &'static str,
+    counter: Arc<Counter>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(Ok(message)) = socket.next().await {
             if let Message::Text(text) = message
@@ -175,7 +228,7 @@ fn count(mut socket: Socket, result: &'static str, counter: Arc<Counter>) {
                 counter.hit();
             }
         }
-    });
+    })
 }
 
 /// Results received, and when the last one came (microseconds since `zero`).
@@ -186,6 +239,14 @@ struct Counter {
 }
 
 impl Counter {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            zero: Instant::now(),
+            received: AtomicU64::new(0),
+            last_micros: AtomicU64::new(0),
+        })
+    }
+
     fn hit(&self) {
         self.received.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(self.zero.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -215,11 +276,11 @@ impl Counter {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let sockets = env_number("BENCH_SOCKETS", 1000);
+    let socket_count = env_number("BENCH_SOCKETS", 1000);
     let mutations = env_number("BENCH_MUTATIONS", 200);
     let writers = env_number("BENCH_WRITERS", 4).max(1);
     let dialect = dialect()?;
-    ensure_open_files(sockets * 2 + 512)?;
+    ensure_open_files(socket_count * 2 + 512)?;
 
     let base = std::env::var("MONGODB_URI").context("MONGODB_URI names the test server")?;
     let redis = std::env::var("REDIS_URL").context("REDIS_URL names the test server")?;
@@ -300,77 +361,79 @@ async fn main() -> anyhow::Result<()> {
     let asset = page["data"]["assets"]["edges"][0]["node"]["id"].clone();
     let update = |n: u64| json!({ "id": asset, "i": { "name": format!("Bench asset {n}") } });
 
-    // One socket through its whole life first, so the baseline includes
-    // everything the first connection initialises once.
-    let warm = Arc::new(Counter {
-        zero: Instant::now(),
-        received: AtomicU64::new(0),
-        last_micros: AtomicU64::new(0),
-    });
-    let socket = subscribe(port, &dialect, &token).await?;
-    count(socket, dialect.result, warm.clone());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Sockets through their whole life first, as many at once as the
+    // measurement opens, so the baseline holds what is made once (database
+    // pool connections, allocator arenas, lazily built state).
+    let warm = Counter::new();
+    let mut sockets = connect_many(port, &dialect, &token, CONCURRENCY as u64).await?;
+    start_all(&mut sockets, &dialect).await?;
+    let readers: Vec<_> = sockets
+        .into_iter()
+        .map(|s| count(s, dialect.result, warm.clone()))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
     post(&http, &url, Some(&token), UPDATE, update(0)).await?;
+    let got = warm
+        .wait_for(CONCURRENCY as u64, Duration::from_secs(10))
+        .await;
     ensure!(
-        warm.wait_for(1, Duration::from_secs(10)).await == 1,
-        "the warm-up socket got no event"
+        got == CONCURRENCY as u64,
+        "{got} warm-up sockets of {CONCURRENCY} got the event"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let baseline = status_kib(pid, "VmRSS:")?;
+    readers.iter().for_each(|r| r.abort());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss = || status_kib(pid, "VmRSS:");
+    let baseline = rss()?;
 
     let opened = Instant::now();
-    let token = Arc::new(token);
-    let mut open = Vec::with_capacity(sockets as usize);
-    let connected = futures::stream::iter(0..sockets)
-        .map(|_| {
-            let (token, dialect) = (token.clone(), &dialect);
-            async move { subscribe(port, dialect, &token).await }
-        })
-        .buffer_unordered(64)
-        .collect::<Vec<_>>()
-        .await;
-    for socket in connected {
-        open.push(socket?);
-    }
+    let mut sockets = connect_many(port, &dialect, &token, socket_count).await?;
     let opening = opened.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let idle = status_kib(pid, "VmRSS:")?;
+    let connected = rss()?;
+    start_all(&mut sockets, &dialect).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let subscribed = rss()?;
 
-    let counter = Arc::new(Counter {
-        zero: Instant::now(),
-        received: AtomicU64::new(0),
-        last_micros: AtomicU64::new(0),
-    });
-    for socket in open {
-        count(socket, dialect.result, counter.clone());
-    }
+    let counter = Counter::new();
+    let readers: Vec<_> = sockets
+        .into_iter()
+        .map(|s| count(s, dialect.result, counter.clone()))
+        .collect();
     post(&http, &url, Some(&token), UPDATE, update(1)).await?;
-    let first = counter.wait_for(sockets, Duration::from_secs(10)).await;
+    let first = counter
+        .wait_for(socket_count, Duration::from_secs(10))
+        .await;
     ensure!(
-        first == sockets,
-        "only {first} of {sockets} subscriptions received the first event"
+        first == socket_count,
+        "only {first} of {socket_count} subscriptions received the first event"
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after_event = status_kib(pid, "VmRSS:")?;
+    let after_event = rss()?;
 
-    let per_socket = |rss: u64| rss.saturating_sub(baseline) as f64 / sockets as f64;
+    let per_socket = |from: u64, to: u64| to.saturating_sub(from) as f64 / socket_count as f64;
     println!(
-        "{sockets} {} sockets with one assetUpdated subscription each, server pid {pid} (release build), opened in {:.1} s",
+        "{socket_count} {} sockets with one assetUpdated subscription each, server pid {pid} (release build), opened in {:.1} s",
         dialect.protocol,
         opening.as_secs_f64()
     );
-    println!("server VmRSS with one warm socket: {baseline} KiB");
+    println!("server VmRSS after {CONCURRENCY} warm-up sockets came and went: {baseline} KiB");
     println!(
-        "idle subscribed sockets:       VmRSS {idle} KiB, {:.1} KiB per socket",
-        per_socket(idle)
+        "initialised, idle:             VmRSS {connected} KiB, {:.1} KiB per socket",
+        per_socket(baseline, connected)
+    );
+    println!(
+        "one subscription each, idle:   VmRSS {subscribed} KiB, {:.1} KiB per socket ({:.1} for the subscription)",
+        per_socket(baseline, subscribed),
+        per_socket(connected, subscribed)
     );
     println!(
         "after one event on every one:  VmRSS {after_event} KiB, {:.1} KiB per socket",
-        per_socket(after_event)
+        per_socket(baseline, after_event)
     );
 
     // Fan-out: every mutation is one event for each of the sockets.
     let before = counter.received();
+    let cpu_before = cpu_seconds(pid)?;
     let started = Instant::now();
     let zero_micros = u64::try_from(counter.zero.elapsed().as_micros()).unwrap_or(0);
     let tasks: Vec<_> = (0..writers)
@@ -392,8 +455,9 @@ async fn main() -> anyhow::Result<()> {
         task.await??;
     }
     let mutating = started.elapsed();
-    let expected = before + mutations * sockets;
+    let expected = before + mutations * socket_count;
     let received = counter.wait_for(expected, Duration::from_secs(5)).await - before;
+    let cpu = cpu_seconds(pid)? - cpu_before;
     let last = counter.last_micros.load(Ordering::Relaxed);
     let elapsed = Duration::from_micros(last.saturating_sub(zero_micros));
     println!(
@@ -403,11 +467,21 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "events delivered: {received} of {} in {:.2} s: {:.0} events/s (server, FerretDB and this client share the machine)",
-        mutations * sockets,
+        mutations * socket_count,
         elapsed.as_secs_f64(),
         received as f64 / elapsed.as_secs_f64()
     );
+    println!(
+        "server CPU over the run: {cpu:.2} s, {:.1} µs per delivered event (mutations included)",
+        cpu * 1e6 / received.max(1) as f64
+    );
     println!("server peak VmHWM: {} KiB", status_kib(pid, "VmHWM:")?);
+    readers.iter().for_each(|r| r.abort());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!(
+        "all sockets closed:            VmRSS {} KiB (what the allocator kept)",
+        rss()?
+    );
 
     drop(server);
     let mut vars = HashMap::new();

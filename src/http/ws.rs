@@ -6,14 +6,17 @@
 //! duplicate ids (4409), a cap on operations per connection, the document
 //! limits, message size, a bounded send queue (a client that never reads
 //! loses events, the server does not grow), and closes at shutdown (1001),
-//! token expiry (4401) and account change (4403).
-//! async-graphql's `http::WebSocket` runs operations without a send bound,
-//! replaces a running id instead of refusing it, and has no operation cap,
-//! limits check or server-side closes, so the loop is ours; its protocol
-//! names and its `ClientMessage` (which parses both protocols) are reused.
+//! token expiry (4401) and account change (4403). A connection is two tasks
+//! (this loop, which also polls its operations, and the writer) and a 4 KiB
+//! read buffer by default, so an idle subscriber costs little memory.
+//!
+//! async-graphql's `http::WebSocket` has no send bound, replaces a running id
+//! instead of refusing it, and has no operation cap, limits check or
+//! server-side closes, so the loop is ours; its protocol names and its
+//! `ClientMessage` (which parses both protocols) are reused.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, ClientMessage, WebSocketProtocols as Protocol};
@@ -23,12 +26,13 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response as HttpResponse;
-use futures::{SinkExt, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamMap;
 
 use super::Api;
 use super::{client_address, request_id};
@@ -63,6 +67,7 @@ pub async fn upgrade(
     ws.max_message_size(settings.max_message_bytes)
         .max_frame_size(settings.max_message_bytes)
         .read_buffer_size(settings.read_buffer_bytes)
+        // Each message goes out as it is sent: the queue is the buffer.
         .write_buffer_size(0)
         .on_upgrade(move |socket| serve(socket, protocol, api, context_id, address))
 }
@@ -294,17 +299,17 @@ async fn serve(
         client_address: address,
     };
 
-    // Phase 2: operations until either side closes. A reply to the client
-    // waits in `reply` for room in the queue; meanwhile nothing more is read
-    // from the client, but the closing conditions are still watched.
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
-    let mut active: HashMap<String, JoinHandle<()>> = HashMap::new();
-    let mut reply: Option<Message> = None;
+    // Phase 2: operations until either side closes. The operations run in
+    // this task; what one produces, or a reply to the client, waits in
+    // `pending` for room in the queue. Meanwhile neither the client nor the
+    // operations are read (their events lag and are lost), but the closing
+    // conditions are still watched.
+    let mut operations: StreamMap<String, Operation> = StreamMap::new();
+    let mut pending: Option<Message> = None;
     let last = loop {
         tokio::select! {
             _ = closed(&mut closing) => break vec![close(1001, "server shutting down")],
             _ = &mut expiry => break vec![close(4401, "the access token has expired; reconnect with a new one")],
-            Some(id) = done_rx.recv() => { active.remove(&id); }
             event = events.recv() => match event {
                 Ok(Event::AccountChanged { user }) if Some(user) == account => {
                     break vec![close(4403, "the account changed; sign in again")];
@@ -318,11 +323,18 @@ async fn serve(
                     let _ = out.try_send(ka.clone());
                 }
             }
-            permit = out.reserve(), if reply.is_some() => match (permit, reply.take()) {
+            permit = out.reserve(), if pending.is_some() => match (permit, pending.take()) {
                 (Ok(permit), Some(message)) => permit.send(message),
                 _ => break Vec::new(),
             },
-            message = incoming.next(), if reply.is_none() => {
+            Some((id, step)) = operations.next(), if pending.is_none() && !operations.is_empty() => {
+                // Gone as soon as its last message is out, so the id is free again.
+                if step.last {
+                    operations.remove(&id);
+                }
+                pending = Some(step.message);
+            }
+            message = incoming.next(), if pending.is_none() => {
                 let raw = match message {
                     Some(Ok(Message::Text(raw))) => raw,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -334,46 +346,38 @@ async fn serve(
                     }
                 };
                 match ClientMessage::from_bytes(raw.as_bytes()) {
-                    Ok(ClientMessage::Ping { .. }) => reply = Some(bare("pong", None)),
+                    Ok(ClientMessage::Ping { .. }) => pending = Some(bare("pong", None)),
                     Ok(ClientMessage::Pong { .. }) => {}
                     Ok(ClientMessage::ConnectionTerminate) => break vec![close(1000, "")],
                     Ok(ClientMessage::ConnectionInit { .. }) => {
                         break vec![close(4429, "Too many initialisation requests")];
                     }
                     Ok(ClientMessage::Stop { id }) => {
-                        if let Some(task) = active.remove(&id) {
-                            task.abort();
-                            reply = protocol.stopped(&id);
+                        if operations.remove(&id).is_some() {
+                            pending = protocol.stopped(&id);
                         }
                     }
                     Ok(ClientMessage::Start { id, payload }) => {
-                        active.retain(|_, task| !task.is_finished());
-                        if active.contains_key(&id) {
+                        if operations.contains_key(&id) {
                             break vec![close(4409, &format!("Subscriber for {id} already exists"))];
                         }
-                        if active.len() >= settings.max_subscriptions {
+                        if operations.len() >= settings.max_subscriptions {
                             let text = format!("at most {} operations may run on one connection", settings.max_subscriptions);
-                            reply = Some(protocol.refused(&id, code::RATE_LIMITED, &text));
+                            pending = Some(protocol.refused(&id, code::RATE_LIMITED, &text));
                             continue;
                         }
-                        let operation = Operation {
-                            api: api.clone(),
-                            context: context.clone(),
-                            protocol,
-                            id: id.clone(),
-                            out: out.clone(),
-                            done: done_tx.clone(),
-                        };
-                        active.insert(id, tokio::spawn(operation.run(payload)));
+                        match operation(&api, &context, protocol, &id, payload) {
+                            Ok(running) => { operations.insert(id, running); }
+                            Err(refused) => pending = Some(refused),
+                        }
                     }
                     Err(_) => break vec![close(4400, "Invalid message")],
                 }
             }
         }
     };
-    for (_, task) in active {
-        task.abort();
-    }
+    // Ends the operations now, so their bus receivers go before the close.
+    drop(operations);
     finish(out, writer, last).await;
 }
 
@@ -406,69 +410,45 @@ fn bearer(payload: &Value) -> Option<String> {
         })
 }
 
-/// One running operation of a connection, with what it needs to answer.
-struct Operation {
-    api: Api,
-    context: RequestContext,
-    protocol: Protocol,
-    id: String,
-    out: mpsc::Sender<Message>,
-    done: mpsc::UnboundedSender<String>,
+/// A running operation: the messages it sends, the last being `complete`
+/// (or, for a failed subscription in graphql-transport-ws, `error`).
+type Operation = Pin<Box<dyn Stream<Item = Step> + Send>>;
+
+/// A message of an operation, and whether it is its last.
+struct Step {
+    message: Message,
+    last: bool,
 }
 
-impl Operation {
-    /// Checks the document, runs it, sends its results, and tells the
-    /// connection it is over.
-    async fn run(self, mut request: Request) {
-        let state = &self.api.app;
-        match limits::check(&request.query, &state.settings.graphql) {
-            Ok(document) => {
-                let single = operation_type(&document, request.operation_name.as_deref())
-                    != Some(OperationType::Subscription);
-                request.set_parsed_query(document);
-                let request = with_request_data(request, state, &self.context);
-                if single {
-                    // Boxed: execution's state is large and a query is short-lived.
-                    let response = Box::pin(self.api.schema.execute(request)).await;
-                    let response = errors::finalize(response, &self.context.request_id);
-                    let _ = self
-                        .out
-                        .send(self.protocol.result(&self.id, &response))
-                        .await;
-                    let _ = self.out.send(bare("complete", Some(&self.id))).await;
-                } else {
-                    self.stream(request).await;
-                }
-            }
-            Err(refused) => {
-                let message = self
-                    .protocol
-                    .refused(&self.id, refused.code, &refused.message);
-                let _ = self.out.send(message).await;
-            }
-        }
-        let _ = self.done.send(self.id);
-    }
-
-    /// A subscription: every result until the stream ends (`complete`) or
-    /// fails.
-    async fn stream(&self, request: Request) {
-        let mut stream = self.api.schema.execute_stream(request);
-        while let Some(response) = stream.next().await {
-            let response = errors::finalize(response, &self.context.request_id);
-            let failed = response.data == async_graphql::Value::Null && !response.errors.is_empty();
-            let failure = if failed {
-                self.protocol.failure(&self.id, &response.errors)
-            } else {
-                None
-            };
-            let ends = failure.is_some();
-            let message = failure.unwrap_or_else(|| self.protocol.result(&self.id, &response));
-            // Waits while the client is slow to read: the bus drops what it cannot hold.
-            if self.out.send(message).await.is_err() || ends {
+/// Checks the document of a `subscribe`/`start` and starts it; a refusal is
+/// the `error` to send instead.
+fn operation(
+    api: &Api,
+    context: &RequestContext,
+    protocol: Protocol,
+    id: &str,
+    mut request: Request,
+) -> Result<Operation, Message> {
+    let document = limits::check(&request.query, &api.app.settings.graphql)
+        .map_err(|refused| protocol.refused(id, refused.code, &refused.message))?;
+    let subscription = operation_type(&document, request.operation_name.as_deref())
+        == Some(OperationType::Subscription);
+    request.set_parsed_query(document);
+    let request = with_request_data(request, &api.app, context);
+    let mut responses = api.schema.execute_stream(request);
+    let (id, request_id) = (id.to_string(), context.request_id.clone());
+    Ok(Box::pin(async_stream::stream! {
+        while let Some(response) = responses.next().await {
+            let response = errors::finalize(response, &request_id);
+            let failed = subscription
+                && response.data == async_graphql::Value::Null
+                && !response.errors.is_empty();
+            if let Some(error) = failed.then(|| protocol.failure(&id, &response.errors)).flatten() {
+                yield Step { message: error, last: true };
                 return;
             }
+            yield Step { message: protocol.result(&id, &response), last: false };
         }
-        let _ = self.out.send(bare("complete", Some(&self.id))).await;
-    }
+        yield Step { message: bare("complete", Some(&id)), last: true };
+    }))
 }

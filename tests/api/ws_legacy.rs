@@ -272,3 +272,18 @@ async fn a_legacy_websocket_is_closed_with_1001_at_shutdown() {
     app.state.lifecycle.begin_shutdown();
     assert_eq!(next(&mut socket).await, Err(1001));
 }
+
+#[tokio::test]
+async fn an_id_is_free_again_once_its_operation_completed() {
+    let app = spawn_app().await;
+    let token = app.login("therapist").await;
+    let mut socket = init(&app, &token).await;
+    for _ in 0..3 {
+        send(&mut socket, start("again", "{ me { email } }")).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "data");
+        assert_eq!(
+            next(&mut socket).await.unwrap(),
+            json!({ "type": "complete", "id": "again" })
+        );
+    }
+}
