@@ -231,7 +231,14 @@ pub struct WebsocketSettings {
     pub init_timeout_secs: u64,
     pub max_subscriptions: usize,
     pub max_message_bytes: usize,
+    /// Messages queued for one client before its operations wait (and its
+    /// subscriptions lose events).
     pub send_buffer_messages: usize,
+    /// Bytes read from a socket at a time, allocated per connection; a
+    /// longer message grows it, up to `max_message_bytes`.
+    pub read_buffer_bytes: usize,
+    /// Seconds between `ka` keep-alives of the legacy graphql-ws protocol.
+    pub keepalive_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,78 +1,105 @@
-//! `/graphql/ws`: the graphql-transport-ws protocol, written here so the
-//! server controls what the library does not: authentication in
-//! `connection_init` (4401/4403), the init timeout (4408), duplicate ids
-//! (4409), a cap on subscriptions per connection, message size, a bounded
-//! send buffer (a client that never reads loses events, the server does not
-//! grow), and a 1001 close when the server shuts down.
+//! `/graphql/ws`: GraphQL over websockets in the two protocols clients
+//! speak, chosen by `Sec-WebSocket-Protocol`: graphql-transport-ws, and the
+//! legacy graphql-ws of subscriptions-transport-ws (`start`/`data`/`stop`,
+//! `ka` keep-alives, `connection_error`). Both share one connection loop:
+//! authentication in `connection_init` (4401/4403), the init timeout (4408),
+//! duplicate ids (4409), a cap on operations per connection, the document
+//! limits, message size, a bounded send queue (a client that never reads
+//! loses events, the server does not grow), and closes at shutdown (1001),
+//! token expiry (4401) and account change (4403). A connection is two tasks
+//! (this loop, which also polls its operations, and the writer) and a 4 KiB
+//! read buffer by default, so an idle subscriber costs little memory.
+//!
+//! async-graphql's `http::WebSocket` has no send bound, replaces a running id
+//! instead of refusing it, and has no operation cap, limits check or
+//! server-side closes, so the loop is ours; its protocol names and its
+//! `ClientMessage` (which parses both protocols) are reused.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
-use async_graphql::{Request, Variables};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, ClientMessage, WebSocketProtocols as Protocol};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Request, Response, ServerError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
-use futures::{SinkExt, StreamExt};
-use serde::Deserialize;
+use axum::response::Response as HttpResponse;
+use futures::{SinkExt, Stream, StreamExt};
+use serde::Serialize;
 use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamMap;
 
 use super::Api;
 use super::{client_address, request_id};
+use crate::auth::Caller;
 use crate::error::code;
 use crate::events::Event;
 use crate::graphql::context::RequestContext;
 use crate::graphql::{errors, limits};
 use crate::http::graphql::{operation_type, with_request_data};
-use async_graphql::parser::types::OperationType;
 
-pub const PROTOCOL: &str = "graphql-transport-ws";
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ClientMessage {
-    ConnectionInit {
-        #[serde(default)]
-        payload: Option<Value>,
-    },
-    Ping {},
-    Pong {},
-    Subscribe {
-        id: String,
-        payload: SubscribePayload,
-    },
-    Complete {
-        id: String,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SubscribePayload {
-    query: String,
-    #[serde(default)]
-    operation_name: Option<String>,
-    #[serde(default)]
-    variables: Option<Value>,
-}
+/// How long a closing connection may take to hand over its close frame
+/// before the socket is dropped (a client that never reads).
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 pub async fn upgrade(
     State(api): State<Api>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
-) -> Response {
+) -> HttpResponse {
     let state = api.app.clone();
     let settings = &state.settings.websocket;
     let context_id = request_id(&headers);
     let address = client_address(&headers, peer, state.settings.server.trust_forwarded_for);
-    ws.protocols([PROTOCOL])
-        .max_message_size(settings.max_message_bytes)
+    let ws = ws.protocols(ALL_WEBSOCKET_PROTOCOLS);
+    // A client that names no protocol gets graphql-transport-ws.
+    let protocol = ws
+        .selected_protocol()
+        .and_then(|p| p.to_str().ok())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(Protocol::GraphQLWS);
+    ws.max_message_size(settings.max_message_bytes)
         .max_frame_size(settings.max_message_bytes)
-        .on_upgrade(move |socket| serve(socket, api, context_id, address))
+        .read_buffer_size(settings.read_buffer_bytes)
+        // Each message goes out as it is sent: the queue is the buffer.
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| serve(socket, protocol, api, context_id, address))
+}
+
+/// `{"type", "id"?, "payload"?}`, the envelope of every server message.
+#[derive(Serialize)]
+struct Envelope<'a, P> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<P>,
+}
+
+fn message<P: Serialize>(kind: &'static str, id: Option<&str>, payload: Option<P>) -> Message {
+    match serde_json::to_string(&Envelope { kind, id, payload }) {
+        Ok(text) => Message::Text(text.into()),
+        Err(error) => {
+            tracing::error!(%error, kind, "websocket message did not serialise");
+            let payload = json!([{ "message": "internal server error", "extensions": { "code": code::INTERNAL } }]);
+            Message::Text(
+                json!({ "type": "error", "id": id, "payload": payload })
+                    .to_string()
+                    .into(),
+            )
+        }
+    }
+}
+
+fn bare(kind: &'static str, id: Option<&str>) -> Message {
+    message::<()>(kind, id, None)
 }
 
 fn close(code: u16, reason: &str) -> Message {
@@ -82,16 +109,88 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
-fn text(value: Value) -> Message {
-    Message::Text(value.to_string().into())
+/// The one GraphQL error of a refusal: `{message, extensions: {code}}`.
+fn refusal(code: &str, message: &str) -> Value {
+    json!({ "message": message, "extensions": { "code": code } })
 }
 
-async fn serve(socket: WebSocket, api: Api, request_id: String, address: String) {
-    let state = api.app.clone();
-    let settings = state.settings.websocket.clone();
-    let (mut sink, mut incoming) = socket.split();
-    let (out, mut outbox) = mpsc::channel::<Message>(settings.send_buffer_messages.max(1));
-    let writer = tokio::spawn(async move {
+/// What the server says in each protocol; what clients say parses into
+/// async-graphql's `ClientMessage` for both.
+trait ServerMessages: Copy {
+    /// A result of an operation: `next`, or `data` in graphql-ws.
+    fn result(self, id: &str, response: &Response) -> Message;
+    /// A subscription that failed without data: an `error` that ends it in
+    /// graphql-transport-ws; `None` in graphql-ws, which sends the failure as
+    /// `data` followed by `complete`.
+    fn failure(self, id: &str, errors: &[ServerError]) -> Option<Message>;
+    /// An operation refused before it runs: `error` (a list of errors, or one
+    /// error in graphql-ws).
+    fn refused(self, id: &str, code: &str, message: &str) -> Message;
+    /// The answer to the client stopping an operation (`complete` in graphql-ws).
+    fn stopped(self, id: &str) -> Option<Message>;
+    /// Sent before the close frame when `connection_init` is refused.
+    fn init_refused(self, reason: &str) -> Option<Message>;
+    /// The periodic keep-alive (`ka` in graphql-ws).
+    fn keepalive(self) -> Option<Message>;
+}
+
+impl ServerMessages for Protocol {
+    fn result(self, id: &str, response: &Response) -> Message {
+        let kind = match self {
+            Protocol::GraphQLWS => "next",
+            Protocol::SubscriptionsTransportWS => "data",
+        };
+        message(kind, Some(id), Some(response))
+    }
+
+    fn failure(self, id: &str, errors: &[ServerError]) -> Option<Message> {
+        match self {
+            Protocol::GraphQLWS => Some(message("error", Some(id), Some(errors))),
+            Protocol::SubscriptionsTransportWS => None,
+        }
+    }
+
+    fn refused(self, id: &str, code: &str, text: &str) -> Message {
+        let error = refusal(code, text);
+        match self {
+            Protocol::GraphQLWS => message("error", Some(id), Some([error])),
+            Protocol::SubscriptionsTransportWS => message("error", Some(id), Some(error)),
+        }
+    }
+
+    fn stopped(self, id: &str) -> Option<Message> {
+        match self {
+            Protocol::GraphQLWS => None,
+            Protocol::SubscriptionsTransportWS => Some(bare("complete", Some(id))),
+        }
+    }
+
+    fn init_refused(self, reason: &str) -> Option<Message> {
+        match self {
+            Protocol::GraphQLWS => None,
+            Protocol::SubscriptionsTransportWS => Some(message(
+                "connection_error",
+                None,
+                Some(json!({ "message": reason })),
+            )),
+        }
+    }
+
+    fn keepalive(self) -> Option<Message> {
+        match self {
+            Protocol::GraphQLWS => None,
+            Protocol::SubscriptionsTransportWS => Some(bare("ka", None)),
+        }
+    }
+}
+
+/// The server's half of the socket: sends what the queue holds, in order,
+/// until a close frame or until every sender is gone.
+fn spawn_writer(
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    mut outbox: mpsc::Receiver<Message>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
         while let Some(message) = outbox.recv().await {
             let closing = matches!(message, Message::Close(_));
             if sink.send(message).await.is_err() || closing {
@@ -99,47 +198,100 @@ async fn serve(socket: WebSocket, api: Api, request_id: String, address: String)
             }
         }
         let _ = sink.close().await;
-    });
+    })
+}
 
-    let mut closing = state.lifecycle.closing();
-    // Phase 1: connection_init, within the time limit.
-    let init = tokio::time::timeout(
+/// Ends the connection: the close frame (and, for a refused init in
+/// graphql-ws, `connection_error` first) after what is queued, then the
+/// socket closes; a client that does not read gets `CLOSE_GRACE`.
+async fn finish(out: mpsc::Sender<Message>, mut writer: JoinHandle<()>, last: Vec<Message>) {
+    let flushed = tokio::time::timeout(CLOSE_GRACE, async {
+        for message in last {
+            if out.send(message).await.is_err() {
+                break;
+            }
+        }
+        drop(out);
+        let _ = (&mut writer).await;
+    })
+    .await;
+    if flushed.is_err() {
+        writer.abort();
+    }
+}
+
+/// Phase 1: the first message must be `connection_init` with an acceptable
+/// token, within the time limit. `Ok` holds the caller and the token's
+/// expiry; `Err` the messages that end the connection.
+async fn initialise(
+    incoming: &mut futures::stream::SplitStream<WebSocket>,
+    protocol: Protocol,
+    api: &Api,
+) -> Result<(Caller, Option<i64>), Vec<Message>> {
+    let settings = &api.app.settings.websocket;
+    let refuse = |code: u16, reason: &str| {
+        protocol
+            .init_refused(reason)
+            .into_iter()
+            .chain([close(code, reason)])
+            .collect::<Vec<_>>()
+    };
+    let first = tokio::time::timeout(
         Duration::from_secs(settings.init_timeout_secs),
         incoming.next(),
-    );
-    let caller = tokio::select! {
-        _ = closed(&mut closing) => { let _ = out.send(close(1001, "server shutting down")).await; None }
-        first = init => match first {
-            Err(_) => { let _ = out.send(close(4408, "Connection initialisation timeout")).await; None }
-            Ok(Some(Ok(Message::Text(raw)))) => match serde_json::from_str::<ClientMessage>(raw.as_str()) {
-                Ok(ClientMessage::ConnectionInit { payload }) => {
-                    let token = payload.as_ref().and_then(bearer);
-                    match state.authenticate_session(token.as_deref()).await {
-                        Ok(session) => {
-                            let _ = out.send(text(json!({ "type": "connection_ack" }))).await;
-                            Some(session)
-                        }
-                        Err(_) => { let _ = out.send(close(4403, "Forbidden")).await; None }
-                    }
-                }
-                Ok(_) => { let _ = out.send(close(4401, "Unauthorized")).await; None }
-                Err(_) => { let _ = out.send(close(4400, "Invalid message")).await; None }
-            },
-            Ok(_) => None,
+    )
+    .await;
+    let raw = match first {
+        Err(_) => return Err(vec![close(4408, "Connection initialisation timeout")]),
+        Ok(Some(Ok(Message::Text(raw)))) => raw,
+        Ok(_) => return Err(Vec::new()),
+    };
+    match ClientMessage::from_bytes(raw.as_bytes()) {
+        Ok(ClientMessage::ConnectionInit { payload }) => {
+            let token = payload.as_ref().and_then(bearer);
+            // Boxed: the lookup's state is large and needed only here.
+            Box::pin(api.app.authenticate_session(token.as_deref()))
+                .await
+                .map_err(|_| refuse(4403, "Forbidden"))
         }
+        Ok(_) => Err(refuse(4401, "Unauthorized")),
+        Err(_) => Err(refuse(4400, "Invalid message")),
+    }
+}
+
+async fn serve(
+    socket: WebSocket,
+    protocol: Protocol,
+    api: Api,
+    request_id: String,
+    address: String,
+) {
+    let state = api.app.clone();
+    let settings = &state.settings.websocket;
+    let (sink, mut incoming) = socket.split();
+    let (out, outbox) = mpsc::channel::<Message>(settings.send_buffer_messages.max(1));
+    let writer = spawn_writer(sink, outbox);
+    let mut closing = state.lifecycle.closing();
+
+    let initialised = tokio::select! {
+        _ = closed(&mut closing) => Err(vec![close(1001, "server shutting down")]),
+        outcome = initialise(&mut incoming, protocol, &api) => outcome,
     };
-    let Some((caller, expires_at)) = caller else {
-        drop(out);
-        let _ = writer.await;
-        return;
+    let (caller, expires_at) = match initialised {
+        Ok(session) => session,
+        Err(last) => return finish(out, writer, last).await,
     };
+    let _ = out.send(bare("connection_ack", None)).await;
     let account = match &caller {
-        crate::auth::Caller::User(p) => Some(p.id),
-        crate::auth::Caller::Anonymous => None,
+        Caller::User(p) => Some(p.id),
+        Caller::Anonymous => None,
     };
     // The connection lives no longer than its access token.
     let expiry = token_expiry(expires_at);
     tokio::pin!(expiry);
+    let ka = protocol.keepalive();
+    let mut keepalive = tokio::time::interval(Duration::from_secs(settings.keepalive_secs.max(1)));
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut events = state.bus.subscribe();
     let context = RequestContext {
         caller,
@@ -147,74 +299,86 @@ async fn serve(socket: WebSocket, api: Api, request_id: String, address: String)
         client_address: address,
     };
 
-    // Phase 2: operations until either side closes.
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
-    let mut active: HashMap<String, JoinHandle<()>> = HashMap::new();
-    loop {
+    // Phase 2: operations until either side closes. The operations run in
+    // this task; what one produces, or a reply to the client, waits in
+    // `pending` for room in the queue. Meanwhile neither the client nor the
+    // operations are read (their events lag and are lost), but the closing
+    // conditions are still watched.
+    let mut operations: StreamMap<String, Operation> = StreamMap::new();
+    let mut pending: Option<Message> = None;
+    let last = loop {
         tokio::select! {
-            _ = closed(&mut closing) => {
-                let _ = out.send(close(1001, "server shutting down")).await;
-                break;
-            }
-            Some(id) = done_rx.recv() => { active.remove(&id); }
-            _ = &mut expiry => {
-                let _ = out.send(close(4401, "the access token has expired; reconnect with a new one")).await;
-                break;
-            }
+            _ = closed(&mut closing) => break vec![close(1001, "server shutting down")],
+            _ = &mut expiry => break vec![close(4401, "the access token has expired; reconnect with a new one")],
             event = events.recv() => match event {
                 Ok(Event::AccountChanged { user }) if Some(user) == account => {
-                    let _ = out.send(close(4403, "the account changed; sign in again")).await;
-                    break;
+                    break vec![close(4403, "the account changed; sign in again")];
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                Err(RecvError::Closed) => break Vec::new(),
                 _ => {}
             },
-            message = incoming.next() => {
+            _ = keepalive.tick(), if ka.is_some() => {
+                // Only when there is room: a client that does not read needs no keep-alive.
+                if let Some(ka) = &ka {
+                    let _ = out.try_send(ka.clone());
+                }
+            }
+            permit = out.reserve(), if pending.is_some() => match (permit, pending.take()) {
+                (Ok(permit), Some(message)) => permit.send(message),
+                _ => break Vec::new(),
+            },
+            Some((id, step)) = operations.next(), if pending.is_none() && !operations.is_empty() => {
+                // Gone as soon as its last message is out, so the id is free again.
+                if step.last {
+                    operations.remove(&id);
+                }
+                pending = Some(step.message);
+            }
+            message = incoming.next(), if pending.is_none() => {
                 let raw = match message {
                     Some(Ok(Message::Text(raw))) => raw,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Binary(_))) => { let _ = out.send(close(4400, "Binary messages are not supported")).await; break; }
-                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(Message::Binary(_))) => break vec![close(4400, "Binary messages are not supported")],
+                    Some(Ok(Message::Close(_))) | None => break Vec::new(),
                     Some(Err(error)) => {
                         tracing::debug!(%error, "websocket read failed");
-                        let _ = out.send(close(1009, "Message too big or malformed")).await;
-                        break;
+                        break vec![close(1009, "Message too big or malformed")];
                     }
                 };
-                match serde_json::from_str::<ClientMessage>(raw.as_str()) {
-                    Ok(ClientMessage::Ping {}) => { let _ = out.send(text(json!({ "type": "pong" }))).await; }
-                    Ok(ClientMessage::Pong {}) => {}
+                match ClientMessage::from_bytes(raw.as_bytes()) {
+                    Ok(ClientMessage::Ping { .. }) => pending = Some(bare("pong", None)),
+                    Ok(ClientMessage::Pong { .. }) => {}
+                    Ok(ClientMessage::ConnectionTerminate) => break vec![close(1000, "")],
                     Ok(ClientMessage::ConnectionInit { .. }) => {
-                        let _ = out.send(close(4429, "Too many initialisation requests")).await;
-                        break;
+                        break vec![close(4429, "Too many initialisation requests")];
                     }
-                    Ok(ClientMessage::Complete { id }) => {
-                        if let Some(task) = active.remove(&id) { task.abort(); }
-                    }
-                    Ok(ClientMessage::Subscribe { id, payload }) => {
-                        active.retain(|_, task| !task.is_finished());
-                        if active.contains_key(&id) {
-                            let _ = out.send(close(4409, &format!("Subscriber for {id} already exists"))).await;
-                            break;
+                    Ok(ClientMessage::Stop { id }) => {
+                        if operations.remove(&id).is_some() {
+                            pending = protocol.stopped(&id);
                         }
-                        if active.len() >= settings.max_subscriptions {
-                            let message = format!("at most {} operations may run on one connection", settings.max_subscriptions);
-                            let _ = out.send(operation_error(&id, code::RATE_LIMITED, &message)).await;
+                    }
+                    Ok(ClientMessage::Start { id, payload }) => {
+                        if operations.contains_key(&id) {
+                            break vec![close(4409, &format!("Subscriber for {id} already exists"))];
+                        }
+                        if operations.len() >= settings.max_subscriptions {
+                            let text = format!("at most {} operations may run on one connection", settings.max_subscriptions);
+                            pending = Some(protocol.refused(&id, code::RATE_LIMITED, &text));
                             continue;
                         }
-                        let task = tokio::spawn(run_operation(api.clone(), context.clone(), id.clone(), payload, out.clone(), done_tx.clone()));
-                        active.insert(id, task);
+                        match operation(&api, &context, protocol, &id, payload) {
+                            Ok(running) => { operations.insert(id, running); }
+                            Err(refused) => pending = Some(refused),
+                        }
                     }
-                    Err(_) => { let _ = out.send(close(4400, "Invalid message")).await; break; }
+                    Err(_) => break vec![close(4400, "Invalid message")],
                 }
             }
         }
-    }
-    for (_, task) in active {
-        task.abort();
-    }
-    drop(out);
-    let _ = writer.await;
+    };
+    // Ends the operations now, so their bus receivers go before the close.
+    drop(operations);
+    finish(out, writer, last).await;
 }
 
 /// Resolves when the token expires; never for an anonymous connection.
@@ -246,68 +410,45 @@ fn bearer(payload: &Value) -> Option<String> {
         })
 }
 
-fn operation_error(id: &str, code: &str, message: &str) -> Message {
-    text(
-        json!({ "id": id, "type": "error", "payload": [{ "message": message, "extensions": { "code": code } }] }),
-    )
+/// A running operation: the messages it sends, the last being `complete`
+/// (or, for a failed subscription in graphql-transport-ws, `error`).
+type Operation = Pin<Box<dyn Stream<Item = Step> + Send>>;
+
+/// A message of an operation, and whether it is its last.
+struct Step {
+    message: Message,
+    last: bool,
 }
 
-async fn run_operation(
-    api: Api,
-    context: RequestContext,
-    id: String,
-    payload: SubscribePayload,
-    out: mpsc::Sender<Message>,
-    done: mpsc::UnboundedSender<String>,
-) {
-    let state = api.app.clone();
-    let document = match limits::check(&payload.query, &state.settings.graphql) {
-        Ok(document) => document,
-        Err(refused) => {
-            let _ = out
-                .send(operation_error(&id, refused.code, &refused.message))
-                .await;
-            let _ = done.send(id);
-            return;
-        }
-    };
-    let single = operation_type(&document, payload.operation_name.as_deref())
-        != Some(OperationType::Subscription);
-    let mut request = Request::new(payload.query);
-    if let Some(name) = payload.operation_name {
-        request = request.operation_name(name);
-    }
-    if let Some(variables) = payload.variables {
-        request = request.variables(Variables::from_json(variables));
-    }
+/// Checks the document of a `subscribe`/`start` and starts it; a refusal is
+/// the `error` to send instead.
+fn operation(
+    api: &Api,
+    context: &RequestContext,
+    protocol: Protocol,
+    id: &str,
+    mut request: Request,
+) -> Result<Operation, Message> {
+    let document = limits::check(&request.query, &api.app.settings.graphql)
+        .map_err(|refused| protocol.refused(id, refused.code, &refused.message))?;
+    let subscription = operation_type(&document, request.operation_name.as_deref())
+        == Some(OperationType::Subscription);
     request.set_parsed_query(document);
-    let request = with_request_data(request, &state, &context);
-    if single {
-        let response = errors::finalize(api.schema.execute(request).await, &context.request_id);
-        let _ = out
-            .send(text(
-                json!({ "id": id, "type": "next", "payload": response }),
-            ))
-            .await;
-    } else {
-        let mut stream = api.schema.execute_stream(request);
-        while let Some(response) = stream.next().await {
-            let response = errors::finalize(response, &context.request_id);
-            let failed = response.data == async_graphql::Value::Null && !response.errors.is_empty();
-            let message = if failed {
-                json!({ "id": id, "type": "error", "payload": response.errors })
-            } else {
-                json!({ "id": id, "type": "next", "payload": response })
-            };
-            // Waits while the client is slow to read: the bus drops what it cannot hold.
-            if out.send(text(message)).await.is_err() || failed {
-                let _ = done.send(id);
+    let request = with_request_data(request, &api.app, context);
+    let mut responses = api.schema.execute_stream(request);
+    let (id, request_id) = (id.to_string(), context.request_id.clone());
+    Ok(Box::pin(async_stream::stream! {
+        while let Some(response) = responses.next().await {
+            let response = errors::finalize(response, &request_id);
+            let failed = subscription
+                && response.data == async_graphql::Value::Null
+                && !response.errors.is_empty();
+            if let Some(error) = failed.then(|| protocol.failure(&id, &response.errors)).flatten() {
+                yield Step { message: error, last: true };
                 return;
             }
+            yield Step { message: protocol.result(&id, &response), last: false };
         }
-    }
-    let _ = out
-        .send(text(json!({ "id": id, "type": "complete" })))
-        .await;
-    let _ = done.send(id);
+        yield Step { message: bare("complete", Some(&id)), last: true };
+    }))
 }

@@ -28,3 +28,4 @@ mod transport;
 mod users;
 mod webhooks;
 mod websockets;
+mod ws_legacy;

@@ -14,20 +14,21 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn connect(app: &TestApp) -> Socket {
+    connect_with(app, "graphql-transport-ws").await
+}
+
+/// Opens `/graphql/ws` offering `protocol`; the server must choose it.
+pub async fn connect_with(app: &TestApp, protocol: &str) -> Socket {
     let mut request = format!("ws://127.0.0.1:{}/graphql/ws", app.port)
         .into_client_request()
         .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol.parse().unwrap());
     let (socket, response) = tokio_tungstenite::connect_async(request)
         .await
         .expect("websocket connects");
-    assert_eq!(
-        response.headers()["sec-websocket-protocol"],
-        "graphql-transport-ws"
-    );
+    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
     socket
 }
 
@@ -82,7 +83,7 @@ async fn subscribe(app: &TestApp, socket: &mut Socket, id: &str) {
     }
 }
 
-const SUBSCRIBE: &str = "subscription { assetUpdated { kind asset { name } } }";
+pub const SUBSCRIBE: &str = "subscription { assetUpdated { kind asset { name } } }";
 
 #[tokio::test]
 async fn a_subscriber_receives_the_change_a_mutation_makes() {
@@ -256,4 +257,52 @@ async fn a_websocket_ends_when_its_access_token_expires() {
     let started = std::time::Instant::now();
     assert_eq!(next(&mut socket).await, Err(4401));
     assert!(started.elapsed() < Duration::from_secs(9));
+}
+
+#[tokio::test]
+async fn a_subscriber_that_never_reads_is_let_go_at_shutdown() {
+    let app = spawn_app_with(|s| s.websocket.send_buffer_messages = 4).await;
+    let token = app.login("admin").await;
+    let idle = app.state.bus.receivers();
+    let mut stalled = init(&app, &token).await;
+    subscribe(&app, &mut stalled, "s").await;
+    let record = std::sync::Arc::new(
+        app.state
+            .db
+            .assets()
+            .create(alawael::db::assets::AssetForCreate {
+                name: "Flood ".repeat(2000),
+                category: alawael::db::assets::AssetCategory::It,
+                serial_number: None,
+                value: alawael::domain::Money::parse(1, "SAR").unwrap(),
+                status: alawael::db::assets::AssetStatus::Available,
+                location: None,
+                purchase_date: None,
+                warranty_until: None,
+                assigned_to: None,
+            })
+            .await
+            .unwrap(),
+    );
+    // Enough to fill the queue and the socket buffers of a client that never reads.
+    for _ in 0..1000 {
+        app.state.bus.publish(alawael::events::Event::Record {
+            entity: "Asset",
+            kind: alawael::events::ChangeKind::Updated,
+            id: record.id,
+            snapshot: alawael::events::Snapshot::of(record.clone()),
+        });
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.state.lifecycle.begin_shutdown();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.state.bus.receivers() > idle {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled connection ends at shutdown"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stalled);
 }
