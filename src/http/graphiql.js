@@ -36,7 +36,8 @@
   root.render(React.createElement(GraphiQL, {
     fetcher: fetcher,
     defaultEditorToolsVisibility: true,
-    defaultHeaders: '{\n  "Authorization": "Bearer <accessToken from the login mutation>"\n}',
-    defaultQuery: 'mutation SignIn {\n  login(email: "admin@alawael.local", password: "alawael-dev-password") {\n    accessToken\n    expiresIn\n  }\n}\n'
+    defaultQuery: '# Sign in, then put the accessToken in Headers below as\n' +
+      '# {"Authorization": "Bearer <accessToken>"}; subscriptions use it too.\n' +
+      'mutation SignIn {\n  login(email: "admin@alawael.local", password: "alawael-dev-password") {\n    accessToken\n    expiresIn\n  }\n}\n'
   }));
 })();

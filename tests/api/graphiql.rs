@@ -185,6 +185,19 @@ async fn graphiql_runs_a_query_and_a_subscription_with_nothing_but_this_server()
         )
         .await;
     eprintln!("GraphiQL rendered in {:?}", started.elapsed());
+    // A first visit loads the schema: the documentation explorer shows it.
+    browser
+        .eval(
+            "document.querySelector('[aria-label=\"Show Documentation Explorer\"]').click(); true",
+        )
+        .await;
+    browser
+        .wait_for(
+            "the documentation explorer shows the schema",
+            "(document.querySelector('.graphiql-doc-explorer') || {innerText: ''}).innerText.includes('subscription: Subscription')",
+            LIMIT,
+        )
+        .await;
     let loaded = requested_urls(&browser);
     for asset in asset_urls(&page_html(&app).await) {
         assert!(
@@ -194,9 +207,14 @@ async fn graphiql_runs_a_query_and_a_subscription_with_nothing_but_this_server()
     }
     assert_clean(&mut browser, &app).await;
 
-    // A query and its Authorization header, as GraphiQL stores them; reloaded.
+    // A query and its Authorization header, as GraphiQL stores them (written
+    // from another page of this origin, so GraphiQL cannot overwrite them),
+    // then the page again.
     let query = json!("query Me { me { email role } }");
     let headers = json!(json!({ "Authorization": format!("Bearer {token}") }).to_string());
+    browser
+        .navigate(&format!("{}/health/live", app.address))
+        .await;
     browser
         .eval(&format!(
             "localStorage.setItem('graphiql:query', {query}); localStorage.setItem('graphiql:headers', {headers}); true"
