@@ -99,7 +99,7 @@ fn page() -> &'static Page {
     PAGE_CELL.get_or_init(|| {
         let mut html = PAGE.replace("INLINE_SCRIPT", SCRIPT);
         for (name, _, _) in ASSETS {
-            let version = checksum(name).map_or("", |sum| &sum[..sum.len().min(16)]);
+            let version = checksum(name).map_or("", |sum| sum.get(..16).unwrap_or(sum));
             html = html.replace(
                 &format!("\"/graphiql/{name}\""),
                 &format!("\"/graphiql/{name}?v={version}\""),
@@ -127,8 +127,8 @@ fn plain_host(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// `connect-src 'self'` covers `ws:`/`wss:` to the same host only in browsers
-/// that follow CSP 3 (Safari before 15.4 does not), so the WebSocket origin of
-/// the host the page was loaded from is listed as well.
+/// that follow CSP 3 (older Safari releases do not), so the WebSocket origins
+/// of the host the page was loaded from are listed as well.
 fn policy(page: &Page, nonce: &str, headers: &HeaderMap) -> String {
     let sockets = plain_host(headers)
         .map(|host| format!(" ws://{host} wss://{host}"))
