@@ -3,6 +3,7 @@
 //! time-outs, and every protocol event kept for the test to inspect.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,6 +56,8 @@ impl Browser {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            // Its own process group, so all its processes can be ended at once.
+            .process_group(0)
             .spawn()
             .expect("Chromium starts");
         let stderr = child.stderr.take().expect("piped stderr");
@@ -291,7 +294,13 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Ends Chromium's process group (the browser and its helpers, which
+    /// would otherwise go on writing to the profile), then removes the profile.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
