@@ -56,6 +56,17 @@ ensure_redis() {
   fi
 }
 
+# The test suite drives GraphiQL in headless Chromium (Debian's package).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  log "installing Chromium with apt-get"
+  if [ "$(id -u)" -eq 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2
+  else
+    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2
+  fi
+}
+
 # start_ferretdb STATE_DIR -> exports FERRETDB_PORT, FERRETDB_PID
 start_ferretdb() {
   local dir="$1"

@@ -161,7 +161,7 @@ pub async fn get(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"));
         if html && state.settings.server.graphiql {
-            return super::graphiql::response();
+            return super::graphiql::response(&headers);
         }
         return refusal(
             StatusCode::BAD_REQUEST,

@@ -1,4 +1,5 @@
 //! The HTTP router: `/graphql` (POST, GET, GraphiQL), `/graphql/ws`,
+//! `/graphiql/<file>` (GraphiQL's embedded scripts and styles),
 //! `/health/live`, `/health/ready`, `/metrics`, and the tower-http
 //! middleware around them (request id, tracing, CORS, compression, timeout,
 //! security headers, panic catching).
@@ -150,6 +151,7 @@ pub fn router(api: Api) -> Router {
     let mut router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::render))

@@ -7,11 +7,13 @@
 mod assets;
 mod audit;
 mod auth;
+mod browser;
 mod clinic;
 mod clinic_roles;
 mod clinic_rules;
 mod config;
 mod contract;
+mod graphiql;
 mod helpers;
 mod limits;
 mod live;
