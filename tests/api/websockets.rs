@@ -286,12 +286,12 @@ async fn a_subscriber_that_never_reads_is_let_go_at_shutdown() {
     );
     // Enough to fill the queue and the socket buffers of a client that never reads.
     for _ in 0..1000 {
-        app.state.bus.publish(alawael::events::Event::Record {
-            entity: "Asset",
-            kind: alawael::events::ChangeKind::Updated,
-            id: record.id,
-            snapshot: alawael::events::Snapshot::of(record.clone()),
-        });
+        app.state.bus.publish(alawael::events::Event::record(
+            "Asset",
+            alawael::events::ChangeKind::Updated,
+            record.id,
+            alawael::events::Snapshot::of(record.clone(), &[]).unwrap(),
+        ));
         tokio::task::yield_now().await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;

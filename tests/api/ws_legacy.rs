@@ -214,12 +214,12 @@ async fn a_legacy_subscriber_that_never_reads_does_not_hold_up_others() {
     let record = std::sync::Arc::new(record);
     // 3,000 events of 12 KB each: far more than the stalled client's buffers hold.
     for _ in 0..3000 {
-        app.state.bus.publish(alawael::events::Event::Record {
-            entity: "Asset",
-            kind: alawael::events::ChangeKind::Updated,
-            id: record.id,
-            snapshot: alawael::events::Snapshot::of(record.clone()),
-        });
+        app.state.bus.publish(alawael::events::Event::record(
+            "Asset",
+            alawael::events::ChangeKind::Updated,
+            record.id,
+            alawael::events::Snapshot::of(record.clone(), &[]).unwrap(),
+        ));
         tokio::task::yield_now().await;
     }
     let mut received = 0;
