@@ -3,7 +3,7 @@
 //! working, more slowly and per instance, without it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
@@ -30,7 +30,12 @@ pub struct Cache {
     /// so a Redis outage adds at most one connection attempt per few seconds.
     retry_at: Mutex<Option<Instant>>,
     local: Mutex<HashMap<String, (i64, Instant)>>,
+    /// Texts (persisted queries) kept in process, in front of Redis.
+    texts: Mutex<HashMap<String, (Arc<str>, Instant)>>,
 }
+
+/// Texts kept in process at most; past it, expired ones go, then half.
+const TEXTS: usize = 10_000;
 
 /// How long Redis is left alone after a failed connection.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -55,6 +60,7 @@ impl Cache {
             timeout,
             retry_at: Mutex::new(None),
             local: Mutex::new(HashMap::new()),
+            texts: Mutex::new(HashMap::new()),
         };
         if cache.client.is_some() && cache.manager().await.is_none() {
             tracing::warn!(
@@ -72,6 +78,7 @@ impl Cache {
             timeout: Duration::from_millis(500),
             retry_at: Mutex::new(None),
             local: Mutex::new(HashMap::new()),
+            texts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -190,6 +197,51 @@ impl Cache {
         }
         if let Ok(mut map) = self.local.lock() {
             map.remove(key);
+        }
+    }
+
+    /// A text stored with `set_text`: from this process when it has it,
+    /// else from Redis (then kept here too).
+    pub async fn get_text(&self, key: &str, ttl: Duration) -> Option<Arc<str>> {
+        let now = Instant::now();
+        if let Ok(texts) = self.texts.lock()
+            && let Some((text, until)) = texts.get(key)
+            && *until > now
+        {
+            return Some(text.clone());
+        }
+        let mut redis = self.manager().await?;
+        let found = tokio::time::timeout(self.timeout, redis.get::<_, Option<String>>(key)).await;
+        let text: Arc<str> = Arc::from(found.ok()?.ok()??);
+        self.keep_text(key, text.clone(), ttl);
+        Some(text)
+    }
+
+    /// Stores a text for `ttl`, here and in Redis (shared by every instance).
+    pub async fn set_text(&self, key: &str, text: &str, ttl: Duration) {
+        self.keep_text(key, Arc::from(text), ttl);
+        if let Some(mut redis) = self.manager().await {
+            let secs = ttl.as_secs().max(1);
+            let stored = redis.set_ex::<_, _, ()>(key, text, secs);
+            if !matches!(tokio::time::timeout(self.timeout, stored).await, Ok(Ok(()))) {
+                tracing::warn!("storing a text in Redis failed; it is kept in this process only");
+            }
+        }
+    }
+
+    fn keep_text(&self, key: &str, text: Arc<str>, ttl: Duration) {
+        let now = Instant::now();
+        if let Ok(mut texts) = self.texts.lock() {
+            if texts.len() >= TEXTS {
+                texts.retain(|_, (_, until)| *until > now);
+            }
+            if texts.len() >= TEXTS {
+                let drop: Vec<String> = texts.keys().take(TEXTS / 2).cloned().collect();
+                for key in drop {
+                    texts.remove(&key);
+                }
+            }
+            texts.insert(key.to_string(), (text, now + ttl));
         }
     }
 

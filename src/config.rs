@@ -189,6 +189,9 @@ pub struct AuthSettings {
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl_secs: u64,
+    /// How long a caller's account (active, role) is used from memory at
+    /// most; changes made through the API drop it at once on every instance.
+    pub account_cache_secs: u64,
     pub refresh_token_ttl_secs: u64,
     pub account_failures_max: u32,
     pub account_failures_window_secs: u64,

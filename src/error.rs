@@ -22,6 +22,7 @@ pub mod code {
     pub const QUERY_TOO_LONG: &str = "QUERY_TOO_LONG";
     pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
     pub const INTERNAL: &str = "INTERNAL";
 }
 

@@ -53,6 +53,9 @@ impl Application {
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
         let bus = event_bus(&settings, db.name());
+        let accounts = crate::auth::accounts::AccountCache::new(Duration::from_secs(
+            settings.auth.account_cache_secs,
+        ));
         let state = Arc::new(AppState {
             tokens: TokenKeys::new(&settings.auth),
             cursors: CursorCodec::new(settings.auth.secret()),
@@ -62,6 +65,7 @@ impl Application {
             bus,
             lifecycle: Lifecycle::default(),
             live: crate::live::Live::default(),
+            accounts,
         });
         Ok(Self {
             listener,
@@ -103,6 +107,10 @@ impl Application {
         } else {
             Vec::new()
         });
+        // Drops cached accounts changed on any instance (not a database worker: always on).
+        let _accounts = crate::live::Workers(vec![tokio::spawn(crate::live::accounts_loop(
+            state.clone(),
+        ))]);
         let reports = (background && state.settings.reports.worker)
             .then(|| crate::reports::spawn(state.clone()));
 

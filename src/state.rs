@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
+use crate::auth::accounts::Account;
 use crate::auth::tokens::{TokenError, TokenKeys};
 use crate::auth::{Caller, Principal};
 use crate::cache::Cache;
@@ -26,12 +27,15 @@ pub struct AppState {
     pub lifecycle: Lifecycle,
     /// The background workers' shared handles (webhook directory, wake-ups).
     pub live: crate::live::Live,
+    /// Callers' accounts, so a request does not read them from the database.
+    pub accounts: crate::auth::accounts::AccountCache,
 }
 
 impl AppState {
     /// Resolves the `Authorization` header: absent means anonymous; anything
     /// present must be a valid token of an active account, or the whole
-    /// request fails with `UNAUTHENTICATED`. One database read.
+    /// request fails with `UNAUTHENTICATED`. The account comes from the
+    /// account cache; the database is read only on a miss.
     pub async fn authenticate(&self, authorization: Option<&str>) -> ApiResult<Caller> {
         Ok(self.authenticate_session(authorization).await?.0)
     }
@@ -56,23 +60,36 @@ impl AppState {
             .tokens
             .verify(token)
             .map_err(|e: TokenError| ApiError::Unauthenticated(e.to_string()))?;
-        let user = self.db.users().get(id).await?;
-        match user {
-            Some(user) if user.active => Ok((
-                Caller::User(Principal {
-                    id: user.id,
+        let account = match self.accounts.get(id) {
+            Some(account) => account,
+            None => {
+                let Some(user) = self.db.users().get(id).await? else {
+                    return Err(ApiError::Unauthenticated(
+                        "the access token is invalid".into(),
+                    ));
+                };
+                let account = Account {
+                    active: user.active,
                     role: user.role,
                     name: user.name,
-                }),
-                Some(claims.exp),
-            )),
-            Some(_) => Err(ApiError::Unauthenticated(
+                };
+                self.accounts.put(id, account.clone());
+                account
+            }
+        };
+        if !account.active {
+            return Err(ApiError::Unauthenticated(
                 "this account has been deactivated".into(),
-            )),
-            None => Err(ApiError::Unauthenticated(
-                "the access token is invalid".into(),
-            )),
+            ));
         }
+        Ok((
+            Caller::User(Principal {
+                id,
+                role: account.role,
+                name: account.name,
+            }),
+            Some(claims.exp),
+        ))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Authentication: password hashing, access and refresh tokens, the caller's
-//! identity, and the login throttle.
+//! identity and its cached account, and the login throttle.
 
+pub mod accounts;
 pub mod caller;
 pub mod password;
 pub mod throttle;

@@ -51,6 +51,7 @@ const KNOWN: &[&str] = &[
     code::QUERY_TOO_LONG,
     code::BATCH_TOO_LARGE,
     code::SERVICE_UNAVAILABLE,
+    code::PERSISTED_QUERY_NOT_FOUND,
     code::INTERNAL,
 ];
 

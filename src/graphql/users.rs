@@ -473,6 +473,7 @@ impl UserMutation {
             .map_err(ApiError::from)?;
         let deactivated =
             super::model::changed(ctx, pending, &before, after, users.restore(&before)).await?;
+        app.accounts.forget(id);
         app.bus.publish(Event::AccountChanged { user: id });
         Ok(deactivated)
     }
@@ -503,6 +504,7 @@ async fn update_and_audit(
     })
     .await?;
     let role_changed = after.role != before.role;
+    app.accounts.forget(before.id);
     let updated =
         super::model::changed(ctx, pending, &before, after, users.restore(&before)).await?;
     if role_changed {

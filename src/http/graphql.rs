@@ -1,6 +1,6 @@
 //! `POST /graphql` and `GET /graphql`: transport rules (content types, body
-//! size, batches, mutations over GET), authentication, the document limits,
-//! then execution with per-request data and loaders.
+//! size, batches, mutations over GET), authentication, persisted queries,
+//! the document limits, then execution with per-request data and loaders.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -228,6 +228,11 @@ pub async fn execute(
 ) -> Result<GqlResponse, Response> {
     let state = &api.app;
     let started = Instant::now();
+    if let Err((code, message)) = super::persisted::resolve(state, &mut request).await {
+        let operation = crate::http::metrics::operation_label(request.operation_name.as_deref());
+        crate::http::metrics::record_request(operation, false, started.elapsed().as_secs_f64());
+        return Ok(error_response(code, message));
+    }
     let document = match limits::check(&request.query, &state.settings.graphql) {
         Ok(document) => document,
         Err(refused) => {

@@ -8,6 +8,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
+pub mod persisted;
 pub mod ws;
 
 use std::net::SocketAddr;

@@ -83,6 +83,22 @@ pub fn start(app: Arc<AppState>) -> Vec<JoinHandle<()>> {
     ]
 }
 
+/// Forgets cached accounts that changed, here or on another instance.
+pub async fn accounts_loop(app: Arc<AppState>) {
+    use crate::events::Event;
+    use tokio::sync::broadcast::error::RecvError;
+    let mut events = app.bus.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(Event::AccountChanged { user }) => app.accounts.forget(user),
+            Ok(Event::Record { entity, id, .. }) if &*entity == "User" => app.accounts.forget(id),
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => app.accounts.forget_all(),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Sleeps `pause`, or less when shutdown begins (then returns false).
 pub async fn wait(app: &AppState, pause: Duration) -> bool {
     let mut closing = app.lifecycle.closing();

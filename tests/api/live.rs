@@ -332,8 +332,11 @@ async fn an_event_raised_on_one_instance_reaches_subscribers_on_another() {
         started.elapsed()
     );
 
-    // An account change on A ends that account's sockets on B too.
+    // An account change on A ends that account's sockets on B too, and B
+    // stops accepting its token although B had its account in memory.
     let therapist = b.login("therapist").await;
+    let me = b.gql(Some(&therapist), "{ me { id } }", json!({})).await;
+    assert!(me["errors"].is_null(), "{me}");
     let mut therapist_socket = init(&b, &therapist).await;
     let therapist_id = a.user_id("therapist").await;
     let deactivate = a
@@ -345,6 +348,15 @@ async fn an_event_raised_on_one_instance_reaches_subscribers_on_another() {
         .await;
     assert!(deactivate["errors"].is_null(), "{deactivate}");
     assert_eq!(next(&mut therapist_socket).await, Err(4403));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let refused = b.gql(Some(&therapist), "{ me { id } }", json!({})).await;
+        if error_code(&refused) == "UNAUTHENTICATED" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B refuses the token: {refused}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 struct Redis {

@@ -19,6 +19,7 @@ mod limits;
 mod live;
 mod migrations;
 mod pagination;
+mod persisted;
 mod privacy;
 mod reports;
 mod resilience;

@@ -1,0 +1,89 @@
+//! Automatic persisted queries, Apollo's protocol: a request may carry
+//! `extensions.persistedQuery { version: 1, sha256Hash }`. With the query
+//! text, the hash must be the text's SHA-256 (else `BAD_USER_INPUT`) and the
+//! text is stored under it; without it, the stored text is used, or the
+//! answer is `PERSISTED_QUERY_NOT_FOUND` (message `PersistedQueryNotFound`,
+//! which Apollo's clients answer by sending the text). Texts live in Redis,
+//! shared by every instance, with an in-process tier in front (alone while
+//! Redis is down). This happens before the document limits, which need the
+//! text: async-graphql's own APQ extension resolves the text inside
+//! execution, after our limits check, so it cannot be used here.
+
+use std::time::Duration;
+
+use async_graphql::{Request, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::code;
+use crate::state::AppState;
+
+/// How long a stored text lives after it was last registered.
+const TTL: Duration = Duration::from_secs(7 * 86_400);
+
+/// Why a persisted-query request is refused: a code and a message.
+pub type Refusal = (&'static str, String);
+
+fn key(state: &AppState, hash: &str) -> String {
+    format!("{}:apq:{hash}", state.db.name())
+}
+
+/// The hash a request names, when it uses the protocol.
+fn requested_hash(request: &Request) -> Result<Option<String>, Refusal> {
+    let Some(persisted) = request.extensions.0.get("persistedQuery") else {
+        return Ok(None);
+    };
+    let bad = |why: &str| Err((code::BAD_USER_INPUT, why.to_string()));
+    let Value::Object(fields) = persisted else {
+        return bad("extensions.persistedQuery must be an object { version: 1, sha256Hash }");
+    };
+    match fields.get("version") {
+        Some(Value::Number(n)) if n.as_i64() == Some(1) => {}
+        _ => return bad("extensions.persistedQuery.version must be 1"),
+    }
+    match fields.get("sha256Hash") {
+        Some(Value::String(hash))
+            if hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()) =>
+        {
+            Ok(Some(hash.to_ascii_lowercase()))
+        }
+        _ => bad("extensions.persistedQuery.sha256Hash must be 64 hexadecimal characters"),
+    }
+}
+
+/// Fills in or registers the request's text when it names a persisted query.
+pub async fn resolve(state: &AppState, request: &mut Request) -> Result<(), Refusal> {
+    let Some(hash) = requested_hash(request)? else {
+        return Ok(());
+    };
+    if request.query.is_empty() {
+        return match state.cache.get_text(&key(state, &hash), TTL).await {
+            Some(text) => {
+                request.query = text.to_string();
+                metrics::counter!("alawael_persisted_queries_total", "result" => "hit")
+                    .increment(1);
+                Ok(())
+            }
+            None => {
+                metrics::counter!("alawael_persisted_queries_total", "result" => "miss")
+                    .increment(1);
+                Err((
+                    code::PERSISTED_QUERY_NOT_FOUND,
+                    "PersistedQueryNotFound".into(),
+                ))
+            }
+        };
+    }
+    let actual = hex::encode(Sha256::digest(request.query.as_bytes()));
+    if actual != hash {
+        return Err((
+            code::BAD_USER_INPUT,
+            "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query".into(),
+        ));
+    }
+    state
+        .cache
+        .set_text(&key(state, &hash), &request.query, TTL)
+        .await;
+    metrics::counter!("alawael_persisted_queries_total", "result" => "registered").increment(1);
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! Automatic persisted queries: registering a text under its SHA-256,
+//! using it by hash over POST and GET, the refusals, sharing across
+//! instances through Redis, and working without Redis.
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{
+    TestApp, error_code, spawn_app, spawn_app_with, spawn_with_settings, test_settings,
+};
+use alawael::config::Environment;
+
+const QUERY: &str = "{ me { email role } }";
+
+fn hash(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+async fn post(app: &TestApp, token: &str, body: Value) -> Value {
+    app.http
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn persisted(hash: &str) -> Value {
+    json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } })
+}
+
+#[tokio::test]
+async fn a_query_registered_under_its_hash_runs_by_hash_over_post_and_get() {
+    let app = spawn_app().await;
+    let token = app.login("manager").await;
+    let unknown = post(
+        &app,
+        &token,
+        json!({ "extensions": persisted(&hash(QUERY)) }),
+    )
+    .await;
+    assert_eq!(
+        error_code(&unknown),
+        "PERSISTED_QUERY_NOT_FOUND",
+        "{unknown}"
+    );
+    assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
+
+    let registered = post(
+        &app,
+        &token,
+        json!({ "query": QUERY, "extensions": persisted(&hash(QUERY)) }),
+    )
+    .await;
+    assert_eq!(registered["data"]["me"]["role"], "MANAGER", "{registered}");
+    let by_hash = post(
+        &app,
+        &token,
+        json!({ "extensions": persisted(&hash(QUERY)) }),
+    )
+    .await;
+    assert_eq!(by_hash, registered);
+
+    let extensions = persisted(&hash(QUERY)).to_string();
+    let url = format!(
+        "{}/graphql?extensions={}",
+        app.address,
+        urlencode(&extensions)
+    );
+    let got: Value = app
+        .http
+        .get(url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, registered);
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_hash_that_is_not_the_querys_or_a_malformed_extension_is_bad_input() {
+    let app = spawn_app().await;
+    let token = app.login("manager").await;
+    let wrong = hash("{ __typename }");
+    let mismatch = post(
+        &app,
+        &token,
+        json!({ "query": QUERY, "extensions": persisted(&wrong) }),
+    )
+    .await;
+    assert_eq!(error_code(&mismatch), "BAD_USER_INPUT", "{mismatch}");
+    // Nothing was stored under the wrong hash.
+    let after = post(&app, &token, json!({ "extensions": persisted(&wrong) })).await;
+    assert_eq!(error_code(&after), "PERSISTED_QUERY_NOT_FOUND", "{after}");
+    for extensions in [
+        json!({ "persistedQuery": { "version": 2, "sha256Hash": hash(QUERY) } }),
+        json!({ "persistedQuery": { "version": 1, "sha256Hash": "abc" } }),
+        json!({ "persistedQuery": "yes" }),
+    ] {
+        let body = post(
+            &app,
+            &token,
+            json!({ "query": QUERY, "extensions": extensions }),
+        )
+        .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{extensions}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_query_registered_on_one_instance_runs_by_hash_on_another() {
+    std::env::var("REDIS_URL").expect("scripts/test provides Redis");
+    let settings = test_settings(Environment::Test);
+    let a = spawn_with_settings(settings.clone()).await;
+    let b = spawn_with_settings(settings).await;
+    let token = a.login("manager").await;
+    post(
+        &a,
+        &token,
+        json!({ "query": QUERY, "extensions": persisted(&hash(QUERY)) }),
+    )
+    .await;
+    let on_b = post(&b, &token, json!({ "extensions": persisted(&hash(QUERY)) })).await;
+    assert_eq!(on_b["data"]["me"]["role"], "MANAGER", "{on_b}");
+}
+
+#[tokio::test]
+async fn without_redis_persisted_queries_work_in_process() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_app_with(|s| {
+        s.redis.url = Some(SecretString::from(format!("redis://127.0.0.1:{port}")));
+    })
+    .await;
+    let token = app.login("manager").await;
+    let registered = post(
+        &app,
+        &token,
+        json!({ "query": QUERY, "extensions": persisted(&hash(QUERY)) }),
+    )
+    .await;
+    assert!(registered["errors"].is_null(), "{registered}");
+    let by_hash = post(
+        &app,
+        &token,
+        json!({ "extensions": persisted(&hash(QUERY)) }),
+    )
+    .await;
+    assert_eq!(by_hash, registered);
+}
