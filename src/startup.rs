@@ -95,6 +95,9 @@ impl Application {
         } = self;
         let server_settings = state.settings.server.clone();
         let router = crate::http::router(crate::http::Api {
+            documents: Arc::new(crate::graphql::documents::Documents::new(
+                state.settings.graphql.clone(),
+            )),
             schema: build_schema(&state.settings.graphql),
             app: state.clone(),
         })

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod batch;
 pub mod beneficiaries;
 pub mod context;
+pub mod documents;
 pub mod enrollments;
 pub mod enums;
 pub mod errors;

@@ -21,8 +21,8 @@ use super::Api;
 use super::{client_address, request_id};
 use crate::error::code;
 use crate::graphql::context::RequestContext;
+use crate::graphql::errors;
 use crate::graphql::loaders::Loaders;
-use crate::graphql::{errors, limits};
 use crate::state::AppState;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -233,7 +233,7 @@ pub async fn execute(
         crate::http::metrics::record_request(operation, false, started.elapsed().as_secs_f64());
         return Ok(error_response(code, message));
     }
-    let document = match limits::check(&request.query, &state.settings.graphql) {
+    let document = match api.documents.check(&request.query) {
         Ok(document) => document,
         Err(refused) => {
             let operation =

@@ -99,6 +99,8 @@ fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
 pub struct Api {
     pub app: Arc<AppState>,
     pub schema: AlawaelSchema,
+    /// Documents already parsed and limit-checked, by their hash.
+    pub documents: Arc<crate::graphql::documents::Documents>,
 }
 
 impl axum::extract::FromRef<Api> for Arc<AppState> {

@@ -40,7 +40,7 @@ use crate::auth::Caller;
 use crate::error::code;
 use crate::events::Event;
 use crate::graphql::context::RequestContext;
-use crate::graphql::{errors, limits};
+use crate::graphql::errors;
 use crate::http::graphql::{operation_type, with_request_data};
 
 /// How long a closing connection may take to hand over its close frame
@@ -429,7 +429,9 @@ fn operation(
     id: &str,
     mut request: Request,
 ) -> Result<Operation, Message> {
-    let document = limits::check(&request.query, &api.app.settings.graphql)
+    let document = api
+        .documents
+        .check(&request.query)
         .map_err(|refused| protocol.refused(id, refused.code, &refused.message))?;
     let subscription = operation_type(&document, request.operation_name.as_deref())
         == Some(OperationType::Subscription);

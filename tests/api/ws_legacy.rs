@@ -194,34 +194,8 @@ async fn a_legacy_subscriber_that_never_reads_does_not_hold_up_others() {
     subscribe(&app, &mut stalled, "s").await;
     let mut reader = init(&app, &token).await;
     subscribe(&app, &mut reader, "r").await;
-    let record = app
-        .state
-        .db
-        .assets()
-        .create(alawael::db::assets::AssetForCreate {
-            name: "Flood ".repeat(2000),
-            category: alawael::db::assets::AssetCategory::It,
-            serial_number: None,
-            value: alawael::domain::Money::parse(1, "SAR").unwrap(),
-            status: alawael::db::assets::AssetStatus::Available,
-            location: None,
-            purchase_date: None,
-            warranty_until: None,
-            assigned_to: None,
-        })
-        .await
-        .unwrap();
-    let record = std::sync::Arc::new(record);
     // 3,000 events of 12 KB each: far more than the stalled client's buffers hold.
-    for _ in 0..3000 {
-        app.state.bus.publish(alawael::events::Event::record(
-            "Asset",
-            alawael::events::ChangeKind::Updated,
-            record.id,
-            alawael::events::Snapshot::of(record.clone(), &[]).unwrap(),
-        ));
-        tokio::task::yield_now().await;
-    }
+    crate::websockets::flood(&app, 3000).await;
     let mut received = 0;
     while let Ok(Some(Ok(Message::Text(text)))) =
         tokio::time::timeout(Duration::from_millis(500), reader.next()).await
