@@ -2,8 +2,8 @@
 //! stored change raises, for webhooks and analytics. A change's names come
 //! from its audit action (`enrollment.activate` → `enrollment.activated`),
 //! plus the generic name of its kind when that differs
-//! (`enrollment.updated`), plus `asset.status_changed` when an asset's
-//! status moved. `CATALOGUE` is every name a webhook may subscribe to.
+//! (`enrollment.updated`), plus `asset.status_changed` when an update
+//! moved an asset's status. `CATALOGUE` is every name a webhook may subscribe to.
 
 use super::ChangeKind;
 
@@ -70,7 +70,7 @@ pub fn raised(action: &str, kind: ChangeKind, changed: &[String]) -> Vec<String>
     if !names.contains(&generic) {
         names.push(generic);
     }
-    if subject == "asset" && changed.iter().any(|f| f == "status") {
+    if subject == "asset" && kind == ChangeKind::Updated && changed.iter().any(|f| f == "status") {
         names.push("asset.status_changed".into());
     }
     names.retain(|n| CATALOGUE.contains(&n.as_str()));
@@ -99,6 +99,11 @@ mod tests {
         assert_eq!(
             raised("asset.update", ChangeKind::Updated, &["status".into()]),
             ["asset.updated", "asset.status_changed"]
+        );
+        assert_eq!(
+            raised("asset.create", ChangeKind::Created, &["status".into()]),
+            ["asset.created"],
+            "a new asset's status did not change"
         );
         assert_eq!(
             raised("webhook.create", ChangeKind::Created, &[]),
