@@ -3,6 +3,9 @@
 //! latency percentiles and the process's peak memory. Run with `scripts/bench`
 //! (optional: BENCH_SECONDS, BENCH_CLIENTS).
 
+mod common;
+use common::post;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -39,24 +42,6 @@ fn peak_rss_mib() -> f64 {
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
-}
-
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    token: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> anyhow::Result<Value> {
-    let mut request = http
-        .post(url)
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let body: Value = request.send().await?.json().await?;
-    anyhow::ensure!(body["errors"].is_null(), "errors: {body}");
-    Ok(body)
 }
 
 fn report(name: &str, mut samples: Vec<Duration>, errors: usize, elapsed: Duration) {

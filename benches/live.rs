@@ -6,6 +6,9 @@
 //! websocket clients, all on loopback. Run with `scripts/bench live`
 //! (BENCH_EVENTS sets the number of mutations, default 300).
 
+mod common;
+use common::post;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -46,24 +49,6 @@ async fn start(settings: Settings) -> anyhow::Result<(String, u16)> {
     let (address, port) = (format!("http://{}/graphql", app.address()), app.port());
     tokio::spawn(app.run_until_stopped());
     Ok((address, port))
-}
-
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    token: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> anyhow::Result<Value> {
-    let mut request = http
-        .post(url)
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let body: Value = request.send().await?.json().await?;
-    anyhow::ensure!(body["errors"].is_null(), "errors: {body}");
-    Ok(body)
 }
 
 /// A websocket subscribed to `assetUpdated`; every asset name it receives goes to the channel.
