@@ -93,12 +93,12 @@ pub fn decode_all<T: serde::de::DeserializeOwned>(docs: Vec<Document>) -> DbResu
 
 /// Whether `error` is a unique-index violation. MongoDB says E11000;
 /// FerretDB 1.24 says so for inserts, but for `findAndModify` it answers
-/// `InternalError` (code 1) with SQLite's "UNIQUE constraint failed".
+/// `InternalError` (code 1) with its backend's own words.
 pub fn duplicate_key(error: &mongodb::error::Error) -> bool {
     match &*error.kind {
         ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
         ErrorKind::Command(e) => {
-            e.code == 11000 || (e.code == 1 && e.message.contains("UNIQUE constraint failed"))
+            e.code == 11000 || (e.code == 1 && backend_unique_violation(&e.message))
         }
         ErrorKind::InsertMany(e) => e
             .write_errors
@@ -106,6 +106,12 @@ pub fn duplicate_key(error: &mongodb::error::Error) -> bool {
             .is_some_and(|errors| errors.iter().any(|w| w.code == 11000)),
         _ => false,
     }
+}
+
+/// A unique-constraint failure in FerretDB's backend, passed on as text:
+/// SQLite's "UNIQUE constraint failed", PostgreSQL's SQLSTATE 23505.
+fn backend_unique_violation(message: &str) -> bool {
+    message.contains("UNIQUE constraint failed") || message.contains("(SQLSTATE 23505)")
 }
 
 /// Which server answers: it changes what indexes and transactions are used.
@@ -282,4 +288,23 @@ async fn server_kind(database: &Database) -> mongodb::error::Result<ServerKind> 
         },
         Err(_) => ServerKind::MongoDb { version },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backend_unique_violation;
+
+    #[test]
+    fn both_backends_unique_violations_are_recognised() {
+        assert!(backend_unique_violation(
+            "[msg_findandmodify.go:196] UNIQUE constraint failed: assets.serialKey"
+        ));
+        assert!(backend_unique_violation(
+            "[collection.go:218] ERROR: duplicate key value violates unique constraint \
+             \"assets_serialkey_unique_idx\" (SQLSTATE 23505)"
+        ));
+        assert!(!backend_unique_violation(
+            "ERROR: null value in column violates not-null constraint (SQLSTATE 23502)"
+        ));
+    }
 }
