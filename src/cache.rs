@@ -245,6 +245,54 @@ impl Cache {
         }
     }
 
+    /// Whether Redis is configured (whether or not it is up now).
+    pub fn is_shared(&self) -> bool {
+        self.client.is_some()
+    }
+
+    /// Several values from Redis in one round trip; `None` when Redis is
+    /// not configured, down or slow.
+    pub async fn shared_get_many(&self, keys: &[String]) -> Option<Vec<Option<String>>> {
+        let mut redis = self.manager().await?;
+        let mut command = redis::cmd("MGET");
+        for key in keys {
+            command.arg(key);
+        }
+        let call = command.query_async::<Vec<Option<String>>>(&mut redis);
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(values)) if values.len() == keys.len() => Some(values),
+            _ => None,
+        }
+    }
+
+    /// Stores a value in Redis for `ttl`; false when it could not.
+    pub async fn shared_set(&self, key: &str, value: &str, ttl: Duration) -> bool {
+        let Some(mut redis) = self.manager().await else {
+            return false;
+        };
+        let stored = redis.set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1));
+        matches!(tokio::time::timeout(self.timeout, stored).await, Ok(Ok(())))
+    }
+
+    /// Adds one to each key in one round trip (`expire`: each key then
+    /// lives that long, else forever); false when Redis did not take it.
+    pub async fn shared_bump(&self, keys: &[(String, Option<Duration>)]) -> bool {
+        let Some(mut redis) = self.manager().await else {
+            return false;
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (key, expire) in keys {
+            pipe.incr(key, 1).ignore();
+            if let Some(expire) = expire {
+                pipe.expire(key, i64::try_from(expire.as_secs()).unwrap_or(i64::MAX))
+                    .ignore();
+            }
+        }
+        let call = pipe.query_async::<()>(&mut redis);
+        matches!(tokio::time::timeout(self.timeout, call).await, Ok(Ok(())))
+    }
+
     pub async fn health(&self) -> RedisHealth {
         if self.client.is_none() {
             return RedisHealth::NotConfigured;

@@ -66,6 +66,7 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub seed: SeedSettings,
     pub reports: ReportSettings,
+    pub response_cache: ResponseCacheSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +82,7 @@ struct FileSettings {
     retention: RetentionSettings,
     seed: SeedSettings,
     reports: ReportSettings,
+    response_cache: ResponseCacheSettings,
 }
 
 /// Outgoing webhooks: who may be called, and how deliveries are retried.
@@ -250,6 +252,21 @@ pub struct SeedSettings {
     pub password: SecretString,
 }
 
+/// Whole answers of read operations kept for the max age their fields
+/// declare (see `graphql::hints`): in Redis when it is configured, in this
+/// process otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseCacheSettings {
+    pub enabled: bool,
+    /// No answer is kept longer than this, whatever its fields declare.
+    pub max_age_cap_secs: u32,
+    /// Answers larger than this (bytes of JSON) are not kept.
+    pub max_entry_bytes: usize,
+    /// Answers kept in this process when Redis is not configured.
+    pub local_entries: usize,
+}
+
 /// The background worker that computes requested reports.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -358,6 +375,7 @@ pub fn load_from(
         retention: file.retention,
         seed: file.seed,
         reports: file.reports,
+        response_cache: file.response_cache,
     };
     settings.check()?;
     Ok(settings)

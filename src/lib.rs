@@ -19,6 +19,7 @@ pub mod graphql;
 pub mod http;
 pub mod live;
 pub mod reports;
+pub mod response_cache;
 pub mod seed;
 pub mod startup;
 pub mod state;

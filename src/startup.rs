@@ -56,16 +56,23 @@ impl Application {
         let accounts = crate::auth::accounts::AccountCache::new(Duration::from_secs(
             settings.auth.account_cache_secs,
         ));
+        let cache = Arc::new(cache);
+        let responses = crate::response_cache::ResponseCache::new(
+            cache.clone(),
+            settings.response_cache.clone(),
+            db.name(),
+        );
         let state = Arc::new(AppState {
             tokens: TokenKeys::new(&settings.auth),
             cursors: CursorCodec::new(settings.auth.secret()),
             settings: Arc::new(settings),
             db,
-            cache: Arc::new(cache),
+            cache,
             bus,
             lifecycle: Lifecycle::default(),
             live: crate::live::Live::default(),
             accounts,
+            responses,
         });
         Ok(Self {
             listener,
@@ -99,6 +106,7 @@ impl Application {
                 state.settings.graphql.clone(),
             )),
             schema: build_schema(&state.settings.graphql),
+            hints: Arc::new(crate::graphql::hints::Hints::of::<crate::graphql::Query>()),
             app: state.clone(),
         })
         .into_make_service_with_connect_info::<SocketAddr>();

@@ -29,6 +29,8 @@ pub struct AppState {
     pub live: crate::live::Live,
     /// Callers' accounts, so a request does not read them from the database.
     pub accounts: crate::auth::accounts::AccountCache,
+    /// Answers of read operations, dropped when a write touches what they show.
+    pub responses: crate::response_cache::ResponseCache,
 }
 
 impl AppState {

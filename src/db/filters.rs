@@ -6,10 +6,17 @@ use serde::Serialize;
 
 use super::DbResult;
 
-/// `field ∈ values` when values are given.
+/// `field ∈ values` when values are given; one value is plain equality,
+/// which FerretDB hands down to its storage (an `$in` it filters itself).
 pub fn one_of<T: Serialize>(filter: &mut Document, field: &str, values: &[T]) -> DbResult<()> {
-    if !values.is_empty() {
-        filter.insert(field, doc! { "$in": bson::to_bson(values)? });
+    match values {
+        [] => {}
+        [one] => {
+            filter.insert(field, bson::to_bson(one)?);
+        }
+        many => {
+            filter.insert(field, doc! { "$in": bson::to_bson(many)? });
+        }
     }
     Ok(())
 }

@@ -17,6 +17,16 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name as stored and shown (`ADMIN`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "ADMIN",
+            Self::Manager => "MANAGER",
+            Self::Therapist => "THERAPIST",
+            Self::User => "USER",
+        }
+    }
+
     /// ADMIN or MANAGER: the roles that read every user and manage assets.
     pub fn is_staff_manager(self) -> bool {
         matches!(self, Self::Admin | Self::Manager)

@@ -31,7 +31,7 @@ use crate::error::{ApiError, ApiResult};
 
 /// A piece of the centre's equipment.
 #[derive(SimpleObject, Clone)]
-#[graphql(complex)]
+#[graphql(complex, cache_control(max_age = 60))]
 pub struct Asset {
     #[graphql(skip)]
     pub record: Arc<AssetRecord>,
@@ -252,11 +252,13 @@ pub struct AssetQuery;
 
 #[Object]
 impl AssetQuery {
-    /// The centre's assets, a page at a time.
+    /// The centre's assets, a page at a time. Cacheable for 60 s (any asset
+    /// write makes cached answers stale).
     #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(ANY_ROLE)",
-        complexity = "connection_cost(first, last, child_complexity)"
+        complexity = "connection_cost(first, last, child_complexity)",
+        cache_control(max_age = 60)
     )]
     async fn assets(
         &self,
@@ -292,8 +294,9 @@ impl AssetQuery {
         .await?)
     }
 
-    /// One asset by id.
-    #[graphql(guard = "RoleGuard::new(ANY_ROLE)")]
+    /// One asset by id. Cacheable for 60 s (a write to this asset makes
+    /// cached answers stale).
+    #[graphql(guard = "RoleGuard::new(ANY_ROLE)", cache_control(max_age = 60))]
     async fn asset(
         &self,
         ctx: &Context<'_>,

@@ -13,6 +13,7 @@ pub mod enrollments;
 pub mod enums;
 pub mod errors;
 pub mod guards;
+pub mod hints;
 pub mod inputs;
 pub mod limits;
 pub mod loaders;

@@ -9,6 +9,7 @@ use crate::error::{ApiError, ApiResult};
 
 /// An amount of money: whole minor units (halalas for SAR) and a currency.
 #[derive(SimpleObject, Clone)]
+#[graphql(cache_control(max_age = 86400))]
 pub struct Money {
     /// The amount in the currency's minor unit (e.g. 150000 = 1,500.00 SAR).
     pub amount_minor: Long,

@@ -183,6 +183,7 @@ impl<T: Listed> Connection<T> {
 
 /// Where a page sits in the whole list.
 #[derive(SimpleObject)]
+#[graphql(cache_control(max_age = 86400))]
 pub struct PageInfo {
     /// Whether more rows follow the last one of this page.
     pub has_next_page: bool,
@@ -195,6 +196,8 @@ pub struct PageInfo {
 }
 
 /// A page of a list, with cursors for the pages around it.
+// Cache hints: a field returning a page declares its own; rows (and
+// `PageInfo`) declare a day, so the nodes' own hints and that field's decide.
 #[Object(name_type)]
 impl<T: Listed> Connection<T> {
     /// The rows of this page, each with its cursor.
@@ -238,7 +241,7 @@ pub struct Edge<T: Listed> {
 }
 
 /// One row of a list and its cursor.
-#[Object(name_type)]
+#[Object(name_type, cache_control(max_age = 86400))]
 impl<T: Listed> Edge<T> {
     /// Pass to `after` or `before` to page from this row.
     async fn cursor(&self) -> &str {

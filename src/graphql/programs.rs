@@ -30,7 +30,7 @@ use crate::error::{ApiError, ApiResult};
 
 /// A programme the centre runs (physiotherapy, speech therapy, ...).
 #[derive(SimpleObject, Clone)]
-#[graphql(complex)]
+#[graphql(complex, cache_control(max_age = 300))]
 pub struct DisabilityProgram {
     #[graphql(skip)]
     pub record: Arc<ProgramRecord>,
@@ -294,11 +294,13 @@ pub struct ProgramQuery;
 
 #[Object]
 impl ProgramQuery {
-    /// The centre's programmes, a page at a time.
+    /// The centre's programmes, a page at a time. Cacheable for 300 s (any
+    /// programme write makes cached answers stale).
     #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(ANY_ROLE)",
-        complexity = "connection_cost(first, last, child_complexity)"
+        complexity = "connection_cost(first, last, child_complexity)",
+        cache_control(max_age = 300)
     )]
     async fn disability_programs(
         &self,
@@ -323,8 +325,9 @@ impl ProgramQuery {
         .await?)
     }
 
-    /// One programme by id.
-    #[graphql(guard = "RoleGuard::new(ANY_ROLE)")]
+    /// One programme by id. Cacheable for 300 s (a write to this programme
+    /// makes cached answers stale).
+    #[graphql(guard = "RoleGuard::new(ANY_ROLE)", cache_control(max_age = 300))]
     async fn disability_program(
         &self,
         ctx: &Context<'_>,

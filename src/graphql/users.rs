@@ -24,7 +24,7 @@ use crate::events::{ChangeKind, Event};
 /// A staff account. `id` and `name` are visible to everyone signed in; the
 /// other fields to the account's owner, ADMIN and MANAGER.
 #[derive(SimpleObject, Clone)]
-#[graphql(complex)]
+#[graphql(complex, cache_control(max_age = 60, private))]
 pub struct User {
     #[graphql(skip)]
     pub record: Arc<UserRecord>,
@@ -113,8 +113,12 @@ impl User {
         self.record.active
     }
 
-    /// When the account last signed in.
-    #[graphql(guard = "SelfOrManagers(self.record.id, self.own)")]
+    /// When the account last signed in (never cached: signing in changes it
+    /// without a write the cache hears of).
+    #[graphql(
+        guard = "SelfOrManagers(self.record.id, self.own)",
+        cache_control(no_cache)
+    )]
     async fn last_login_at(&self) -> Option<DateTime> {
         self.record.last_login_at.map(Into::into)
     }

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{
@@ -18,11 +18,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::Api;
+use super::responses::{self, CacheStatus, Freshness};
 use super::{client_address, request_id};
+use crate::auth::caller::Caller;
 use crate::error::code;
 use crate::graphql::context::RequestContext;
 use crate::graphql::errors;
 use crate::graphql::loaders::Loaders;
+use crate::response_cache::Lookup;
 use crate::state::AppState;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -45,14 +48,59 @@ fn wants_graphql_response(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains(GRAPHQL_RESPONSE))
 }
 
+/// The answer of a POST: never kept by HTTP caches (answers are cached
+/// server-side; GET carries the HTTP caching headers).
 fn reply(headers: &HeaderMap, body: &BatchResponse) -> Response {
-    let content_type = if wants_graphql_response(headers) {
+    reply_with(body, |text| {
+        (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, content_type(headers)),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            text,
+        )
+            .into_response()
+    })
+}
+
+fn content_type(headers: &HeaderMap) -> HeaderValue {
+    HeaderValue::from_static(if wants_graphql_response(headers) {
         GRAPHQL_RESPONSE
     } else {
         "application/json"
-    };
+    })
+}
+
+/// The answer of a GET: `Cache-Control` from the hints, a weak `ETag`, and
+/// `304 Not Modified` when the client already has this body.
+fn reply_to_get(headers: &HeaderMap, answer: Answer, signed_in: bool) -> Response {
+    let freshness = answer
+        .freshness
+        .filter(|_| answer.response.errors.is_empty());
+    let cache_control = responses::cache_control(freshness, signed_in);
+    reply_with(&BatchResponse::Single(answer.response), |text| {
+        let etag = responses::etag(&text);
+        if responses::not_modified(headers, &etag) {
+            return responses::not_modified_response(etag, cache_control);
+        }
+        (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, content_type(headers)),
+                (header::CACHE_CONTROL, cache_control),
+                (header::ETAG, etag),
+                (header::VARY, HeaderValue::from_static("authorization")),
+            ],
+            text,
+        )
+            .into_response()
+    })
+}
+
+fn reply_with(body: &BatchResponse, answer: impl FnOnce(String) -> Response) -> Response {
     match serde_json::to_string(body) {
-        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], text).into_response(),
+        Ok(text) => answer(text),
         Err(error) => {
             tracing::error!(%error, "response did not serialise");
             refusal(
@@ -139,10 +187,15 @@ pub async fn post(
         }
     };
     let single = requests.len() == 1;
-    let responses = run(&api, &headers, peer, requests, false).await;
-    match responses {
-        Ok(mut responses) if single => reply(&headers, &BatchResponse::Single(responses.remove(0))),
-        Ok(responses) => reply(&headers, &BatchResponse::Batch(responses)),
+    let answers = run(&api, &headers, peer, requests, false).await;
+    match answers {
+        Ok((mut answers, _)) if single => {
+            reply(&headers, &BatchResponse::Single(answers.remove(0).response))
+        }
+        Ok((answers, _)) => reply(
+            &headers,
+            &BatchResponse::Batch(answers.into_iter().map(|a| a.response).collect()),
+        ),
         Err(response) => response,
     }
 }
@@ -180,19 +233,20 @@ pub async fn get(
         }
     };
     match run(&api, &headers, peer, vec![request], true).await {
-        Ok(mut responses) => reply(&headers, &BatchResponse::Single(responses.remove(0))),
+        Ok((mut answers, signed_in)) => reply_to_get(&headers, answers.remove(0), signed_in),
         Err(response) => response,
     }
 }
 
-/// Authenticates once, then checks and executes each operation.
+/// Authenticates once, then checks and executes each operation; also tells
+/// whether the caller is signed in.
 async fn run(
     api: &Api,
     headers: &HeaderMap,
     peer: SocketAddr,
     requests: Vec<Request>,
     queries_only: bool,
-) -> Result<Vec<GqlResponse>, Response> {
+) -> Result<(Vec<Answer>, bool), Response> {
     let request_id = request_id(headers);
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -201,9 +255,13 @@ async fn run(
     let caller = match state.authenticate(authorization).await {
         Ok(caller) => caller,
         Err(error) => {
-            let failed =
-                || errors::finalize(error_response(error.code(), error.message()), &request_id);
-            return Ok(requests.iter().map(|_| failed()).collect());
+            let failed = || {
+                Answer::plain(errors::finalize(
+                    error_response(error.code(), error.message()),
+                    &request_id,
+                ))
+            };
+            return Ok((requests.iter().map(|_| failed()).collect(), true));
         }
     };
     let context = RequestContext {
@@ -211,27 +269,45 @@ async fn run(
         request_id: request_id.clone(),
         client_address: client_address(headers, peer, state.settings.server.trust_forwarded_for),
     };
-    let mut responses = Vec::with_capacity(requests.len());
+    let signed_in = !matches!(context.caller, Caller::Anonymous);
+    let fresh = responses::bypass_requested(headers);
+    let mut answers = Vec::with_capacity(requests.len());
     for request in requests {
-        responses.push(execute(api, &context, request, queries_only).await?);
+        answers.push(execute(api, &context, request, queries_only, fresh).await?);
     }
-    Ok(responses)
+    Ok((answers, signed_in))
 }
 
-/// Runs one operation: limits first, then the schema. A mutation sent over
-/// GET is refused with 405.
+/// One operation's response, and how long HTTP caches may keep it.
+pub struct Answer {
+    pub response: GqlResponse,
+    pub freshness: Option<Freshness>,
+}
+
+impl Answer {
+    fn plain(response: GqlResponse) -> Self {
+        Self {
+            response,
+            freshness: None,
+        }
+    }
+}
+
+/// Runs one operation: limits first, then the response cache (unless
+/// `fresh`), then the schema. A mutation sent over GET is refused with 405.
 pub async fn execute(
     api: &Api,
     context: &RequestContext,
     mut request: Request,
     queries_only: bool,
-) -> Result<GqlResponse, Response> {
+    fresh: bool,
+) -> Result<Answer, Response> {
     let state = &api.app;
     let started = Instant::now();
     if let Err((code, message)) = super::persisted::resolve(state, &mut request).await {
         let operation = crate::http::metrics::operation_label(request.operation_name.as_deref());
         crate::http::metrics::record_request(operation, false, started.elapsed().as_secs_f64());
-        return Ok(error_response(code, message));
+        return Ok(Answer::plain(error_response(code, message)));
     }
     let document = match api.documents.check(&request.query) {
         Ok(document) => document,
@@ -239,7 +315,7 @@ pub async fn execute(
             let operation =
                 crate::http::metrics::operation_label(request.operation_name.as_deref());
             crate::http::metrics::record_request(operation, false, started.elapsed().as_secs_f64());
-            return Ok(error_response(refused.code, refused.message));
+            return Ok(Answer::plain(error_response(refused.code, refused.message)));
         }
     };
     let operation = crate::http::metrics::operation_label(operation_name(
@@ -257,15 +333,95 @@ pub async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
         return Err(response);
     }
+    let show_status = responses::status_requested(&request);
+    let plan = state
+        .responses
+        .enabled()
+        .then(|| {
+            api.hints.plan(
+                &document,
+                request.operation_name.as_deref(),
+                &request.variables,
+            )
+        })
+        .flatten()
+        .map(|mut plan| {
+            plan.max_age = plan.max_age.min(state.responses.max_age_cap());
+            plan
+        });
+    let mut status = CacheStatus::Bypass;
+    let mut ticket = None;
+    if let Some(plan) = &plan {
+        let digest = responses::digest(
+            &request.query,
+            request.operation_name.as_deref(),
+            &request.variables,
+            &context.caller,
+            plan,
+        );
+        let ttl = Duration::from_secs(u64::from(plan.max_age));
+        if let Lookup::Ready { found, ticket: t } = state
+            .responses
+            .lookup(&digest, &plan.dependencies, ttl)
+            .await
+        {
+            let cached = found
+                .filter(|_| !fresh)
+                .and_then(|data| serde_json::from_str::<async_graphql::Value>(&data).ok());
+            if let Some(data) = cached {
+                let mut response = GqlResponse::new(data);
+                if show_status {
+                    response
+                        .extensions
+                        .insert("cacheStatus".into(), CacheStatus::Hit.as_str().into());
+                }
+                CacheStatus::Hit.count();
+                crate::http::metrics::record_request(
+                    operation,
+                    true,
+                    started.elapsed().as_secs_f64(),
+                );
+                return Ok(Answer {
+                    response,
+                    freshness: Some(Freshness {
+                        max_age: plan.max_age,
+                        private: plan.private,
+                    }),
+                });
+            }
+            if !fresh {
+                status = CacheStatus::Miss;
+            }
+            ticket = Some(t);
+        }
+    }
+    status.count();
     request.set_parsed_query(document);
     let request = with_request_data(request, state, context);
-    let response = errors::finalize(api.schema.execute(request).await, &context.request_id);
+    let mut response = errors::finalize(api.schema.execute(request).await, &context.request_id);
+    if let Some(ticket) = ticket
+        && response.errors.is_empty()
+        && let Ok(data) = serde_json::to_string(&response.data)
+    {
+        state.responses.store(ticket, &data).await;
+    }
+    if show_status {
+        response
+            .extensions
+            .insert("cacheStatus".into(), status.as_str().into());
+    }
     crate::http::metrics::record_request(
         operation,
         response.errors.is_empty(),
         started.elapsed().as_secs_f64(),
     );
-    Ok(response)
+    Ok(Answer {
+        freshness: plan.map(|plan| Freshness {
+            max_age: plan.max_age,
+            private: plan.private,
+        }),
+        response,
+    })
 }
 
 /// The data every operation carries: the state, the caller and fresh loaders.

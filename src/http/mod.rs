@@ -9,6 +9,7 @@ pub mod graphql;
 pub mod health;
 pub mod metrics;
 pub mod persisted;
+pub mod responses;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -101,6 +102,8 @@ pub struct Api {
     pub schema: AlawaelSchema,
     /// Documents already parsed and limit-checked, by their hash.
     pub documents: Arc<crate::graphql::documents::Documents>,
+    /// The cache hints of the query root's fields and types.
+    pub hints: Arc<crate::graphql::hints::Hints>,
 }
 
 impl axum::extract::FromRef<Api> for Arc<AppState> {

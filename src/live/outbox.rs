@@ -55,6 +55,11 @@ pub async fn follow(
     changes: &[Change],
     snapshot: Snapshot,
 ) -> DbResult<()> {
+    // First, so that no cached answer outlives the write even if what
+    // follows fails and waits for recovery.
+    app.responses
+        .invalidate(&entry.entity, entry.entity_id)
+        .await;
     let kind = kind(entry);
     let fields: Vec<String> = changes.iter().map(|c| c.field.clone()).collect();
     let raised = names::raised(&entry.action, kind, &fields);

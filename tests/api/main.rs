@@ -23,6 +23,7 @@ mod persisted;
 mod privacy;
 mod reports;
 mod resilience;
+mod response_cache;
 mod roles;
 mod schema;
 mod seeds;

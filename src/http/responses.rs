@@ -1,0 +1,217 @@
+//! The response cache at the HTTP edge: the key of an answer (document,
+//! operation, variables, the caller's role and row scope, and the caller
+//! for private answers), the client's opt-ins (`extensions.cacheStatus`,
+//! `Cache-Control: no-cache`), and the HTTP caching headers of a GET
+//! (`Cache-Control` from the hints, a weak `ETag`, `304 Not Modified`).
+
+use async_graphql::{Request, Value, Variables};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use crate::auth::caller::Caller;
+use crate::domain::Role;
+use crate::graphql::hints::Plan;
+
+/// What the cache did for one operation, as `extensions.cacheStatus` tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Answered from the cache.
+    Hit,
+    /// Computed, and kept for the next caller with the same key.
+    Miss,
+    /// Not looked up: the operation is not cacheable, the client asked for
+    /// a fresh answer, or the cache is unavailable.
+    Bypass,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "HIT",
+            Self::Miss => "MISS",
+            Self::Bypass => "BYPASS",
+        }
+    }
+
+    pub fn count(self) {
+        let result = match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Bypass => "bypass",
+        };
+        metrics::counter!("alawael_response_cache_total", "result" => result).increment(1);
+    }
+}
+
+/// How long HTTP caches may keep an answer, from its hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    pub max_age: u32,
+    /// Only the caller's own cache may keep it.
+    pub private: bool,
+}
+
+/// Whether the request asks to see `extensions.cacheStatus`.
+pub fn status_requested(request: &Request) -> bool {
+    matches!(
+        request.extensions.0.get("cacheStatus"),
+        Some(Value::Boolean(true))
+    )
+}
+
+/// Whether the client asks for a fresh answer (`Cache-Control: no-cache`,
+/// `no-store` or `max-age=0`, or `Pragma: no-cache`).
+pub fn bypass_requested(headers: &HeaderMap) -> bool {
+    let says = |name: header::HeaderName, words: &[&str]| {
+        headers.get_all(name).iter().any(|value| {
+            value.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .map(|d| d.trim().to_ascii_lowercase())
+                    .any(|d| words.contains(&d.as_str()))
+            })
+        })
+    };
+    says(
+        header::CACHE_CONTROL,
+        &["no-cache", "no-store", "max-age=0"],
+    ) || says(header::PRAGMA, &["no-cache"])
+}
+
+/// The key of an answer. Public answers are shared by the callers of one
+/// role and row scope: every ADMIN, every MANAGER, and per person for the
+/// roles whose rows are their own (THERAPIST, USER). Private answers are
+/// kept per caller.
+pub fn digest(
+    query: &str,
+    operation: Option<&str>,
+    variables: &Variables,
+    caller: &Caller,
+    plan: &Plan,
+) -> String {
+    let (role, person) = match caller {
+        Caller::Anonymous => ("anonymous", None),
+        Caller::User(p) => (p.role.as_str(), Some(p.id)),
+    };
+    let personal = plan.private
+        || matches!(caller, Caller::User(p) if matches!(p.role, Role::Therapist | Role::User));
+    let scope = match person {
+        Some(id) if personal => id.to_hex(),
+        _ => "all".to_string(),
+    };
+    let variables = serde_json::to_string(variables).unwrap_or_default();
+    let mut hash = Sha256::new();
+    for part in [query, operation.unwrap_or(""), &variables, role, &scope] {
+        hash.update(part.len().to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    hex::encode(hash.finalize())
+}
+
+/// The `Cache-Control` of a GET answer: `no-store` unless cacheable;
+/// `private` for anything a signed-in caller asked (never `public` for
+/// authenticated data).
+pub fn cache_control(freshness: Option<Freshness>, signed_in: bool) -> HeaderValue {
+    match freshness {
+        Some(f) if f.max_age > 0 => {
+            let scope = if f.private || signed_in {
+                "private"
+            } else {
+                "public"
+            };
+            HeaderValue::from_str(&format!("{scope}, max-age={}", f.max_age))
+                .unwrap_or(HeaderValue::from_static("no-store"))
+        }
+        _ => HeaderValue::from_static("no-store"),
+    }
+}
+
+/// A weak validator of the body (weak: compression may change the bytes).
+pub fn etag(body: &str) -> HeaderValue {
+    let hash = Sha256::digest(body.as_bytes());
+    HeaderValue::from_str(&format!("W/\"{}\"", hex::encode(&hash[..16])))
+        .unwrap_or(HeaderValue::from_static("W/\"0\""))
+}
+
+/// Whether the client's `If-None-Match` names this validator.
+pub fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = etag
+        .as_bytes()
+        .strip_prefix(b"W/")
+        .unwrap_or(etag.as_bytes());
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == ours)
+}
+
+/// `304 Not Modified` with the validator and caching headers.
+pub fn not_modified_response(etag: HeaderValue, cache_control: HeaderValue) -> Response {
+    (
+        StatusCode::NOT_MODIFIED,
+        [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)],
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::caller::Principal;
+    use bson::oid::ObjectId;
+
+    fn caller(role: Role) -> Caller {
+        Caller::User(Principal {
+            id: ObjectId::new(),
+            role,
+            name: "n".into(),
+        })
+    }
+
+    fn plan(private: bool) -> Plan {
+        Plan {
+            max_age: 60,
+            private,
+            dependencies: vec!["Asset".into()],
+        }
+    }
+
+    #[test]
+    fn public_answers_are_shared_by_role_and_private_ones_are_not() {
+        let key = |c: &Caller, p: &Plan| digest("{ a }", None, &Variables::default(), c, p);
+        let (a1, a2) = (caller(Role::Admin), caller(Role::Admin));
+        let (t1, t2) = (caller(Role::Therapist), caller(Role::Therapist));
+        let m = caller(Role::Manager);
+        assert_eq!(key(&a1, &plan(false)), key(&a2, &plan(false)));
+        assert_ne!(key(&a1, &plan(false)), key(&m, &plan(false)));
+        assert_ne!(key(&a1, &plan(true)), key(&a2, &plan(true)));
+        assert_ne!(key(&t1, &plan(false)), key(&t2, &plan(false)));
+        assert_ne!(
+            key(&a1, &plan(false)),
+            key(&Caller::Anonymous, &plan(false))
+        );
+    }
+
+    #[test]
+    fn validators_and_directives() {
+        let tag = etag("{\"data\":{}}");
+        let mut headers = HeaderMap::new();
+        assert!(!not_modified(&headers, &tag));
+        headers.insert(header::IF_NONE_MATCH, tag.clone());
+        assert!(not_modified(&headers, &tag));
+        let fresh = Some(Freshness {
+            max_age: 60,
+            private: false,
+        });
+        assert_eq!(cache_control(fresh, true), "private, max-age=60");
+        assert_eq!(cache_control(fresh, false), "public, max-age=60");
+        assert_eq!(cache_control(None, false), "no-store");
+        let mut asks = HeaderMap::new();
+        asks.insert(header::CACHE_CONTROL, HeaderValue::from_static("No-Cache"));
+        assert!(bypass_requested(&asks));
+        assert!(!bypass_requested(&HeaderMap::new()));
+    }
+}
