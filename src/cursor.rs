@@ -16,7 +16,9 @@ use crate::error::{ApiError, ApiResult};
 /// cursor edited by a client is refused.
 #[derive(Clone)]
 pub struct CursorCodec {
-    key: Vec<u8>,
+    /// The HMAC already keyed: each cursor clones it instead of hashing the
+    /// key again.
+    keyed: Hmac<Sha256>,
 }
 
 impl CursorCodec {
@@ -24,26 +26,30 @@ impl CursorCodec {
         let mut mac = Hmac::<Sha256>::new_from_slice(b"alawael cursor key")
             .expect("HMAC takes any key length");
         mac.update(secret.as_bytes());
+        let key = mac.finalize().into_bytes();
         Self {
-            key: mac.finalize().into_bytes().to_vec(),
+            keyed: Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length"),
         }
     }
 
-    fn mac(&self, payload: &[u8]) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+    fn mac(&self, payload: &[u8]) -> [u8; 16] {
+        let mut mac = self.keyed.clone();
         mac.update(payload);
-        mac.finalize().into_bytes()[..16].to_vec()
+        let mut tag = [0; 16];
+        tag.copy_from_slice(&mac.finalize().into_bytes()[..16]);
+        tag
     }
 
     /// `ordering` names the list's order (e.g. `assets:NAME`): a cursor only
     /// works with the ordering that made it.
     pub fn encode(&self, ordering: &str, position: &Position) -> String {
-        let payload = serde_json::json!([
+        // The same text as `json!([...]).to_string()`, without building a `Value` array.
+        let payload = serde_json::to_string(&(
             ordering,
             position.key.clone().into_canonical_extjson(),
-            position.id.to_hex()
-        ])
-        .to_string();
+            position.id.to_hex(),
+        ))
+        .unwrap_or_default();
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(payload.as_bytes()),
@@ -57,7 +63,7 @@ impl CursorCodec {
         let (body, sig) = cursor.split_once('.').ok_or_else(bad)?;
         let payload = URL_SAFE_NO_PAD.decode(body).map_err(|_| bad())?;
         let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| bad())?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         mac.update(&payload);
         mac.verify_truncated_left(&sig).map_err(|_| bad())?;
         let (tag, key, id): (String, serde_json::Value, String) =

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use bson::oid::ObjectId;
-use bson::{Bson, Document, doc};
+use bson::{Bson, Document, RawDocument, doc};
 use futures::TryStreamExt;
 use mongodb::options::FindOptions;
 use tokio::sync::OnceCell;
@@ -126,15 +126,21 @@ impl Scope {
         }
     }
 
-    /// Whether a stored row is in the scope (checked in memory after a read
-    /// by id, which the server answers fastest with a bare `_id` filter).
-    pub fn admits(&self, document: &Document) -> bool {
+    /// Whether a stored row (raw BSON) is in the scope (checked in memory
+    /// after a read by id, which the server answers fastest with a bare
+    /// `_id` filter).
+    pub fn admits(&self, document: &RawDocument) -> bool {
         match self {
             Self::All => true,
             Self::Nothing => false,
-            Self::AnyOf(clauses) => clauses
-                .iter()
-                .any(|c| document.get(c.field).is_some_and(|v| c.values.contains(v))),
+            Self::AnyOf(clauses) => clauses.iter().any(|c| {
+                document
+                    .get(c.field)
+                    .ok()
+                    .flatten()
+                    .and_then(|v| Bson::try_from(v).ok())
+                    .is_some_and(|v| c.values.contains(&v))
+            }),
         }
     }
 }
@@ -260,15 +266,10 @@ impl<T: Model> Scoped<T> {
         if self.scope == Scope::Nothing {
             return Ok(None);
         }
-        let found = self
-            .store
-            .collection()
-            .find_one(doc! { "_id": id })
-            .max_time(self.store.max_time())
-            .await?;
+        let found = self.store.find_one_raw(doc! { "_id": id }).await?;
         match found {
             Some(document) if self.scope.admits(&document) => {
-                Ok(Some(bson::from_document(document)?))
+                Ok(Some(page::decode_raw(&document)?))
             }
             _ => Ok(None),
         }
@@ -280,7 +281,10 @@ impl<T: Model> Scoped<T> {
             return Ok(Vec::new());
         }
         let docs = self.store.find_by_ids(ids).await?;
-        super::decode_all(docs.into_iter().filter(|d| self.scope.admits(d)).collect())
+        docs.iter()
+            .filter(|d| self.scope.admits(d))
+            .map(|d| page::decode_raw(d))
+            .collect()
     }
 
     /// One page of the rows matching `filter`.

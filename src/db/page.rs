@@ -3,7 +3,7 @@
 //! one `find` in a single batch (no `getMore`, no `killCursors`).
 
 use bson::oid::ObjectId;
-use bson::{Bson, Document, doc};
+use bson::{Bson, Document, RawDocument, RawDocumentBuf, doc};
 use futures::TryStreamExt;
 use mongodb::Collection;
 use mongodb::options::FindOptions;
@@ -148,7 +148,9 @@ pub async fn fetch<T: DeserializeOwned>(
         .limit(-limit)
         .max_time(max_time)
         .build();
-    let mut docs: Vec<Document> = collection
+    // Rows stay raw BSON until each is decoded straight into its record.
+    let mut docs: Vec<RawDocumentBuf> = collection
+        .clone_with_type::<RawDocumentBuf>()
         .find(query)
         .with_options(options)
         .await?
@@ -162,12 +164,10 @@ pub async fn fetch<T: DeserializeOwned>(
     let mut rows = Vec::with_capacity(docs.len());
     for document in docs {
         let position = Position {
-            key: lookup(&document, sort.path).cloned().unwrap_or(Bson::Null),
-            id: document
-                .get_object_id("_id")
-                .map_err(|e| DbError::Other(e.into()))?,
+            key: raw_lookup(&document, sort.path)?.unwrap_or(Bson::Null),
+            id: raw_id(&document)?,
         };
-        rows.push((position, bson::from_document(document)?));
+        rows.push((position, decode_raw(&document)?));
     }
     let (has_next_page, has_previous_page) = if backward {
         (cursor.is_some(), more)
@@ -191,6 +191,40 @@ pub async fn count(
         .count_documents(filter)
         .max_time(max_time)
         .await?)
+}
+
+/// Decodes a raw stored document straight into its record.
+pub fn decode_raw<T: DeserializeOwned>(document: &RawDocument) -> DbResult<T> {
+    Ok(bson::from_slice(document.as_bytes())?)
+}
+
+/// The `_id` of a raw stored document.
+pub fn raw_id(document: &RawDocument) -> DbResult<ObjectId> {
+    document
+        .get_object_id("_id")
+        .map_err(|e| DbError::Other(e.into()))
+}
+
+/// Reads a dotted path (`value.amountMinor`) from a raw document.
+pub fn raw_lookup(document: &RawDocument, path: &str) -> DbResult<Option<Bson>> {
+    let raw = |e: bson::raw::Error| DbError::Other(e.into());
+    let mut parts = path.split('.');
+    let Some(first) = parts.next() else {
+        return Ok(None);
+    };
+    let Some(mut current) = document.get(first).map_err(raw)? else {
+        return Ok(None);
+    };
+    for part in parts {
+        let Some(inner) = current.as_document() else {
+            return Ok(None);
+        };
+        match inner.get(part).map_err(raw)? {
+            Some(value) => current = value,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(Bson::try_from(current).map_err(raw)?))
 }
 
 /// Reads a dotted path (`value.amountMinor`) from a document.

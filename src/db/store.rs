@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use bson::oid::ObjectId;
-use bson::{Document, doc};
+use bson::{Document, RawDocumentBuf, doc};
 use futures::TryStreamExt;
 use mongodb::Collection;
 use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
@@ -71,6 +71,12 @@ impl<T: Record> Store<T> {
         &self.collection
     }
 
+    /// The collection read as raw BSON: rows are decoded once, straight
+    /// into records, without an intermediate `Document`.
+    fn raw(&self) -> Collection<RawDocumentBuf> {
+        self.collection.clone_with_type()
+    }
+
     pub fn max_time(&self) -> Duration {
         self.max_time
     }
@@ -80,26 +86,33 @@ impl<T: Record> Store<T> {
     }
 
     pub async fn find_one(&self, filter: Document) -> DbResult<Option<T>> {
-        let found = self
-            .collection
-            .find_one(filter)
-            .max_time(self.max_time)
-            .await?;
-        Ok(found.map(bson::from_document).transpose()?)
+        self.find_one_raw(filter)
+            .await?
+            .map(|d| page::decode_raw(&d))
+            .transpose()
+    }
+
+    /// The stored document matching `filter`, undecoded.
+    pub async fn find_one_raw(&self, filter: Document) -> DbResult<Option<RawDocumentBuf>> {
+        Ok(self.raw().find_one(filter).max_time(self.max_time).await?)
     }
 
     /// Loads the records with these ids in one command (a dataloader's batch).
     pub async fn get_many(&self, ids: &[ObjectId]) -> DbResult<Vec<T>> {
-        super::decode_all(self.find_by_ids(ids).await?)
+        self.find_by_ids(ids)
+            .await?
+            .iter()
+            .map(|d| page::decode_raw(d))
+            .collect()
     }
 
-    /// The stored documents with these ids, in one command (the first batch
-    /// holds them all, so no `getMore` follows; a negative limit would be
-    /// capped at the server's default first batch of 101).
-    pub async fn find_by_ids(&self, ids: &[ObjectId]) -> DbResult<Vec<Document>> {
+    /// The stored documents with these ids, undecoded, in one command (the
+    /// first batch holds them all, so no `getMore` follows; a negative limit
+    /// would be capped at the server's default first batch of 101).
+    pub async fn find_by_ids(&self, ids: &[ObjectId]) -> DbResult<Vec<RawDocumentBuf>> {
         let size = u32::try_from(ids.len().max(1)).map_err(|e| DbError::Other(e.into()))?;
         Ok(self
-            .collection
+            .raw()
             .find(doc! { "_id": { "$in": ids } })
             .limit(i64::from(size))
             .batch_size(size)

@@ -64,6 +64,10 @@ where
 
     /// One value; `None` when there is none.
     pub async fn load_one(&self, key: K) -> Result<Option<V>, Arc<DbError>> {
+        // Already known (a row of the page just read): no batch, no map.
+        if let Some(known) = lock(&self.state).cache.get(&key) {
+            return Ok(known.clone());
+        }
         Ok(self.load_many(vec![key.clone()]).await?.remove(&key))
     }
 

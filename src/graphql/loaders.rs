@@ -120,14 +120,15 @@ async fn load_children<T: Model>(
     Ok(out)
 }
 
-/// Rows by id of one model, through the caller's scope.
+/// Rows by id of one model, through the caller's scope; shared, so a row
+/// many fields name (an assignee) is never copied.
 async fn load_by_id<T: Model>(
     access: Access,
     keys: Vec<ObjectId>,
-) -> Result<HashMap<ObjectId, T>, Arc<DbError>> {
+) -> Result<HashMap<ObjectId, Arc<T>>, Arc<DbError>> {
     let scoped = access.of::<T>().await.map_err(Arc::new)?;
     let found = scoped.get_many(&keys).await.map_err(Arc::new)?;
-    Ok(found.into_iter().map(|r| (r.id(), r)).collect())
+    Ok(found.into_iter().map(|r| (r.id(), Arc::new(r))).collect())
 }
 
 /// The loaders of one request, made on first use.
@@ -165,7 +166,7 @@ impl Loaders {
     }
 
     /// Rows of `T` by id.
-    pub fn by_id<T: Model>(&self) -> Arc<Batcher<ObjectId, T>> {
+    pub fn by_id<T: Model>(&self) -> Arc<Batcher<ObjectId, Arc<T>>> {
         self.get(|| {
             let access = self.access.clone();
             Batcher::new(move |keys| Box::pin(load_by_id::<T>(access.clone(), keys)))

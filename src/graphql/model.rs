@@ -18,6 +18,7 @@ use crate::auth::Caller;
 use crate::db::audit::Actor;
 use crate::db::model::{Model, OrderField};
 use crate::db::outbox::{Entry, Outbox, State as OutboxState};
+use crate::db::page::Page;
 use crate::db::store::{Record, Store};
 use crate::db::{DbError, DbResult};
 use crate::domain::{GlobalId, NodeKind};
@@ -65,7 +66,7 @@ fn loader_failed(error: Arc<DbError>) -> ApiError {
 pub async fn load<N: ApiModel>(ctx: &Context<'_>, id: ObjectId) -> ApiResult<Option<N>> {
     let loader = ctx.loaders()?.by_id::<N::Record>();
     let found = loader.load_one(id).await.map_err(loader_failed)?;
-    Ok(found.map(|r| N::wrap(Arc::new(r))))
+    Ok(found.map(N::wrap))
 }
 
 /// A row that a stored reference names. One the caller may no longer see
@@ -84,7 +85,7 @@ pub async fn load_many<N: ApiModel>(ctx: &Context<'_>, ids: &[ObjectId]) -> ApiR
     Ok(ids
         .iter()
         .filter_map(|id| found.get(id).cloned())
-        .map(|r| N::wrap(Arc::new(r)))
+        .map(N::wrap)
         .collect())
 }
 
@@ -123,14 +124,23 @@ pub async fn list<N: ApiModel>(
         .page(filter.clone(), order, descending, window)
         .await?;
     let count = scoped.count_query(filter);
-    // Later relation loads find these rows in the loader's cache.
+    let page = Page {
+        rows: page
+            .rows
+            .into_iter()
+            .map(|(position, record)| (position, Arc::new(record)))
+            .collect(),
+        has_next_page: page.has_next_page,
+        has_previous_page: page.has_previous_page,
+    };
+    // Later relation loads find these rows (shared, not copied) in the loader's cache.
     let loader = ctx.loaders()?.by_id::<N::Record>();
     loader.feed(page.rows.iter().map(|(_, r)| (r.id(), r.clone())));
     Ok(Connection::new(
         page,
         &app.cursors,
         &tag,
-        |r| N::wrap(Arc::new(r)),
+        N::wrap,
         Total::Later(count),
     ))
 }

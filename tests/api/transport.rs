@@ -271,3 +271,25 @@ async fn a_callers_request_id_is_kept_only_when_it_is_a_plain_token() {
         .to_string();
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
 }
+
+#[tokio::test]
+async fn large_responses_are_gzipped_for_clients_that_accept_it_and_small_ones_are_not() {
+    let app = spawn_app().await;
+    let send = |query: &'static str| {
+        app.http
+            .post(format!("{}/graphql", app.address))
+            .header("accept-encoding", "gzip")
+            .json(&json!({ "query": query }))
+            .send()
+    };
+    let large = send("{ __schema { types { name description } } }")
+        .await
+        .unwrap();
+    assert_eq!(large.headers()["content-encoding"], "gzip");
+    let body = large.bytes().await.unwrap();
+    assert_eq!(&body[..2], &[0x1f, 0x8b], "a gzip stream");
+    let small = send("{ __typename }").await.unwrap();
+    assert!(small.headers().get("content-encoding").is_none());
+    let body: Value = small.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "Query");
+}
