@@ -29,6 +29,8 @@ pub struct AppState {
     pub live: crate::live::Live,
     /// Callers' accounts, so a request does not read them from the database.
     pub accounts: crate::auth::accounts::AccountCache,
+    /// The trusted documents (empty unless `[documents]` names a source).
+    pub trusted: crate::trusted::Trusted,
 }
 
 impl AppState {

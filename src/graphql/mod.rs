@@ -16,6 +16,7 @@ pub mod guards;
 pub mod inputs;
 pub mod limits;
 pub mod loaders;
+pub mod manifest;
 pub mod model;
 pub mod money;
 pub mod node;

@@ -9,6 +9,7 @@ pub mod graphql;
 pub mod health;
 pub mod metrics;
 pub mod persisted;
+pub mod trusted;
 pub mod ws;
 
 use std::net::SocketAddr;
