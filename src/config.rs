@@ -67,6 +67,7 @@ pub struct Settings {
     pub seed: SeedSettings,
     pub reports: ReportSettings,
     pub response_cache: ResponseCacheSettings,
+    pub documents: DocumentSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +84,24 @@ struct FileSettings {
     seed: SeedSettings,
     reports: ReportSettings,
     response_cache: ResponseCacheSettings,
+    documents: DocumentSettings,
+}
+
+/// Trusted documents: the operations this server runs when `trusted_only`
+/// is on, from a manifest file and/or the Redis set `alawael documents` edits.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentSettings {
+    /// Serve only trusted documents; anything else is `PERSISTED_QUERY_REQUIRED`.
+    pub trusted_only: bool,
+    /// A manifest (Apollo's persisted-query manifest or GraphQL Code
+    /// Generator's `persisted-documents.json`), read at start and on SIGHUP.
+    #[serde(default)]
+    pub manifest: Option<PathBuf>,
+    /// Also load the documents stored in Redis by `alawael documents add`.
+    pub from_redis: bool,
+    /// Let untrusted introspection (`__schema`, `__type`) through.
+    pub allow_introspection: bool,
 }
 
 /// Outgoing webhooks: who may be called, and how deliveries are retried.
@@ -376,6 +395,7 @@ pub fn load_from(
         seed: file.seed,
         reports: file.reports,
         response_cache: file.response_cache,
+        documents: file.documents,
     };
     settings.check()?;
     Ok(settings)
@@ -418,6 +438,17 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "reports: poll_interval_ms is at least 10, lease_secs and max_attempts at least 1"
                     .into(),
+            ));
+        }
+        let d = &self.documents;
+        if d.from_redis && self.redis.url.is_none() {
+            return Err(ConfigError::Invalid(
+                "documents.from_redis needs Redis: set REDIS_URL (or redis.url)".into(),
+            ));
+        }
+        if d.trusted_only && d.manifest.is_none() && !d.from_redis {
+            return Err(ConfigError::Invalid(
+                "documents.trusted_only needs documents.manifest or documents.from_redis".into(),
             ));
         }
         let g = &self.graphql;

@@ -23,6 +23,7 @@ pub mod code {
     pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    pub const PERSISTED_QUERY_REQUIRED: &str = "PERSISTED_QUERY_REQUIRED";
     pub const INTERNAL: &str = "INTERNAL";
 }
 

@@ -73,6 +73,7 @@ impl Application {
             live: crate::live::Live::default(),
             accounts,
             responses,
+            trusted: crate::trusted::Trusted::default(),
         });
         Ok(Self {
             listener,
@@ -93,7 +94,9 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until SIGTERM or SIGINT, or until `state().lifecycle.begin_shutdown()`.
+    /// Loads the trusted documents (an error when a configured source fails),
+    /// then serves until SIGTERM or SIGINT, or until
+    /// `state().lifecycle.begin_shutdown()`. SIGHUP reloads the trusted documents.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Self {
             listener,
@@ -101,6 +104,20 @@ impl Application {
             state,
         } = self;
         let server_settings = state.settings.server.clone();
+        let documents = &state.settings.documents;
+        if documents.manifest.is_some() || documents.from_redis {
+            let count = crate::trusted::reload(&state)
+                .await
+                .context("the trusted documents did not load")?;
+            tracing::info!(
+                count,
+                trusted_only = documents.trusted_only,
+                "trusted documents loaded"
+            );
+        }
+        // Reloads the trusted documents on SIGHUP (and on changes of the Redis set).
+        let _trusted =
+            crate::live::Workers(vec![tokio::spawn(crate::trusted::watch(state.clone()))]);
         let router = crate::http::router(crate::http::Api {
             documents: Arc::new(crate::graphql::documents::Documents::new(
                 state.settings.graphql.clone(),
@@ -197,7 +214,7 @@ fn event_bus(settings: &Settings, database: &str) -> EventBus {
         return EventBus::new(CAPACITY);
     };
     match redis::Client::open(secrecy::ExposeSecret::expose_secret(url)) {
-        Ok(client) => EventBus::with_redis(CAPACITY, client, format!("alawael:{database}:events")),
+        Ok(client) => EventBus::with_redis(CAPACITY, client, crate::events::channel(database)),
         Err(error) => {
             tracing::warn!(%error, "the Redis URL is not usable for events; events stay on this instance");
             EventBus::new(CAPACITY)

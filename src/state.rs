@@ -31,6 +31,8 @@ pub struct AppState {
     pub accounts: crate::auth::accounts::AccountCache,
     /// Answers of read operations, dropped when a write touches what they show.
     pub responses: crate::response_cache::ResponseCache,
+    /// The trusted documents (empty unless `[documents]` names a source).
+    pub trusted: crate::trusted::Trusted,
 }
 
 impl AppState {

@@ -2,6 +2,7 @@
 //! options and a `run`.
 
 pub mod audit;
+pub mod documents;
 pub mod migrate;
 pub mod schema;
 pub mod seed;
@@ -29,6 +30,8 @@ pub enum Command {
     Schema,
     /// Check the audit log's hash chain.
     Audit(audit::Args),
+    /// Add, list or remove the trusted documents kept in Redis.
+    Documents(documents::Args),
 }
 
 impl Cli {
@@ -39,6 +42,7 @@ impl Cli {
             Command::Migrate(args) => migrate::run(args).await,
             Command::Seed(args) => seed::run(args).await,
             Command::Audit(args) => audit::run(args).await,
+            Command::Documents(args) => documents::run(args).await,
         }
     }
 }

@@ -131,6 +131,14 @@ pub struct Db {
     server: ServerKind,
 }
 
+/// The database a connection string names (`alawael` when it names none).
+pub fn database_name(options: &ClientOptions) -> String {
+    options
+        .default_database
+        .clone()
+        .unwrap_or_else(|| "alawael".to_string())
+}
+
 impl Db {
     /// Connects with the configured pool, timeouts and write concern, then
     /// waits for the server with bounded retries; never waits forever.
@@ -158,10 +166,7 @@ impl Db {
         }
         options.command_event_handler = Some(monitor.command_handler());
         options.cmap_event_handler = Some(monitor.pool_handler());
-        let name = options
-            .default_database
-            .clone()
-            .unwrap_or_else(|| "alawael".to_string());
+        let name = database_name(&options);
         check_database_name(&name)?;
         let client = Client::with_options(options)?;
         let database = client.database(&name);

@@ -123,6 +123,9 @@ pub enum Event {
     /// An account was deactivated or its role changed: its open sessions
     /// (websockets) must end, so the next one sees the change.
     AccountChanged { user: ObjectId },
+    /// The trusted documents stored in Redis changed (`alawael documents`):
+    /// instances that load them read them again.
+    TrustedDocumentsChanged,
 }
 
 impl Event {
@@ -148,6 +151,17 @@ impl Event {
             _ => None,
         }
     }
+}
+
+/// The Redis channel of the bus of the deployment using `database`.
+pub fn channel(database: &str) -> String {
+    format!("alawael:{database}:events")
+}
+
+/// `event` as it crosses Redis, for a process that publishes without a bus
+/// of its own (the command line); every instance receives it.
+pub fn wire(event: &Event) -> Option<Vec<u8>> {
+    relay::encode(&uuid::Uuid::new_v4().simple().to_string(), event)
 }
 
 /// The bus. Cloning shares it; the Redis relay stops when the last clone

@@ -42,7 +42,7 @@ pub(super) fn start(
     outgoing
 }
 
-fn encode(origin: &str, event: &Event) -> Option<Vec<u8>> {
+pub(super) fn encode(origin: &str, event: &Event) -> Option<Vec<u8>> {
     let message = match event {
         Event::Record {
             entity,
@@ -54,6 +54,7 @@ fn encode(origin: &str, event: &Event) -> Option<Vec<u8>> {
             "s": snapshot.document().clone(),
         },
         Event::AccountChanged { user } => doc! { "o": origin, "t": "account", "i": user },
+        Event::TrustedDocumentsChanged => doc! { "o": origin, "t": "trusted" },
     };
     bson::to_vec(&message).ok()
 }
@@ -64,15 +65,16 @@ fn decode(origin: &str, bytes: &[u8]) -> Option<Event> {
     if message.get_str("o").ok()? == origin {
         return None;
     }
-    let id = message.get_object_id("i").ok()?;
+    let id = || message.get_object_id("i").ok();
     match message.get_str("t").ok()? {
         "record" => Some(Event::record(
             message.get_str("e").ok()?,
             ChangeKind::parse(message.get_str("k").ok()?)?,
-            id,
+            id()?,
             Snapshot::from_document(message.get_document("s").ok()?.clone()),
         )),
-        "account" => Some(Event::AccountChanged { user: id }),
+        "account" => Some(Event::AccountChanged { user: id()? }),
+        "trusted" => Some(Event::TrustedDocumentsChanged),
         _ => None,
     }
 }
@@ -237,5 +239,14 @@ mod tests {
             snapshot.get::<Row>().is_none(),
             "a secret-less row is not a Row"
         );
+    }
+
+    #[test]
+    fn a_trusted_documents_change_crosses_without_an_id() {
+        let bytes = encode("cli", &Event::TrustedDocumentsChanged).expect("encodes");
+        assert!(matches!(
+            decode("server", &bytes),
+            Some(Event::TrustedDocumentsChanged)
+        ));
     }
 }

@@ -52,6 +52,7 @@ const KNOWN: &[&str] = &[
     code::BATCH_TOO_LARGE,
     code::SERVICE_UNAVAILABLE,
     code::PERSISTED_QUERY_NOT_FOUND,
+    code::PERSISTED_QUERY_REQUIRED,
     code::INTERNAL,
 ];
 

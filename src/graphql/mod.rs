@@ -17,6 +17,7 @@ pub mod hints;
 pub mod inputs;
 pub mod limits;
 pub mod loaders;
+pub mod manifest;
 pub mod model;
 pub mod money;
 pub mod node;

@@ -1,5 +1,6 @@
 //! `POST /graphql` and `GET /graphql`: transport rules (content types, body
-//! size, batches, mutations over GET), authentication, persisted queries,
+//! size, batches, mutations over GET), authentication, trusted documents and
+//! persisted queries,
 //! the document limits, then execution with per-request data and loaders.
 
 use std::net::SocketAddr;
@@ -304,7 +305,12 @@ pub async fn execute(
 ) -> Result<Answer, Response> {
     let state = &api.app;
     let started = Instant::now();
-    if let Err((code, message)) = super::persisted::resolve(state, &mut request).await {
+    let admitted = match super::trusted::admit(state, &api.documents, &mut request) {
+        Ok(super::trusted::Gate::Run) => Ok(()),
+        Ok(super::trusted::Gate::Persisted) => super::persisted::resolve(state, &mut request).await,
+        Err(refusal) => Err(refusal),
+    };
+    if let Err((code, message)) = admitted {
         let operation = crate::http::metrics::operation_label(request.operation_name.as_deref());
         crate::http::metrics::record_request(operation, false, started.elapsed().as_secs_f64());
         return Ok(Answer::plain(error_response(code, message)));

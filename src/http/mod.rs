@@ -10,6 +10,7 @@ pub mod health;
 pub mod metrics;
 pub mod persisted;
 pub mod responses;
+pub mod trusted;
 pub mod ws;
 
 use std::net::SocketAddr;

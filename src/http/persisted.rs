@@ -28,7 +28,7 @@ fn key(state: &AppState, hash: &str) -> String {
 }
 
 /// The hash a request names, when it uses the protocol.
-fn requested_hash(request: &Request) -> Result<Option<String>, Refusal> {
+pub(super) fn requested_hash(request: &Request) -> Result<Option<String>, Refusal> {
     let Some(persisted) = request.extensions.0.get("persistedQuery") else {
         return Ok(None);
     };

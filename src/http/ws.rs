@@ -3,12 +3,13 @@
 //! legacy graphql-ws of subscriptions-transport-ws (`start`/`data`/`stop`,
 //! `ka` keep-alives, `connection_error`). Both share one connection loop:
 //! authentication in `connection_init` (4401/4403), the init timeout (4408),
-//! duplicate ids (4409), a cap on operations per connection, the document
-//! limits, message size, a bounded send queue (a client that never reads
-//! loses events, the server does not grow), and closes at shutdown (1001),
-//! token expiry (4401) and account change (4403). A connection is two tasks
-//! (this loop, which also polls its operations, and the writer) and a 4 KiB
-//! read buffer by default, so an idle subscriber costs little memory.
+//! duplicate ids (4409), a cap on operations per connection, trusted
+//! documents, the document limits, message size, a bounded send queue (a
+//! client that never reads loses events, the server does not grow), and
+//! closes at shutdown (1001), token expiry (4401) and account change
+//! (4403). A connection is two tasks (this loop, which also polls its
+//! operations, and the writer) and a 4 KiB read buffer by default, so an
+//! idle subscriber costs little memory.
 //!
 //! async-graphql's `http::WebSocket` has no send bound, replaces a running id
 //! instead of refusing it, and has no operation cap, limits check or
@@ -429,6 +430,9 @@ fn operation(
     id: &str,
     mut request: Request,
 ) -> Result<Operation, Message> {
+    // Over websockets a persisted query is only ever a trusted document.
+    super::trusted::admit(&api.app, &api.documents, &mut request)
+        .map_err(|(code, message)| protocol.refused(id, code, &message))?;
     let document = api
         .documents
         .check(&request.query)

@@ -29,6 +29,7 @@ mod schema;
 mod seeds;
 mod tls;
 mod transport;
+mod trusted;
 mod users;
 mod webhooks;
 mod websockets;
