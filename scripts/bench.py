@@ -488,8 +488,12 @@ def main():
     processes = Processes()
 
     def on_signal(signum, _frame):
+        # Once: a second signal must not cut the clean-up short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt(f"signal {signum}")
 
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     workdir = tempfile.mkdtemp(prefix="alawael-bench-")
     try:
