@@ -14,7 +14,9 @@ Knobs (environment): BENCH_SECONDS (per closed-loop run, 10), BENCH_RATE_SECONDS
 BENCH_CONNECTIONS ("1,16,256,1000"), BENCH_SCENARIOS (names, all by default),
 BENCH_OPEN_CONNECTIONS (1000), BENCH_SEARCH (scenarios whose highest rate
 under the p99 bound is searched, "readmix"), BENCH_P99_MS (100),
-BENCH_MAX_RATE (20000), BENCH_OUT (benches/RESULTS.md).
+BENCH_MAX_RATE (20000), BENCH_TIMEOUT (seconds a request may take, 10),
+BENCH_SETTLE_SECONDS (how long the server may take to answer again after a
+run before it is restarted, 30), BENCH_OUT (benches/RESULTS.md).
 """
 
 import base64
@@ -95,23 +97,32 @@ class Processes:
         self.running = []
 
     def start(self, name, argv, env, log_path):
-        out = open(log_path, "wb")
+        out = open(log_path, "ab")
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
         self.running.append((name, proc, out))
         return proc
 
+    @staticmethod
+    def _stop(name, proc, out):
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                log(f"{name} did not stop on SIGTERM; killing it")
+                proc.kill()
+                proc.wait()
+        out.close()
+
+    def stop(self, name):
+        for entry in [e for e in self.running if e[0] == name]:
+            self._stop(*entry)
+            self.running.remove(entry)
+
     def stop_all(self):
-        for name, proc, out in reversed(self.running):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=25)
-                except subprocess.TimeoutExpired:
-                    log(f"{name} did not stop on SIGTERM; killing it")
-                    proc.kill()
-                    proc.wait()
-            out.close()
+        for entry in reversed(self.running):
+            self._stop(*entry)
         self.running = []
 
 
@@ -179,12 +190,12 @@ class ConnectionSampler(threading.Thread):
 # GraphQL over plain HTTP (setup only; the load is vegeta's)
 # ---------------------------------------------------------------------------
 
-def graphql(url, body, token=None):
+def graphql(url, body, token=None, timeout=60):
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=60) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         answer = json.loads(response.read())
     if answer.get("errors"):
         raise RuntimeError(f"setup request failed: {json.dumps(answer)[:500]}")
@@ -292,14 +303,36 @@ def judge(result):
 
 
 class Bench:
-    def __init__(self, vegeta, workdir, server, plain, ferret_pid):
+    def __init__(self, vegeta, workdir, server, plain, ferret_pid, probes, restart, settings):
         self.vegeta, self.workdir = vegeta, workdir
         self.server, self.plain, self.ferret_pid = server, plain, ferret_pid
+        self.probes, self.restart = probes, restart
+        self.timeout, self.settle_limit = settings
+
+    def settle(self):
+        """Waits until the server answers a plain and a database-backed probe
+        again (a previous overload may hold it up). Returns a note, or None
+        when it answered at once; restarts it after `settle_limit` seconds."""
+        started = time.time()
+        while True:
+            try:
+                for probe in self.probes:
+                    probe()
+                waited = time.time() - started
+                return None if waited < 1 else f"server answered again after {waited:.0f} s"
+            except (OSError, RuntimeError, ValueError):
+                if time.time() - started > self.settle_limit:
+                    break
+                time.sleep(1)
+        log(f"the server did not answer for {self.settle_limit} s; restarting it")
+        self.server = self.restart()
+        return f"server restarted: it did not answer for {self.settle_limit} s"
 
     def run(self, scenario, targets, seconds, connections, rate=None, hold=0):
         """Closed loop over `connections` when rate is None, else open loop at
         `rate` (vegeta's form: "10000/1m")."""
         is_plain = scenario == "plain"
+        note = None if is_plain else self.settle()
         proc, port = self.plain if is_plain else self.server
         targets_path = os.path.join(self.workdir, "targets.json")
         with open(targets_path, "w") as f:
@@ -308,7 +341,7 @@ class Bench:
         results_path = os.path.join(self.workdir, "results.bin")
         argv = [self.vegeta, "attack", "-format", "json", "-targets", targets_path,
                 "-duration", f"{seconds}s", "-connections", str(connections),
-                "-max-connections", str(connections), "-timeout", "30s",
+                "-max-connections", str(connections), "-timeout", f"{self.timeout}s",
                 "-output", results_path]
         if rate is None:
             argv += ["-rate", "0", "-workers", str(connections), "-max-workers", str(connections)]
@@ -328,8 +361,10 @@ class Bench:
         hwm, rss = memory_mib(proc.pid)
         if proc.poll() is not None:
             raise RuntimeError(f"the {'plain handler' if is_plain else 'server'} exited during {scenario}")
-        return self.figures(results_path, server_before, server_after, ferret_before,
-                            ferret_after, hwm, rss, peak_connections)
+        f = self.figures(results_path, server_before, server_after, ferret_before,
+                         ferret_after, hwm, rss, peak_connections)
+        f["note"] = note
+        return f
 
     def figures(self, results_path, s0, s1, f0, f1, hwm, rss, peak_connections):
         encoded = subprocess.run([self.vegeta, "encode", "--to", "json", results_path],
@@ -367,6 +402,7 @@ class Bench:
             "rss": rss,
             "connections": peak_connections,
             "cache": statuses,
+            "note": None,
         }
 
 
@@ -401,16 +437,17 @@ def fmt(value, digits=1):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def cache_note(statuses):
-    total = sum(statuses.values())
-    if not total:
-        return ""
-    return ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sorted(statuses.items()))
+def notes(f):
+    total = sum(f["cache"].values())
+    parts = [f"cacheStatus {k} {100 * v / total:.0f}%" for k, v in sorted(f["cache"].items())]
+    if f["note"]:
+        parts.append(f["note"] + " (before this run)")
+    return "; ".join(parts)
 
 
 HEADER = ("| scenario | conns | rate | requests | req/s | p50 ms | p99 ms | errors | "
           "server CPU ms/req | FerretDB CPU ms/req | server VmHWM MiB | VmRSS after MiB | "
-          "conns held | cacheStatus |")
+          "conns held | notes |")
 RULE = "|" + "---|" * (HEADER.count("|") - 1)
 
 
@@ -418,7 +455,7 @@ def row(label, connections, rate, f):
     return (f"| {label} | {connections} | {rate} | {f['requests']} | {f['throughput']:.0f} | "
             f"{f['p50']:.2f} | {f['p99']:.2f} | {f['errors']} | {fmt(f['server_cpu'], 3)} | "
             f"{fmt(f['ferret_cpu'], 3)} | {fmt(f['hwm'])} | {fmt(f['rss'])} | "
-            f"{f['connections']} | {cache_note(f['cache'])} |")
+            f"{f['connections']} | {notes(f)} |")
 
 
 def machine():
@@ -460,6 +497,8 @@ def main():
     open_connections = env_int("BENCH_OPEN_CONNECTIONS", 1000)
     p99_bound = env_int("BENCH_P99_MS", 100)
     max_rate = env_int("BENCH_MAX_RATE", 20000)
+    timeout = env_int("BENCH_TIMEOUT", 10)
+    settle_limit = env_int("BENCH_SETTLE_SECONDS", 30)
     out_path = os.environ.get("BENCH_OUT", os.path.join(ROOT, "benches", "RESULTS.md"))
     binary = os.environ["BENCH_SERVER_BIN"]
     plain_binary = os.environ["BENCH_PLAIN_BIN"]
@@ -502,8 +541,19 @@ def main():
         subprocess.run([binary, "seed", "--scale", str(scale)], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         port, plain_port = free_port(), free_port()
-        server = processes.start("server", [binary, "serve", "--bind", f"127.0.0.1:{port}"], env,
-                                 os.path.join(workdir, "server.log"))
+
+        def start_server():
+            return processes.start("server", [binary, "serve", "--bind", f"127.0.0.1:{port}"],
+                                   env, os.path.join(workdir, "server.log"))
+
+        def restart_server():
+            processes.stop("server")
+            proc = start_server()
+            if not wait_for_port(port, 60):
+                raise RuntimeError("the server did not start again")
+            return proc, port
+
+        server = start_server()
         plain = processes.start("plain", [plain_binary, f"127.0.0.1:{plain_port}"], env,
                                 os.path.join(workdir, "plain.log"))
         if not wait_for_port(port, 60) or not wait_for_port(plain_port, 30):
@@ -523,7 +573,11 @@ def main():
         unknown = [s for s in chosen if s not in scenarios]
         if unknown:
             raise RuntimeError(f"unknown scenarios {unknown}; known: {', '.join(scenarios)}")
-        bench = Bench(vegeta, workdir, (server, port), (plain, plain_port), ferret_pid)
+        probes = [lambda: graphql(url, {"query": TYPENAME}, token, timeout=5),
+                  lambda: graphql(url, {"query": BY_NODE, "variables": {"id": asset_ids[0]}},
+                                  token, timeout=5)]
+        bench = Bench(vegeta, workdir, (server, port), (plain, plain_port), ferret_pid, probes,
+                      restart_server, (timeout, settle_limit))
         closed, fixed, search = [], [], []
 
         for name in chosen:
