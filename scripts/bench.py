@@ -289,7 +289,8 @@ def body_of(result):
 def judge(result):
     """(ok, cacheStatus or None, why) for one decoded vegeta result."""
     if result.get("error"):
-        return False, None, result["error"][:120]
+        # Without the address, so that equal errors read the same.
+        return False, None, result["error"].split(": ", 1)[-1][:120]
     if result.get("code") != 200:
         return False, None, f"HTTP {result.get('code')}"
     try:
@@ -724,13 +725,17 @@ def write_results(path, started_at, scale, seconds, rate_seconds, open_connectio
             limit = "" if stopped else f" (the largest tried; BENCH_MAX_RATE={max_rate} stopped the search)"
             lines.append(f"- {label}: highest rate with p99 under {p99_bound} ms: {best:.0f}/s "
                          f"({best * 60:.0f} a minute){limit}")
-    errors = [(label, f["error_samples"]) for _, label, _, f in closed if f["error_samples"]]
-    errors += [(label, f["error_samples"]) for _, label, f in fixed if f["error_samples"]]
-    if errors:
-        lines += ["", "## Error samples", ""]
-        for label, samples in errors[:10]:
-            for s in samples:
-                lines.append(f"- {label}: `{s}`")
+    seen = {}
+    for label, f in ([(label, f) for _, label, _, f in closed] + [(label, f) for _, label, f in fixed]
+                     + [(label, f) for _, label, _, f, _ in search]):
+        for sample in f["error_samples"]:
+            kinds = seen.setdefault(label, [])
+            if sample not in kinds and len(kinds) < 3:
+                kinds.append(sample)
+    if seen:
+        lines += ["", "## Error samples (distinct, at most three a scenario)", ""]
+        for label, kinds in seen.items():
+            lines += [f"- {label}: `{kind}`" for kind in kinds]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
