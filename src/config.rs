@@ -163,6 +163,12 @@ pub struct ServerSettings {
     /// retention sweeper) in this process. Off only where the database's
     /// commands must be the requests' alone (command-count tests).
     pub background_workers: bool,
+    /// Operations executing at once (answers from the response cache do not
+    /// count). More wait up to `admission_wait_ms`, then are refused with
+    /// `SERVICE_UNAVAILABLE`, so an overload is shed at once instead of
+    /// piling work on the database that nobody waits for any more.
+    pub max_concurrent_operations: usize,
+    pub admission_wait_ms: u64,
     #[serde(default)]
     pub tls_cert_path: Option<PathBuf>,
     #[serde(default)]
@@ -449,6 +455,17 @@ impl Settings {
         if d.trusted_only && d.manifest.is_none() && !d.from_redis {
             return Err(ConfigError::Invalid(
                 "documents.trusted_only needs documents.manifest or documents.from_redis".into(),
+            ));
+        }
+        if self.server.max_concurrent_operations == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_concurrent_operations is at least 1".into(),
+            ));
+        }
+        if self.response_cache.max_age_cap_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "response_cache.max_age_cap_secs is at least 1 (turn the cache off with enabled = false)"
+                    .into(),
             ));
         }
         let g = &self.graphql;

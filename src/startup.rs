@@ -57,6 +57,7 @@ impl Application {
             settings.auth.account_cache_secs,
         ));
         let cache = Arc::new(cache);
+        let settings_admission = settings.server.max_concurrent_operations;
         let responses = crate::response_cache::ResponseCache::new(
             cache.clone(),
             settings.response_cache.clone(),
@@ -73,6 +74,7 @@ impl Application {
             live: crate::live::Live::default(),
             accounts,
             responses,
+            admission: Arc::new(tokio::sync::Semaphore::new(settings_admission)),
             trusted: crate::trusted::Trusted::default(),
         });
         Ok(Self {

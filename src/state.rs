@@ -29,6 +29,8 @@ pub struct AppState {
     pub live: crate::live::Live,
     /// Callers' accounts, so a request does not read them from the database.
     pub accounts: crate::auth::accounts::AccountCache,
+    /// Room for operations executing at once (`server.max_concurrent_operations`).
+    pub admission: Arc<tokio::sync::Semaphore>,
     /// Answers of read operations, dropped when a write touches what they show.
     pub responses: crate::response_cache::ResponseCache,
     /// The trusted documents (empty unless `[documents]` names a source).

@@ -402,6 +402,17 @@ pub async fn execute(
         }
     }
     status.count();
+    let wait = Duration::from_millis(state.settings.server.admission_wait_ms);
+    let Ok(Ok(_admitted)) =
+        tokio::time::timeout(wait, state.admission.clone().acquire_owned()).await
+    else {
+        metrics::counter!("alawael_operations_shed_total").increment(1);
+        crate::http::metrics::record_request(operation, false, started.elapsed().as_secs_f64());
+        return Ok(Answer::plain(error_response(
+            code::SERVICE_UNAVAILABLE,
+            "the server is busy; retry in a moment",
+        )));
+    };
     request.set_parsed_query(document);
     let request = with_request_data(request, state, context);
     let mut response = errors::finalize(api.schema.execute(request).await, &context.request_id);

@@ -298,3 +298,59 @@ async fn start_up_gives_up_on_an_unreachable_database_after_the_configured_attem
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn past_the_concurrent_operations_limit_an_operation_is_refused_at_once_and_changes_nothing()
+{
+    let app = spawn_app_with(|s| {
+        s.server.max_concurrent_operations = 1;
+        s.server.admission_wait_ms = 50;
+        s.server.background_workers = false;
+    })
+    .await;
+    let admin = app.login("admin").await;
+    let list = "{ assets(first: 5) { totalCount nodes { id name } } }";
+    let before = app.gql(Some(&admin), list, json!({})).await;
+    assert!(before["errors"].is_null(), "{before}");
+
+    // Someone else holds the only room.
+    let held = app
+        .state
+        .admission
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("room");
+    let busy = app.gql(Some(&admin), "{ me { id } }", json!({})).await;
+    assert_eq!(
+        crate::helpers::error_code(&busy),
+        "SERVICE_UNAVAILABLE",
+        "{busy}"
+    );
+    let write = app
+        .gql(
+            Some(&admin),
+            "mutation($i: CreateAssetInput!) { createAsset(input: $i) { id } }",
+            json!({ "i": { "name": "Shed", "category": "MEDICAL", "value": { "amountMinor": 1, "currency": "SAR" } } }),
+        )
+        .await;
+    assert_eq!(
+        crate::helpers::error_code(&write),
+        "SERVICE_UNAVAILABLE",
+        "{write}"
+    );
+    // Answers already in the response cache still flow.
+    let cached = app.gql(Some(&admin), list, json!({})).await;
+    assert_eq!(cached["data"], before["data"]);
+    drop(held);
+
+    let after = app.gql(Some(&admin), list, json!({})).await;
+    assert_eq!(
+        after["data"]["assets"]["totalCount"], before["data"]["assets"]["totalCount"],
+        "the refused write wrote nothing"
+    );
+    let me = app.gql(Some(&admin), "{ me { id } }", json!({})).await;
+    assert!(me["errors"].is_null(), "{me}");
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    assert!(metrics.contains("alawael_operations_shed_total"));
+}
