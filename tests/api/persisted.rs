@@ -4,18 +4,14 @@
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::helpers::{
-    TestApp, error_code, spawn_app, spawn_app_with, spawn_with_settings, test_settings,
+    TestApp, error_code, sha256_hex as hash, spawn_app, spawn_app_with, spawn_with_settings,
+    test_settings, url_encode,
 };
 use alawael::config::Environment;
 
 const QUERY: &str = "{ me { email role } }";
-
-fn hash(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
 
 async fn post(app: &TestApp, token: &str, body: Value) -> Value {
     app.http
@@ -70,7 +66,7 @@ async fn a_query_registered_under_its_hash_runs_by_hash_over_post_and_get() {
     let url = format!(
         "{}/graphql?extensions={}",
         app.address,
-        urlencode(&extensions)
+        url_encode(&extensions)
     );
     let got: Value = app
         .http
@@ -83,17 +79,6 @@ async fn a_query_registered_under_its_hash_runs_by_hash_over_post_and_get() {
         .await
         .unwrap();
     assert_eq!(got, registered);
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -5,9 +5,11 @@
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app_with, spawn_with_settings, test_settings};
+use crate::helpers::{
+    PASSWORD, TestApp, sha256_hex as hash, spawn_app_with, spawn_with_settings, test_settings,
+    url_encode,
+};
 use alawael::config::Environment;
 
 const LIST: &str = "{ assets(first: 100) { totalCount nodes { id name status } } }";
@@ -238,10 +240,6 @@ async fn a_write_on_one_instance_is_seen_by_the_next_read_on_another() {
     assert_eq!(row["data"]["asset"]["name"], "Parallel bars (child)");
 }
 
-fn hash(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
 fn url(app: &TestApp, query: &str) -> String {
     let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash(query) } });
     format!(
@@ -249,17 +247,6 @@ fn url(app: &TestApp, query: &str) -> String {
         app.address,
         url_encode(&extensions.to_string())
     )
-}
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]
