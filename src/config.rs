@@ -188,7 +188,11 @@ pub struct DatabaseSettings {
     pub max_time_ms: u64,
     pub retry_writes: bool,
     pub majority_writes: bool,
+    /// Operations (and commands) slower than this are logged.
     pub slow_command_ms: u64,
+    /// Per-command monitoring: counts by command and collection, reads
+    /// without a time limit. Costs a copy of every reply.
+    pub command_events: bool,
     pub startup_attempts: u32,
     pub startup_backoff_ms: u64,
 }

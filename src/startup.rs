@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum_server::Handle;
+
+/// Memory kept for compressed bodies of cached answers.
+const COMPRESSED_BODIES_BYTES: usize = 32 << 20;
 use axum_server::tls_rustls::RustlsConfig;
 
 use crate::auth::tokens::TokenKeys;
@@ -126,6 +129,9 @@ impl Application {
             )),
             schema: build_schema(&state.settings.graphql),
             hints: Arc::new(crate::graphql::hints::Hints::of::<crate::graphql::Query>()),
+            compressed: Arc::new(crate::http::responses::Compressed::new(
+                COMPRESSED_BODIES_BYTES,
+            )),
             app: state.clone(),
         })
         .into_make_service_with_connect_info::<SocketAddr>();

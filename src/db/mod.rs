@@ -1,5 +1,5 @@
 //! The database handle: one MongoDB client (FerretDB in development and CI),
-//! command monitoring for metrics and slow-command logs, and one file per
+//! monitoring for metrics and slow-operation logs, and one file per
 //! collection. Every query carries the configured time limit (`maxTimeMS`).
 
 pub mod analytics;
@@ -144,9 +144,10 @@ impl Db {
     /// waits for the server with bounded retries; never waits forever.
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
         let mut options = ClientOptions::parse(settings.uri.expose_secret()).await?;
-        let monitor = Arc::new(CommandMonitor::new(Duration::from_millis(
-            settings.slow_command_ms,
-        )));
+        let monitor = Arc::new(CommandMonitor::new(
+            Duration::from_millis(settings.slow_command_ms),
+            settings.command_events,
+        ));
         options.app_name = Some("alawael".into());
         options.min_pool_size = Some(settings.min_pool_size);
         options.max_pool_size = Some(settings.max_pool_size);
@@ -164,7 +165,9 @@ impl Db {
                     .build(),
             );
         }
-        options.command_event_handler = Some(monitor.command_handler());
+        if settings.command_events {
+            options.command_event_handler = Some(monitor.command_handler());
+        }
         options.cmap_event_handler = Some(monitor.pool_handler());
         let name = database_name(&options);
         check_database_name(&name)?;
@@ -223,6 +226,12 @@ impl Db {
     /// Database commands this handle has started (heartbeats and handshakes are not commands).
     pub fn commands_started(&self) -> u64 {
         self.monitor.commands_started()
+    }
+
+    /// Operations sent (pool checkouts): counted whether or not command
+    /// events are on.
+    pub fn operations(&self) -> u64 {
+        self.monitor.operations()
     }
 
     /// Reads sent without a time limit; every query should carry one.

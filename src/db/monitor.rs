@@ -1,6 +1,10 @@
-//! Driver command monitoring: counts every command started (by command and
-//! collection, for `/metrics` and for the round-trip tests), logs slow
-//! commands with their collection, and tracks the connection pool.
+//! Driver monitoring. Always on, from the pool's events (cheap: no
+//! documents): operations, their duration, slow ones, pool gauges. Per
+//! command (`database.command_events`): every command by name and
+//! collection, for `/metrics` and the round-trip tests, reads sent without a
+//! time limit, slow commands by name. The driver copies and converts every
+//! reply into a document for a command listener, which costs as much as
+//! decoding the rows themselves, so production leaves it off.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,7 +14,9 @@ use std::time::Duration;
 use mongodb::event::EventHandler;
 use mongodb::event::cmap::CmapEvent;
 use mongodb::event::command::CommandEvent;
+use mongodb::options::ServerAddress;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Commands the driver issues on its own, which are not database work.
 const NOT_COUNTED: &[&str] = &["hello", "ismaster", "isMaster", "endSessions"];
@@ -19,18 +25,27 @@ const READS: &[&str] = &["find", "aggregate", "count", "findAndModify", "distinc
 
 pub struct CommandMonitor {
     started: AtomicU64,
+    /// Operations by pool checkout: one per command sent, with or without
+    /// command events.
+    operations: AtomicU64,
+    checked_out: Mutex<HashMap<(ServerAddress, u32), Instant>>,
     /// Reads sent without `maxTimeMS`: should stay 0 (also exported as a metric).
     unlimited_reads: AtomicU64,
     slow_after: Duration,
+    /// Whether command events are on (they log slow commands by name).
+    per_command: bool,
     in_flight: Mutex<HashMap<i32, (String, String)>>,
 }
 
 impl CommandMonitor {
-    pub fn new(slow_after: Duration) -> Self {
+    pub fn new(slow_after: Duration, per_command: bool) -> Self {
         Self {
             started: AtomicU64::new(0),
+            operations: AtomicU64::new(0),
+            checked_out: Mutex::new(HashMap::new()),
             unlimited_reads: AtomicU64::new(0),
             slow_after,
+            per_command,
             in_flight: Mutex::new(HashMap::new()),
         }
     }
@@ -48,19 +63,46 @@ impl CommandMonitor {
         EventHandler::callback(move |event| me.on_command(event))
     }
 
+    /// Operations sent since start (pool checkouts).
+    pub fn operations(&self) -> u64 {
+        self.operations.load(Ordering::SeqCst)
+    }
+
     pub fn pool_handler(self: &Arc<Self>) -> EventHandler<CmapEvent> {
-        EventHandler::callback(|event| match event {
+        let me = Arc::clone(self);
+        EventHandler::callback(move |event| match event {
             CmapEvent::ConnectionCreated(_) => {
                 metrics::gauge!("alawael_db_pool_connections").increment(1.0)
             }
             CmapEvent::ConnectionClosed(_) => {
                 metrics::gauge!("alawael_db_pool_connections").decrement(1.0)
             }
-            CmapEvent::ConnectionCheckedOut(_) => {
-                metrics::gauge!("alawael_db_pool_checked_out").increment(1.0)
+            CmapEvent::ConnectionCheckedOut(out) => {
+                me.operations.fetch_add(1, Ordering::SeqCst);
+                metrics::gauge!("alawael_db_pool_checked_out").increment(1.0);
+                metrics::counter!("alawael_db_operations_total").increment(1);
+                if let Ok(mut map) = me.checked_out.lock() {
+                    map.insert((out.address, out.connection_id), Instant::now());
+                }
             }
-            CmapEvent::ConnectionCheckedIn(_) => {
-                metrics::gauge!("alawael_db_pool_checked_out").decrement(1.0)
+            CmapEvent::ConnectionCheckedIn(back) => {
+                metrics::gauge!("alawael_db_pool_checked_out").decrement(1.0);
+                let since = me
+                    .checked_out
+                    .lock()
+                    .ok()
+                    .and_then(|mut map| map.remove(&(back.address, back.connection_id)));
+                if let Some(since) = since {
+                    let held = since.elapsed();
+                    metrics::histogram!("alawael_db_operation_duration_seconds")
+                        .record(held.as_secs_f64());
+                    if !me.per_command && held >= me.slow_after {
+                        tracing::warn!(
+                            duration_ms = held.as_millis() as u64,
+                            "slow database operation"
+                        );
+                    }
+                }
             }
             _ => {}
         })

@@ -14,7 +14,11 @@ use crate::config::GraphqlSettings;
 
 const CAPACITY: usize = 2_000;
 
-type Verdict = Arc<Result<ExecutableDocument, Refusal>>;
+/// A checked document is shared: a cached answer needs only to read it;
+/// execution takes its own copy.
+pub type Checked = Arc<ExecutableDocument>;
+
+type Verdict = Result<Checked, Refusal>;
 
 pub struct Documents {
     limits: GraphqlSettings,
@@ -30,18 +34,18 @@ impl Documents {
     }
 
     /// `limits::check` of `query`, from the cache when it was checked before.
-    pub fn check(&self, query: &str) -> Result<ExecutableDocument, Refusal> {
+    pub fn check(&self, query: &str) -> Verdict {
         // Texts over the length limit are refused without hashing them.
         if query.len() > self.limits.max_query_length {
-            return limits::check(query, &self.limits);
+            return limits::check(query, &self.limits).map(Arc::new);
         }
         let key: [u8; 32] = Sha256::digest(query.as_bytes()).into();
         let cached = self.checked.lock().ok().and_then(|c| c.get(&key).cloned());
         if let Some(verdict) = cached {
             metrics::counter!("alawael_documents_total", "result" => "cached").increment(1);
-            return (*verdict).clone();
+            return verdict;
         }
-        let verdict = Arc::new(limits::check(query, &self.limits));
+        let verdict = limits::check(query, &self.limits).map(Arc::new);
         metrics::counter!("alawael_documents_total", "result" => "checked").increment(1);
         if let Ok(mut checked) = self.checked.lock() {
             if checked.len() >= CAPACITY {
@@ -49,7 +53,7 @@ impl Documents {
             }
             checked.insert(key, verdict.clone());
         }
-        (*verdict).clone()
+        verdict
     }
 
     /// How many documents are held.

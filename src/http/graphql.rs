@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{
-    BatchRequest, BatchResponse, ErrorExtensionValues, Request, Response as GqlResponse,
-    ServerError,
+    BatchRequest, ErrorExtensionValues, Request, Response as GqlResponse, ServerError,
 };
 use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -50,19 +49,47 @@ fn wants_graphql_response(headers: &HeaderMap) -> bool {
 }
 
 /// The answer of a POST: never kept by HTTP caches (answers are cached
-/// server-side; GET carries the HTTP caching headers).
-fn reply(headers: &HeaderMap, body: &BatchResponse) -> Response {
-    reply_with(body, |text| {
-        (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, content_type(headers)),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            ],
-            text,
-        )
-            .into_response()
-    })
+/// server-side; GET carries the HTTP caching headers). An answer read from
+/// the response cache goes out as the bytes compressed the first time it
+/// was sent, while its text stays the same.
+fn reply(api: &Api, headers: &HeaderMap, answers: &[Answer], batch: bool) -> Response {
+    let text = if batch {
+        render_batch(answers)
+    } else {
+        answers
+            .first()
+            .map(render)
+            .unwrap_or_else(|| Ok("null".into()))
+    };
+    let text = match text {
+        Ok(text) => text,
+        Err(error) => return unserialisable(&error),
+    };
+    let mut response = (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type(headers)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response();
+    let memo = match answers {
+        [answer] if !batch => answer.hit.as_deref(),
+        _ => None,
+    };
+    if let Some(key) = memo
+        && text.len() >= usize::from(super::COMPRESS_FROM_BYTES)
+        && responses::accepts_gzip(headers)
+        && let Some(compressed) = api.compressed.gzip(key, &text)
+    {
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        *response.body_mut() = Body::from(compressed);
+        return response;
+    }
+    *response.body_mut() = Body::from(text);
+    response
 }
 
 fn content_type(headers: &HeaderMap) -> HeaderValue {
@@ -80,37 +107,69 @@ fn reply_to_get(headers: &HeaderMap, answer: Answer, signed_in: bool) -> Respons
         .freshness
         .filter(|_| answer.response.errors.is_empty());
     let cache_control = responses::cache_control(freshness, signed_in);
-    reply_with(&BatchResponse::Single(answer.response), |text| {
-        let etag = responses::etag(&text);
-        if responses::not_modified(headers, &etag) {
-            return responses::not_modified_response(etag, cache_control);
-        }
-        (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, content_type(headers)),
-                (header::CACHE_CONTROL, cache_control),
-                (header::ETAG, etag),
-                (header::VARY, HeaderValue::from_static("authorization")),
-            ],
-            text,
-        )
-            .into_response()
-    })
+    let text = match render(&answer) {
+        Ok(text) => text,
+        Err(error) => return unserialisable(&error),
+    };
+    let etag = responses::etag(&text);
+    if responses::not_modified(headers, &etag) {
+        return responses::not_modified_response(etag, cache_control);
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type(headers)),
+            (header::CACHE_CONTROL, cache_control),
+            (header::ETAG, etag),
+            (header::VARY, HeaderValue::from_static("authorization")),
+        ],
+        text,
+    )
+        .into_response()
 }
 
-fn reply_with(body: &BatchResponse, answer: impl FnOnce(String) -> Response) -> Response {
-    match serde_json::to_string(body) {
-        Ok(text) => answer(text),
-        Err(error) => {
-            tracing::error!(%error, "response did not serialise");
-            refusal(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                code::INTERNAL,
-                "internal server error",
-            )
-        }
+/// The JSON text of one answer. Data already held as text (read from the
+/// cache, or just stored there) is spliced in, not serialised again.
+fn render(answer: &Answer) -> serde_json::Result<String> {
+    let Some(data) = &answer.data_json else {
+        return serde_json::to_string(&answer.response);
+    };
+    let response = &answer.response;
+    let mut text = String::with_capacity(data.len() + 64);
+    text.push_str("{\"data\":");
+    text.push_str(data);
+    if !response.errors.is_empty() {
+        text.push_str(",\"errors\":");
+        text.push_str(&serde_json::to_string(&response.errors)?);
     }
+    if !response.extensions.is_empty() {
+        text.push_str(",\"extensions\":");
+        text.push_str(&serde_json::to_string(&response.extensions)?);
+    }
+    text.push('}');
+    Ok(text)
+}
+
+/// The JSON array of a batch's answers.
+fn render_batch(answers: &[Answer]) -> serde_json::Result<String> {
+    let mut text = String::from("[");
+    for (n, answer) in answers.iter().enumerate() {
+        if n > 0 {
+            text.push(',');
+        }
+        text.push_str(&render(answer)?);
+    }
+    text.push(']');
+    Ok(text)
+}
+
+fn unserialisable(error: &serde_json::Error) -> Response {
+    tracing::error!(%error, "response did not serialise");
+    refusal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        code::INTERNAL,
+        "internal server error",
+    )
 }
 
 fn error_response(code: &str, message: impl Into<String>) -> GqlResponse {
@@ -166,6 +225,10 @@ pub async fn post(
             );
         }
     };
+    let batch_shape = match &batch {
+        BatchRequest::Single(_) => Shape::Single,
+        BatchRequest::Batch(_) => Shape::Batch,
+    };
     let requests = match batch {
         BatchRequest::Single(request) => vec![request],
         BatchRequest::Batch(requests) => {
@@ -187,16 +250,9 @@ pub async fn post(
             requests
         }
     };
-    let single = requests.len() == 1;
-    let answers = run(&api, &headers, peer, requests, false).await;
-    match answers {
-        Ok((mut answers, _)) if single => {
-            reply(&headers, &BatchResponse::Single(answers.remove(0).response))
-        }
-        Ok((answers, _)) => reply(
-            &headers,
-            &BatchResponse::Batch(answers.into_iter().map(|a| a.response).collect()),
-        ),
+    let batch = !matches!(batch_shape, Shape::Single);
+    match run(&api, &headers, peer, requests, false).await {
+        Ok((answers, _)) => reply(&api, &headers, &answers, batch),
         Err(response) => response,
     }
 }
@@ -279,17 +335,32 @@ async fn run(
     Ok((answers, signed_in))
 }
 
+/// Whether a POST body was one request or an array of them.
+enum Shape {
+    Single,
+    Batch,
+}
+
 /// One operation's response, and how long HTTP caches may keep it.
 pub struct Answer {
+    /// The response; its `data` is not used when `data_json` is set.
     pub response: GqlResponse,
+    /// The `data` as JSON text, when it already is text (read from the
+    /// response cache, or just stored in it).
+    pub data_json: Option<Arc<str>>,
     pub freshness: Option<Freshness>,
+    /// For an answer read from the response cache: the key its compressed
+    /// body is kept under.
+    pub hit: Option<String>,
 }
 
 impl Answer {
     fn plain(response: GqlResponse) -> Self {
         Self {
             response,
+            data_json: None,
             freshness: None,
+            hit: None,
         }
     }
 }
@@ -371,11 +442,8 @@ pub async fn execute(
             .lookup(&digest, &plan.dependencies, ttl)
             .await
         {
-            let cached = found
-                .filter(|_| !fresh)
-                .and_then(|data| serde_json::from_str::<async_graphql::Value>(&data).ok());
-            if let Some(data) = cached {
-                let mut response = GqlResponse::new(data);
+            if let Some(data) = found.filter(|_| !fresh) {
+                let mut response = GqlResponse::new(async_graphql::Value::Null);
                 if show_status {
                     response
                         .extensions
@@ -389,10 +457,12 @@ pub async fn execute(
                 );
                 return Ok(Answer {
                     response,
+                    data_json: Some(data),
                     freshness: Some(Freshness {
                         max_age: plan.max_age,
                         private: plan.private,
                     }),
+                    hit: Some(format!("{digest}:{show_status}")),
                 });
             }
             if !fresh {
@@ -413,14 +483,17 @@ pub async fn execute(
             "the server is busy; retry in a moment",
         )));
     };
-    request.set_parsed_query(document);
+    request.set_parsed_query((*document).clone());
     let request = with_request_data(request, state, context);
     let mut response = errors::finalize(api.schema.execute(request).await, &context.request_id);
+    let mut data_json = None;
     if let Some(ticket) = ticket
         && response.errors.is_empty()
         && let Ok(data) = serde_json::to_string(&response.data)
     {
         state.responses.store(ticket, &data).await;
+        response.data = async_graphql::Value::Null;
+        data_json = Some(Arc::from(data));
     }
     if show_status {
         response
@@ -438,6 +511,8 @@ pub async fn execute(
             private: plan.private,
         }),
         response,
+        data_json,
+        hit: None,
     })
 }
 

@@ -106,6 +106,8 @@ pub struct Api {
     pub documents: Arc<crate::graphql::documents::Documents>,
     /// The cache hints of the query root's fields and types.
     pub hints: Arc<crate::graphql::hints::Hints>,
+    /// Compressed bodies of answers read from the response cache.
+    pub compressed: Arc<responses::Compressed>,
 }
 
 impl axum::extract::FromRef<Api> for Arc<AppState> {

@@ -2,9 +2,15 @@
 //! operation, variables, the caller's role and row scope, and the caller
 //! for private answers), the client's opt-ins (`extensions.cacheStatus`,
 //! `Cache-Control: no-cache`), and the HTTP caching headers of a GET
-//! (`Cache-Control` from the hints, a weak `ETag`, `304 Not Modified`).
+//! (`Cache-Control` from the hints, a weak `ETag`, `304 Not Modified`),
+//! and the compressed bodies of answers read from the cache.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::{Request, Value, Variables};
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -157,6 +163,91 @@ pub fn not_modified_response(etag: HeaderValue, cache_control: HeaderValue) -> R
         .into_response()
 }
 
+/// Whether the client takes a gzip body (`Accept-Encoding`, with its
+/// q-values: `gzip;q=0` refuses it, `*` stands for it when it is not named).
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut named = None;
+    let mut any = None;
+    for item in headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let wanted = parts.all(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .is_none_or(|q| q.trim().parse::<f32>().is_ok_and(|q| q > 0.0))
+        });
+        if name.eq_ignore_ascii_case("gzip") {
+            named = Some(wanted);
+        } else if name == "*" {
+            any = Some(wanted);
+        }
+    }
+    named.or(any).unwrap_or(false)
+}
+
+/// Compressed bodies of answers read from the response cache, by cache key
+/// and whether the body carries the cache status: an answer read again is
+/// sent as the bytes compressed the first time while its text is the same.
+/// Bounded by bytes held: past its budget it starts over.
+pub struct Compressed {
+    bodies: Mutex<Bodies>,
+    budget: usize,
+}
+
+#[derive(Default)]
+struct Bodies {
+    by_key: HashMap<String, (Arc<str>, Bytes)>,
+    bytes: usize,
+}
+
+impl Compressed {
+    /// Keeps at most `budget` bytes of texts and their gzip.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            bodies: Mutex::new(Bodies::default()),
+            budget,
+        }
+    }
+
+    /// The gzip of `text`, kept under `key`; `None` only if compressing failed.
+    pub fn gzip(&self, key: &str, text: &str) -> Option<Bytes> {
+        if let Ok(bodies) = self.bodies.lock()
+            && let Some((kept, compressed)) = bodies.by_key.get(key)
+            && **kept == *text
+        {
+            return Some(compressed.clone());
+        }
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(text.len() / 4),
+            flate2::Compression::fast(),
+        );
+        encoder.write_all(text.as_bytes()).ok()?;
+        let compressed = Bytes::from(encoder.finish().ok()?);
+        let size = text.len() + compressed.len();
+        if size <= self.budget / 4
+            && let Ok(mut bodies) = self.bodies.lock()
+        {
+            if bodies.bytes + size > self.budget {
+                bodies.by_key.clear();
+                bodies.bytes = 0;
+            }
+            if let Some((old, old_gz)) = bodies
+                .by_key
+                .insert(key.to_string(), (Arc::from(text), compressed.clone()))
+            {
+                bodies.bytes = bodies.bytes.saturating_sub(old.len() + old_gz.len());
+            }
+            bodies.bytes += size;
+        }
+        Some(compressed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +284,49 @@ mod tests {
             key(&a1, &plan(false)),
             key(&Caller::Anonymous, &plan(false))
         );
+    }
+
+    #[test]
+    fn gzip_is_taken_unless_refused() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_str(value).expect("header"),
+            );
+            accepts_gzip(&headers)
+        };
+        assert!(with("gzip"));
+        assert!(with("br, GZIP;q=0.5"));
+        assert!(with("*"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("gzip;q=0, *"));
+        assert!(!with("br, deflate"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn a_compressed_body_is_reused_only_for_the_same_text() {
+        use std::io::Read;
+        let inflate = |bytes: &Bytes| {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_string(&mut text)
+                .expect("gzip");
+            text
+        };
+        let memo = Compressed::new(200);
+        let first = memo.gzip("k", "{\"data\":1}").expect("compressed");
+        assert_eq!(inflate(&first), "{\"data\":1}");
+        assert_eq!(memo.gzip("k", "{\"data\":1}"), Some(first));
+        let changed = memo.gzip("k", "{\"data\":2}").expect("compressed");
+        assert_eq!(inflate(&changed), "{\"data\":2}");
+        for n in 0..20 {
+            memo.gzip(&n.to_string(), "abcdef");
+        }
+        let held = memo.bodies.lock().map(|b| b.bytes).unwrap_or(999);
+        assert!(held <= 200, "{held} bytes held");
     }
 
     #[test]

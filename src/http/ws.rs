@@ -439,7 +439,7 @@ fn operation(
         .map_err(|refused| protocol.refused(id, refused.code, &refused.message))?;
     let subscription = operation_type(&document, request.operation_name.as_deref())
         == Some(OperationType::Subscription);
-    request.set_parsed_query(document);
+    request.set_parsed_query((*document).clone());
     let request = with_request_data(request, &api.app, context);
     let mut responses = api.schema.execute_stream(request);
     let (id, request_id) = (id.to_string(), context.request_id.clone());

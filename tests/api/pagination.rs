@@ -220,3 +220,35 @@ async fn a_page_of_100_assets_with_assignees_and_total_costs_3_database_commands
         "a request that reads nothing costs nothing"
     );
 }
+
+#[tokio::test]
+async fn without_command_events_the_same_page_is_counted_as_3_operations() {
+    // Production turns per-command events off (the driver copies every
+    // reply for them); pool checkouts still count each operation.
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.server.background_workers = false;
+        s.response_cache.enabled = false;
+        s.database.command_events = false;
+    })
+    .await;
+    insert_assets(&app, 120, true).await;
+    let token = app.login("manager").await;
+    let query = "{ assets(first: 100) { totalCount edges { cursor node { id name assignedTo { id name } } } } }";
+    app.gql(Some(&token), query, json!({})).await;
+    let before = app.state.db.operations();
+    let body = app.gql(Some(&token), query, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(
+        body["data"]["assets"]["edges"].as_array().map(Vec::len),
+        Some(100)
+    );
+    assert_eq!(
+        app.state.db.operations() - before,
+        3,
+        "operations for one page"
+    );
+    assert_eq!(app.db_commands(), 0, "no command events were delivered");
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(text.contains("alawael_db_operations_total"), "{text}");
+    assert!(text.contains("alawael_db_operation_duration_seconds_bucket"));
+}

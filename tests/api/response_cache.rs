@@ -351,3 +351,69 @@ async fn without_redis_answers_are_kept_in_process_and_with_redis_away_not_at_al
         assert_eq!(status(&body), "BYPASS");
     }
 }
+
+#[tokio::test]
+async fn a_hit_goes_out_gzipped_to_clients_that_take_it_and_batches_carry_hits_too() {
+    use std::io::Read;
+    let app = spawn_app_with(|s| {
+        s.server.background_workers = false;
+        s.graphql.max_batch_size = 5;
+    })
+    .await;
+    let admin = app.login("admin").await;
+    for n in 0..20 {
+        app.create_asset(&admin, &format!("Walking frame {n}"), None)
+            .await;
+    }
+    let first = ask(&app, &admin, LIST, json!({})).await;
+    assert_eq!(status(&first), "MISS", "{first}");
+    let body = json!({ "query": LIST, "extensions": { "cacheStatus": true } });
+    for _ in 0..2 {
+        let response = app
+            .http
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&admin)
+            .header("accept-encoding", "br;q=0.5, gzip")
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        assert_eq!(response.headers()["vary"], "accept-encoding");
+        let bytes = response.bytes().await.expect("body");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .expect("a gzip body");
+        let hit: Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(status(&hit), "HIT", "{hit}");
+        assert_eq!(hit["data"], first["data"]);
+    }
+    let refused = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&admin)
+        .header("accept-encoding", "gzip;q=0")
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    assert!(refused.headers().get("content-encoding").is_none());
+    let plain: Value = refused.json().await.expect("JSON");
+    assert_eq!(plain["data"], first["data"]);
+
+    let batch = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&admin)
+        .json(&json!([body, { "query": "{ __typename }" }]))
+        .send()
+        .await
+        .expect("sent")
+        .json::<Value>()
+        .await
+        .expect("JSON");
+    assert_eq!(status(&batch[0]), "HIT", "{batch}");
+    assert_eq!(batch[0]["data"], first["data"]);
+    assert_eq!(batch[1]["data"]["__typename"], "Query");
+}
