@@ -17,6 +17,13 @@ under the p99 bound is searched, "readmix"), BENCH_P99_MS (100),
 BENCH_MAX_RATE (20000), BENCH_TIMEOUT (seconds a request may take, 10),
 BENCH_SETTLE_SECONDS (how long the server may take to answer again after a
 run before it is restarted, 30), BENCH_OUT (benches/RESULTS.md).
+
+Baseline: with BENCH_BASELINE_BIN (a server binary built from an earlier
+commit, BENCH_BASELINE_DIR its source tree for its config files,
+BENCH_BASELINE_REV its name) the 100-asset page also runs against that
+server, at each connection count right after the current one, in a database
+it migrates and seeds itself; the summary gives the ratio of server CPU per
+request.
 """
 
 import base64
@@ -96,10 +103,10 @@ class Processes:
     def __init__(self):
         self.running = []
 
-    def start(self, name, argv, env, log_path):
+    def start(self, name, argv, env, log_path, cwd=None):
         out = open(log_path, "ab")
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, cwd=cwd)
         self.running.append((name, proc, out))
         return proc
 
@@ -590,6 +597,8 @@ def main():
         graphql(url, {"query": DEEP}, token)
 
         scenarios = build_scenarios(url, plain_url, token, asset_ids)
+        baseline = start_baseline(processes, env, uri, scale, workdir, (timeout, settle_limit),
+                                  vegeta, ferret_pid)
         chosen = env_list("BENCH_SCENARIOS", ",".join(scenarios))
         unknown = [s for s in chosen if s not in scenarios]
         if unknown:
@@ -608,6 +617,13 @@ def main():
                 f = bench.run(name, targets, seconds, connections)
                 closed.append((name, label, connections, f))
                 print(row(label, connections, "closed", f), flush=True)
+                if name == "page" and baseline:
+                    base_bench, base_targets, rev = baseline
+                    log(f"page: baseline {rev}, closed loop, {connections} connections")
+                    fb = base_bench.run(name, base_targets, seconds, connections)
+                    base_label = f"100-asset page, baseline {rev}"
+                    closed.append(("page-baseline", base_label, connections, fb))
+                    print(row(base_label, connections, "closed", fb), flush=True)
 
         planned = 10000 / 60
         for name in chosen:
@@ -647,6 +663,49 @@ def main():
     finally:
         processes.stop_all()
         subprocess.run(["rm", "-rf", workdir], check=False)
+
+
+def start_baseline(processes, env, uri, scale, workdir, settings, vegeta, ferret_pid):
+    """Starts the baseline server (BENCH_BASELINE_BIN) in a database of its
+    own, seeded by itself; returns (its Bench, the page's targets, its name)
+    or None when no baseline is asked for."""
+    binary = os.environ.get("BENCH_BASELINE_BIN")
+    if not binary:
+        return None
+    source = os.environ["BENCH_BASELINE_DIR"]
+    rev = os.environ.get("BENCH_BASELINE_REV", "baseline")
+    database = f"alawael_bench_base_{secrets.token_hex(4)}"
+    base_env = dict(env)
+    base_env["MONGODB_URI"] = urllib.parse.urlunsplit(uri._replace(path="/" + database))
+    log(f"baseline {rev}: database {database}, migrations and seed --scale {scale}")
+    subprocess.run([binary, "migrate", "up"], env=base_env, cwd=source, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([binary, "seed", "--scale", str(scale)], env=base_env, cwd=source,
+                   check=True, stdout=subprocess.DEVNULL)
+    port = free_port()
+
+    def start():
+        return processes.start("baseline", [binary, "serve", "--bind", f"127.0.0.1:{port}"],
+                               base_env, os.path.join(workdir, "baseline.log"), cwd=source)
+
+    def restart():
+        processes.stop("baseline")
+        proc = start()
+        if not wait_for_port(port, 60):
+            raise RuntimeError("the baseline server did not start again")
+        return proc, port
+
+    proc = start()
+    if not wait_for_port(port, 60):
+        raise RuntimeError("the baseline server did not start")
+    url = f"http://127.0.0.1:{port}/graphql"
+    token = graphql(url, {"query": LOGIN, "variables": {
+        "e": USER, "p": env["SEED_PASSWORD"]}})["data"]["login"]["accessToken"]
+    graphql(url, {"query": PAGE}, token)
+    probes = [lambda: graphql(url, {"query": TYPENAME}, token, timeout=5)]
+    bench = Bench(vegeta, workdir, (proc, port), None, ferret_pid, probes, restart, settings)
+    targets = [target(url, token, {"query": PAGE}, {"Cache-Control": "no-cache"})]
+    return bench, targets, rev
 
 
 def write_results(path, started_at, scale, seconds, rate_seconds, open_connections, p99_bound,
@@ -725,9 +784,16 @@ def write_results(path, started_at, scale, seconds, rate_seconds, open_connectio
         lines.append(f"- Persisted-query hit / plain handler throughput at {c} connections: "
                      f"{ratio:.2f}")
     page = [(c, f) for n, _, c, f in closed if n == "page"]
+    base = {c: f for n, _, c, f in closed if n == "page-baseline"}
+    rev = os.environ.get("BENCH_BASELINE_REV", "baseline")
     for c, f in page:
-        lines.append(f"- 100-asset page, server CPU per request at {c} connections: "
-                     f"{fmt(f['server_cpu'], 3)} ms (FerretDB {fmt(f['ferret_cpu'], 3)} ms)")
+        line = (f"- 100-asset page, server CPU per request at {c} connections: "
+                f"{fmt(f['server_cpu'], 3)} ms (FerretDB {fmt(f['ferret_cpu'], 3)} ms)")
+        b = base.get(c)
+        if b and b["server_cpu"] and f["server_cpu"] is not None:
+            line += (f"; baseline {rev}: {fmt(b['server_cpu'], 3)} ms, ratio "
+                     f"{f['server_cpu'] / b['server_cpu']:.2f}")
+        lines.append(line)
     for name, _, f in fixed:
         if name == "readmix":
             lines.append(f"- Read mix (80% from caches) at 10,000 requests a minute over "

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bson::oid::ObjectId;
+use tokio::sync::watch;
 
 use crate::cache::Cache;
 use crate::config::ResponseCacheSettings;
@@ -53,8 +54,56 @@ struct Local {
     generations: HashMap<String, u64>,
 }
 
+/// Answers being computed now, by key.
+type Flights = Arc<Mutex<HashMap<String, watch::Receiver<Option<Arc<str>>>>>>;
+
+/// A request that missed: it computes the answer (`Lead`), or another
+/// request of this process is already computing the same one and this one
+/// waits for it (`Follow`), so an answer that expires under load is
+/// computed once, not once per waiting request.
+pub enum Flight {
+    Lead(Leader),
+    Follow(watch::Receiver<Option<Arc<str>>>),
+}
+
+/// The request computing an answer; its followers get what it lands, or
+/// compute it themselves if it ends without landing one.
+pub struct Leader {
+    key: String,
+    flights: Flights,
+    answer: watch::Sender<Option<Arc<str>>>,
+}
+
+impl Leader {
+    pub fn land(&self, data: Arc<str>) {
+        let _ = self.answer.send(Some(data));
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if let Ok(mut flights) = self.flights.lock() {
+            flights.remove(&self.key);
+        }
+    }
+}
+
+/// What a follower waits for: the leader's answer, or `None` when the
+/// leader ended without one (an error) or did not land it within `wait`.
+pub async fn follow(
+    mut answer: watch::Receiver<Option<Arc<str>>>,
+    wait: Duration,
+) -> Option<Arc<str>> {
+    let landed = tokio::time::timeout(wait, answer.wait_for(Option::is_some)).await;
+    match landed {
+        Ok(Ok(data)) => data.clone(),
+        _ => None,
+    }
+}
+
 pub struct ResponseCache {
     cache: Arc<Cache>,
+    flights: Flights,
     settings: ResponseCacheSettings,
     prefix: String,
     local: Mutex<Local>,
@@ -80,6 +129,7 @@ impl ResponseCache {
     pub fn new(cache: Arc<Cache>, settings: ResponseCacheSettings, database: &str) -> Self {
         Self {
             cache,
+            flights: Flights::default(),
             settings,
             prefix: format!("{database}:rc:"),
             local: Mutex::new(Local::default()),
@@ -89,6 +139,29 @@ impl ResponseCache {
 
     pub fn enabled(&self) -> bool {
         self.settings.enabled
+    }
+
+    /// Leads the computation of the answer under `digest`, or follows the
+    /// request of this process that already does.
+    pub fn flight(&self, digest: &str) -> Flight {
+        let Ok(mut flights) = self.flights.lock() else {
+            let (answer, _) = watch::channel(None);
+            return Flight::Lead(Leader {
+                key: digest.to_string(),
+                flights: Flights::default(),
+                answer,
+            });
+        };
+        if let Some(answer) = flights.get(digest) {
+            return Flight::Follow(answer.clone());
+        }
+        let (answer, receiver) = watch::channel(None);
+        flights.insert(digest.to_string(), receiver);
+        Flight::Lead(Leader {
+            key: digest.to_string(),
+            flights: self.flights.clone(),
+            answer,
+        })
     }
 
     /// The longest an answer may be kept.
@@ -327,6 +400,37 @@ mod tests {
         cache.invalidate("Asset", ObjectId::new()).await;
         cache.store(ticket, "{}").await;
         assert!(found(&cache, "q", &deps).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_miss_is_computed_once_and_followers_get_its_answer() {
+        let cache = ResponseCache::new(Arc::new(Cache::local_only()), settings(), "t");
+        let Flight::Lead(leader) = cache.flight("q") else {
+            panic!("the first request leads");
+        };
+        let Flight::Follow(first) = cache.flight("q") else {
+            panic!("a second request follows");
+        };
+        let Flight::Follow(second) = cache.flight("q") else {
+            panic!("a third request follows");
+        };
+        assert!(matches!(cache.flight("other"), Flight::Lead(_)));
+        let waiting = tokio::spawn(follow(first, Duration::from_secs(5)));
+        leader.land(Arc::from("{\"n\":1}"));
+        drop(leader);
+        assert_eq!(waiting.await.ok().flatten().as_deref(), Some("{\"n\":1}"));
+        assert_eq!(
+            follow(second, Duration::from_secs(5)).await.as_deref(),
+            Some("{\"n\":1}")
+        );
+        let Flight::Lead(failed) = cache.flight("q") else {
+            panic!("a landed flight is over");
+        };
+        let Flight::Follow(orphan) = cache.flight("q") else {
+            panic!("follows");
+        };
+        drop(failed);
+        assert_eq!(follow(orphan, Duration::from_secs(5)).await, None);
     }
 
     #[tokio::test]

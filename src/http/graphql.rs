@@ -24,8 +24,9 @@ use crate::auth::caller::Caller;
 use crate::error::code;
 use crate::graphql::context::RequestContext;
 use crate::graphql::errors;
+use crate::graphql::hints::Plan;
 use crate::graphql::loaders::Loaders;
-use crate::response_cache::Lookup;
+use crate::response_cache::{self, Flight, Lookup};
 use crate::state::AppState;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -355,6 +356,26 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// An answer the response cache holds (or another request just computed).
+    fn cached(data: Arc<str>, plan: &Plan, digest: &str, show_status: bool) -> Self {
+        let mut response = GqlResponse::new(async_graphql::Value::Null);
+        if show_status {
+            response
+                .extensions
+                .insert("cacheStatus".into(), CacheStatus::Hit.as_str().into());
+        }
+        CacheStatus::Hit.count();
+        Self {
+            response,
+            data_json: Some(data),
+            freshness: Some(Freshness {
+                max_age: plan.max_age,
+                private: plan.private,
+            }),
+            hit: Some(format!("{digest}:{show_status}")),
+        }
+    }
+
     fn plain(response: GqlResponse) -> Self {
         Self {
             response,
@@ -428,6 +449,7 @@ pub async fn execute(
         });
     let mut status = CacheStatus::Bypass;
     let mut ticket = None;
+    let mut lead = None;
     if let Some(plan) = &plan {
         let digest = responses::digest(
             &request.query,
@@ -442,31 +464,29 @@ pub async fn execute(
             .lookup(&digest, &plan.dependencies, ttl)
             .await
         {
-            if let Some(data) = found.filter(|_| !fresh) {
-                let mut response = GqlResponse::new(async_graphql::Value::Null);
-                if show_status {
-                    response
-                        .extensions
-                        .insert("cacheStatus".into(), CacheStatus::Hit.as_str().into());
-                }
-                CacheStatus::Hit.count();
+            let hit = |data| {
                 crate::http::metrics::record_request(
-                    operation,
+                    operation.clone(),
                     true,
                     started.elapsed().as_secs_f64(),
                 );
-                return Ok(Answer {
-                    response,
-                    data_json: Some(data),
-                    freshness: Some(Freshness {
-                        max_age: plan.max_age,
-                        private: plan.private,
-                    }),
-                    hit: Some(format!("{digest}:{show_status}")),
-                });
+                Ok(Answer::cached(data, plan, &digest, show_status))
+            };
+            if let Some(data) = found.filter(|_| !fresh) {
+                return hit(data);
             }
             if !fresh {
                 status = CacheStatus::Miss;
+                match state.responses.flight(&digest) {
+                    Flight::Lead(leader) => lead = Some(leader),
+                    Flight::Follow(answer) => {
+                        let wait = Duration::from_millis(state.settings.server.admission_wait_ms);
+                        if let Some(data) = response_cache::follow(answer, wait).await {
+                            // Computed once, by the request this one waited for.
+                            return hit(data);
+                        }
+                    }
+                }
             }
             ticket = Some(t);
         }
@@ -493,8 +513,13 @@ pub async fn execute(
     {
         state.responses.store(ticket, &data).await;
         response.data = async_graphql::Value::Null;
-        data_json = Some(Arc::from(data));
+        let data: Arc<str> = Arc::from(data);
+        if let Some(leader) = &lead {
+            leader.land(data.clone());
+        }
+        data_json = Some(data);
     }
+    drop(lead);
     if show_status {
         response
             .extensions

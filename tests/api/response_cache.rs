@@ -417,3 +417,29 @@ async fn a_hit_goes_out_gzipped_to_clients_that_take_it_and_batches_carry_hits_t
     assert_eq!(batch[0]["data"], first["data"]);
     assert_eq!(batch[1]["data"]["__typename"], "Query");
 }
+
+#[tokio::test]
+async fn concurrent_misses_of_one_answer_compute_it_once() {
+    let app = quiet_app().await;
+    let admin = app.login("admin").await;
+    for n in 0..30 {
+        app.create_asset(&admin, &format!("Grab rail {n}"), None)
+            .await;
+    }
+    let before = app.db_commands();
+    let answers =
+        futures::future::join_all((0..10).map(|_| ask(&app, &admin, LIST, json!({})))).await;
+    let used = app.db_commands() - before;
+    for answer in &answers {
+        assert!(answer["errors"].is_null(), "{answer}");
+        assert_eq!(answer["data"], answers[0]["data"]);
+    }
+    let computed = answers.iter().filter(|a| status(a) == "MISS").count();
+    assert!(computed >= 1, "someone computed it");
+    // One computation is 2 commands (the page and its count); ten requests
+    // computing it each would be 20.
+    assert!(
+        used <= 6,
+        "{used} commands for 10 concurrent requests of one answer"
+    );
+}
