@@ -470,10 +470,10 @@ pub async fn execute(
                     true,
                     started.elapsed().as_secs_f64(),
                 );
-                Ok(Answer::cached(data, plan, &digest, show_status))
+                Answer::cached(data, plan, &digest, show_status)
             };
             if let Some(data) = found.filter(|_| !fresh) {
-                return hit(data);
+                return Ok(hit(data));
             }
             if !fresh {
                 status = CacheStatus::Miss;
@@ -483,7 +483,7 @@ pub async fn execute(
                         let wait = Duration::from_millis(state.settings.server.admission_wait_ms);
                         if let Some(data) = response_cache::follow(answer, wait).await {
                             // Computed once, by the request this one waited for.
-                            return hit(data);
+                            return Ok(hit(data));
                         }
                     }
                 }
