@@ -569,18 +569,8 @@ def main():
         subprocess.run([binary, "seed", "--scale", str(scale)], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         port, plain_port = free_port(), free_port()
-
-        def start_server():
-            return processes.start("server", [binary, "serve", "--bind", f"127.0.0.1:{port}"],
-                                   env, os.path.join(workdir, "server.log"))
-
-        def restart_server():
-            processes.stop("server")
-            proc = start_server()
-            if not wait_for_port(port, 60):
-                raise RuntimeError("the server did not start again")
-            return proc, port
-
+        start_server, restart_server = server_controls(processes, "server", binary, port, env,
+                                                       workdir)
         server = start_server()
         plain = processes.start("plain", [plain_binary, f"127.0.0.1:{plain_port}"], env,
                                 os.path.join(workdir, "plain.log"))
@@ -665,6 +655,23 @@ def main():
         subprocess.run(["rm", "-rf", workdir], check=False)
 
 
+def server_controls(processes, name, binary, port, env, workdir, cwd=None):
+    """(start, restart) of a server process `name` on `port`; restart waits
+    until it listens and returns (process, port)."""
+    def start():
+        return processes.start(name, [binary, "serve", "--bind", f"127.0.0.1:{port}"],
+                               env, os.path.join(workdir, f"{name}.log"), cwd=cwd)
+
+    def restart():
+        processes.stop(name)
+        proc = start()
+        if not wait_for_port(port, 60):
+            raise RuntimeError(f"the {name} did not start again")
+        return proc, port
+
+    return start, restart
+
+
 def start_baseline(processes, env, uri, scale, workdir, settings, vegeta, ferret_pid):
     """Starts the baseline server (BENCH_BASELINE_BIN) in a database of its
     own, seeded by itself; returns (its Bench, the page's targets, its name)
@@ -683,18 +690,8 @@ def start_baseline(processes, env, uri, scale, workdir, settings, vegeta, ferret
     subprocess.run([binary, "seed", "--scale", str(scale)], env=base_env, cwd=source,
                    check=True, stdout=subprocess.DEVNULL)
     port = free_port()
-
-    def start():
-        return processes.start("baseline", [binary, "serve", "--bind", f"127.0.0.1:{port}"],
-                               base_env, os.path.join(workdir, "baseline.log"), cwd=source)
-
-    def restart():
-        processes.stop("baseline")
-        proc = start()
-        if not wait_for_port(port, 60):
-            raise RuntimeError("the baseline server did not start again")
-        return proc, port
-
+    start, restart = server_controls(processes, "baseline", binary, port, base_env, workdir,
+                                     cwd=source)
     proc = start()
     if not wait_for_port(port, 60):
         raise RuntimeError("the baseline server did not start")
