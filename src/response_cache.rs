@@ -311,6 +311,21 @@ impl ResponseCache {
         }
     }
 
+    /// Writes made outside the API (`alawael seed`) changed rows of these
+    /// entity types: every answer showing them is stale. False when the
+    /// shared cache could not take it (no Redis configured: only a server's
+    /// own process holds its answers, and they expire by their max age).
+    pub async fn invalidate_types(&self, names: &[&str]) -> bool {
+        if !self.cache.is_shared() {
+            return false;
+        }
+        let bumps: Vec<(String, Option<Duration>)> = names
+            .iter()
+            .map(|name| (self.generation_key(&entity(name)), None))
+            .collect();
+        self.cache.shared_bump(&bumps).await
+    }
+
     /// Sends the bumps Redis missed; false while it still cannot take them.
     async fn send_unsent(&self) -> bool {
         let names: Vec<String> = match self.unsent.lock() {

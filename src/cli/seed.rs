@@ -2,11 +2,24 @@
 //! then the clinic (programmes, beneficiaries, enrolments, sessions,
 //! bookings) N times over. Idempotent: a second run adds nothing.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args as ClapArgs;
 
 use crate::db::Db;
+use crate::response_cache::ResponseCache;
+
+/// The entity types the seed writes.
+const SEEDED: &[&str] = &[
+    "User",
+    "Asset",
+    "DisabilityProgram",
+    "Beneficiary",
+    "Enrollment",
+    "TherapySession",
+    "Schedule",
+];
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -30,5 +43,30 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     })
     .await?;
     println!("seeding took {:.1} s", started.elapsed().as_secs_f64());
+    stale_cached_answers(&settings, &db).await;
     Ok(())
+}
+
+/// The seed writes past the API, so it tells the response cache shared by
+/// the servers (Redis) that answers showing the seeded types are stale.
+async fn stale_cached_answers(settings: &crate::config::Settings, db: &Db) {
+    if settings.redis.url.is_none() || !settings.response_cache.enabled {
+        return;
+    }
+    let taken = match crate::cache::Cache::connect(&settings.redis).await {
+        Ok(cache) => {
+            ResponseCache::new(Arc::new(cache), settings.response_cache.clone(), db.name())
+                .invalidate_types(SEEDED)
+                .await
+        }
+        Err(_) => false,
+    };
+    if taken {
+        println!("cached answers showing seeded data are stale on every server");
+    } else {
+        println!(
+            "warning: Redis did not take the cache invalidation; cached answers expire within {} s",
+            settings.response_cache.max_age_cap_secs
+        );
+    }
 }

@@ -443,3 +443,32 @@ async fn concurrent_misses_of_one_answer_compute_it_once() {
         "{used} commands for 10 concurrent requests of one answer"
     );
 }
+
+#[tokio::test]
+async fn alawael_seed_makes_the_cached_answers_of_what_it_writes_stale() {
+    let app = quiet_app().await;
+    let admin = app.login("admin").await;
+    assert_eq!(status(&ask(&app, &admin, LIST, json!({})).await), "MISS");
+    assert_eq!(status(&ask(&app, &admin, LIST, json!({})).await), "HIT");
+    let uri = secrecy::ExposeSecret::expose_secret(&app.state.settings.database.uri).to_string();
+    let redis = std::env::var("REDIS_URL").expect("REDIS_URL is set by scripts/test");
+    let seeded = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_alawael"))
+            .arg("seed")
+            .env("ALAWAEL_ENV", "test")
+            .env("MONGODB_URI", uri)
+            .env("REDIS_URL", redis)
+            .output()
+    })
+    .await
+    .expect("joined")
+    .expect("the binary runs");
+    let said = String::from_utf8_lossy(&seeded.stdout);
+    assert!(seeded.status.success(), "{said}");
+    assert!(said.contains("stale on every server"), "{said}");
+    assert_eq!(
+        status(&ask(&app, &admin, LIST, json!({})).await),
+        "MISS",
+        "the seed wrote assets past the API"
+    );
+}
