@@ -74,8 +74,12 @@ impl CommandMonitor {
             CmapEvent::ConnectionCreated(_) => {
                 metrics::gauge!("alawael_db_pool_connections").increment(1.0)
             }
-            CmapEvent::ConnectionClosed(_) => {
-                metrics::gauge!("alawael_db_pool_connections").decrement(1.0)
+            CmapEvent::ConnectionClosed(closed) => {
+                metrics::gauge!("alawael_db_pool_connections").decrement(1.0);
+                // A connection closed while out is not timed (nor kept).
+                if let Ok(mut map) = me.checked_out.lock() {
+                    map.remove(&(closed.address, closed.connection_id));
+                }
             }
             CmapEvent::ConnectionCheckedOut(out) => {
                 me.operations.fetch_add(1, Ordering::SeqCst);
