@@ -35,6 +35,19 @@ pub enum Lookup {
     },
 }
 
+impl Lookup {
+    fn ready(found: Option<Arc<str>>, key: String, generations: String, ttl: Duration) -> Self {
+        Self::Ready {
+            found,
+            ticket: Ticket {
+                key,
+                generations,
+                ttl,
+            },
+        }
+    }
+}
+
 /// Where and how to store an answer computed after a lookup.
 pub struct Ticket {
     key: String,
@@ -203,14 +216,7 @@ impl ResponseCache {
             let (recorded, data) = stored.split_once('\n')?;
             (recorded == generations).then(|| Arc::from(data))
         });
-        Lookup::Ready {
-            found,
-            ticket: Ticket {
-                key,
-                generations,
-                ttl,
-            },
-        }
+        Lookup::ready(found, key, generations, ttl)
     }
 
     fn local_lookup(&self, key: String, dependencies: &[String], ttl: Duration) -> Lookup {
@@ -228,14 +234,7 @@ impl ResponseCache {
             .get(&key)
             .filter(|e| e.until > now && e.generations == generations)
             .map(|e| e.data.clone());
-        Lookup::Ready {
-            found,
-            ticket: Ticket {
-                key,
-                generations,
-                ttl,
-            },
-        }
+        Lookup::ready(found, key, generations, ttl)
     }
 
     /// Keeps an answer (`data`, the JSON of its `data`) under a ticket.

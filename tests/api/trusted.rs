@@ -106,6 +106,16 @@ async fn post(app: &TestApp, token: Option<&str>, body: Value) -> Value {
     request.send().await.unwrap().json().await.unwrap()
 }
 
+/// A document sent by its hash alone.
+async fn post_hash(app: &TestApp, token: &str, text: &str) -> Value {
+    post(
+        app,
+        Some(token),
+        json!({ "extensions": persisted(&sha(text)) }),
+    )
+    .await
+}
+
 async fn get(app: &TestApp, token: &str, pairs: &[(&str, String)]) -> Value {
     app.http
         .get(format!("{}/graphql", app.address))
@@ -133,12 +143,7 @@ async fn an_apollo_manifest_serves_its_documents_by_hash_and_text_over_post_and_
     let token = app.login("manager").await;
     assert_eq!(app.state.trusted.len(), 2);
 
-    let by_hash = post(
-        &app,
-        Some(&token),
-        json!({ "extensions": persisted(&sha(ME)) }),
-    )
-    .await;
+    let by_hash = post_hash(&app, &token, ME).await;
     assert_eq!(by_hash["data"]["me"]["role"], "MANAGER", "{by_hash}");
     let by_text = post(&app, Some(&token), json!({ "query": ME })).await;
     assert_eq!(by_text, by_hash);
@@ -177,12 +182,7 @@ async fn an_apollo_manifest_serves_its_documents_by_hash_and_text_over_post_and_
         "{registration}"
     );
     // Nothing was registered: the hash alone is still unknown.
-    let unknown = post(
-        &app,
-        Some(&token),
-        json!({ "extensions": persisted(&sha(OTHER)) }),
-    )
-    .await;
+    let unknown = post_hash(&app, &token, OTHER).await;
     assert_eq!(
         error_code(&unknown),
         "PERSISTED_QUERY_NOT_FOUND",
@@ -213,12 +213,7 @@ async fn a_codegen_manifest_serves_by_hash_and_the_set_answers_hashes_without_tr
     let app = spawn_app_with(|s| trusted_only(s, &manifest)).await;
     let token = app.login("therapist").await;
     assert_eq!(app.state.trusted.len(), 2);
-    let by_hash = post(
-        &app,
-        Some(&token),
-        json!({ "extensions": persisted(&sha(ME)) }),
-    )
-    .await;
+    let by_hash = post_hash(&app, &token, ME).await;
     assert_eq!(by_hash["data"]["me"]["role"], "THERAPIST", "{by_hash}");
     required(&post(&app, Some(&token), json!({ "query": OTHER })).await);
 
@@ -226,12 +221,7 @@ async fn a_codegen_manifest_serves_by_hash_and_the_set_answers_hashes_without_tr
     // set, and other documents run as usual.
     let open = spawn_app_with(|s| s.documents.manifest = Some(manifest.path().to_path_buf())).await;
     let token = open.login("therapist").await;
-    let by_hash = post(
-        &open,
-        Some(&token),
-        json!({ "extensions": persisted(&sha(ME)) }),
-    )
-    .await;
+    let by_hash = post_hash(&open, &token, ME).await;
     assert_eq!(by_hash["data"]["me"]["role"], "THERAPIST", "{by_hash}");
     let other = post(&open, Some(&token), json!({ "query": OTHER })).await;
     assert!(other["errors"].is_null(), "{other}");
@@ -506,12 +496,7 @@ async fn a_server_reading_the_redis_set_loads_it_at_start_and_follows_the_comman
     ));
     let app = spawn_with_settings(settings.clone()).await;
     let token = app.login("manager").await;
-    let by_hash = post(
-        &app,
-        Some(&token),
-        json!({ "extensions": persisted(&sha(ME)) }),
-    )
-    .await;
+    let by_hash = post_hash(&app, &token, ME).await;
     assert_eq!(by_hash["data"]["me"]["role"], "MANAGER", "{by_hash}");
     required(&post(&app, Some(&token), json!({ "query": OTHER })).await);
 
