@@ -50,11 +50,11 @@ impl CursorCodec {
             position.id.to_hex(),
         ))
         .unwrap_or_default();
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(payload.as_bytes()),
-            URL_SAFE_NO_PAD.encode(self.mac(payload.as_bytes()))
-        )
+        let mut cursor = String::with_capacity(payload.len() * 4 / 3 + 24);
+        URL_SAFE_NO_PAD.encode_string(payload.as_bytes(), &mut cursor);
+        cursor.push('.');
+        URL_SAFE_NO_PAD.encode_string(self.mac(payload.as_bytes()), &mut cursor);
+        cursor
     }
 
     pub fn decode(&self, ordering: &str, cursor: &str, field: &str) -> ApiResult<Position> {

@@ -55,7 +55,9 @@ pub struct AssetRecord {
     pub warranty_until: Option<String>,
     #[serde(default)]
     pub assigned_to: Option<ObjectId>,
+    #[serde(deserialize_with = "super::dates::read")]
     pub created_at: DateTime,
+    #[serde(deserialize_with = "super::dates::read")]
     pub updated_at: DateTime,
 }
 

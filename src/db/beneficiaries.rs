@@ -68,7 +68,9 @@ pub struct BeneficiaryRecord {
     pub status: BeneficiaryStatus,
     #[serde(default)]
     pub erased_at: Option<DateTime>,
+    #[serde(deserialize_with = "super::dates::read")]
     pub created_at: DateTime,
+    #[serde(deserialize_with = "super::dates::read")]
     pub updated_at: DateTime,
 }
 

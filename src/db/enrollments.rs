@@ -72,7 +72,9 @@ pub struct EnrollmentRecord {
     #[serde(default)]
     pub goals: Vec<Goal>,
     pub active_key: String,
+    #[serde(deserialize_with = "super::dates::read")]
     pub created_at: DateTime,
+    #[serde(deserialize_with = "super::dates::read")]
     pub updated_at: DateTime,
 }
 

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod beneficiaries;
 pub mod claims;
+pub mod dates;
 pub mod enrollments;
 pub mod filters;
 pub mod migrations;

@@ -32,7 +32,9 @@ pub struct ProgramRecord {
     pub manager_id: Option<ObjectId>,
     #[serde(default)]
     pub therapist_ids: Vec<ObjectId>,
+    #[serde(deserialize_with = "super::dates::read")]
     pub created_at: DateTime,
+    #[serde(deserialize_with = "super::dates::read")]
     pub updated_at: DateTime,
 }
 

@@ -34,6 +34,7 @@ pub struct RefreshTokenRecord {
     pub family: String,
     pub user_id: ObjectId,
     pub expires_at: DateTime,
+    #[serde(deserialize_with = "super::dates::read")]
     pub created_at: DateTime,
     #[serde(default)]
     pub used_at: Option<DateTime>,

@@ -62,7 +62,9 @@ pub struct ReportRecord {
     pub attempts: i32,
     #[serde(default)]
     pub lease: Option<Lease>,
+    #[serde(deserialize_with = "super::dates::read")]
     pub created_at: DateTime,
+    #[serde(deserialize_with = "super::dates::read")]
     pub updated_at: DateTime,
     /// When the last claim started computing.
     #[serde(default)]

@@ -49,7 +49,9 @@ pub struct ScheduleRecord {
     #[serde(default)]
     pub program_id: Option<ObjectId>,
     pub created_by: ObjectId,
+    #[serde(deserialize_with = "super::dates::read")]
     pub created_at: DateTime,
+    #[serde(deserialize_with = "super::dates::read")]
     pub updated_at: DateTime,
 }
 

@@ -34,7 +34,9 @@ pub struct SessionRecord {
     pub notes: Option<String>,
     #[serde(default)]
     pub progress_score: Option<i32>,
+    #[serde(deserialize_with = "super::dates::read")]
     pub created_at: DateTime,
+    #[serde(deserialize_with = "super::dates::read")]
     pub updated_at: DateTime,
 }
 

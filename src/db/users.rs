@@ -28,7 +28,9 @@ pub struct UserRecord {
     pub password_hash: String,
     #[serde(default)]
     pub last_login_at: Option<DateTime>,
+    #[serde(deserialize_with = "super::dates::read")]
     pub created_at: DateTime,
+    #[serde(deserialize_with = "super::dates::read")]
     pub updated_at: DateTime,
 }
 

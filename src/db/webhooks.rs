@@ -51,7 +51,9 @@ pub struct WebhookRecord {
     #[serde(default)]
     pub disabled_reason: Option<String>,
     pub created_by: ObjectId,
+    #[serde(deserialize_with = "super::dates::read")]
     pub created_at: DateTime,
+    #[serde(deserialize_with = "super::dates::read")]
     pub updated_at: DateTime,
 }
 
@@ -130,7 +132,9 @@ pub struct DeliveryRecord {
     pub latency_ms: Option<i64>,
     #[serde(default)]
     pub last_error: Option<String>,
+    #[serde(deserialize_with = "super::dates::read")]
     pub created_at: DateTime,
+    #[serde(deserialize_with = "super::dates::read")]
     pub updated_at: DateTime,
 }
 

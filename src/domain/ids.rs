@@ -73,7 +73,18 @@ impl GlobalId {
     }
 
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.kind.name(), self.id.to_hex()))
+        // `Kind:hex`, without the formatting machinery: a page encodes one
+        // or more per row.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let name = self.kind.name().as_bytes();
+        let mut raw = Vec::with_capacity(name.len() + 25);
+        raw.extend_from_slice(name);
+        raw.push(b':');
+        for byte in self.id.bytes() {
+            raw.push(HEX[usize::from(byte >> 4)]);
+            raw.push(HEX[usize::from(byte & 0x0f)]);
+        }
+        URL_SAFE_NO_PAD.encode(raw)
     }
 
     /// Decodes any well-formed global id; `None` when it is not one.
@@ -104,5 +115,19 @@ mod tests {
         assert_eq!(GlobalId::decode_as(&text, NodeKind::Asset), Some(id));
         assert_eq!(GlobalId::decode_as(&text, NodeKind::User), None);
         assert_eq!(GlobalId::decode("not-an-id"), None);
+    }
+
+    #[test]
+    fn global_ids_are_base64_of_kind_colon_hex() {
+        // Clients keep ids: the text must never change.
+        let id = ObjectId::parse_str("6b0b99ac17756aafe27005a3").unwrap();
+        for kind in [NodeKind::User, NodeKind::Asset, NodeKind::TherapySession] {
+            let expected = URL_SAFE_NO_PAD.encode(format!("{}:{}", kind.name(), id.to_hex()));
+            assert_eq!(GlobalId::new(kind, id).encode(), expected);
+        }
+        assert_eq!(
+            GlobalId::new(NodeKind::Asset, id).encode(),
+            "QXNzZXQ6NmIwYjk5YWMxNzc1NmFhZmUyNzAwNWEz"
+        );
     }
 }

@@ -5,11 +5,13 @@
 use std::sync::Arc;
 
 use async_graphql::{
-    ComplexObject, Context, ID, InputObject, MaybeUndefined, Object, SimpleObject, Subscription,
+    ComplexObject, Context, ID, InputObject, Lookahead, MaybeUndefined, Object, SimpleObject,
+    Subscription,
 };
 use bson::doc;
 use bson::oid::ObjectId;
 use futures::Stream;
+use futures::future::BoxFuture;
 
 use super::context::ContextExt;
 use super::enums::{AssetCategory, AssetStatus, ChangeKind, stored};
@@ -18,6 +20,7 @@ use super::inputs::{DateTimeRange, clearable, required};
 use super::model::{self, ApiModel};
 use super::money::{Money, MoneyInput};
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use super::rows::Row;
 use super::scalars::{Date, DateTime};
 use super::users::{User, search_pattern};
 use crate::db::assets::{
@@ -61,6 +64,19 @@ impl ApiModel for Asset {
     fn record(&self) -> &AssetRecord {
         &self.record
     }
+    fn prefetch(
+        ctx: &Context<'_>,
+        node: &Lookahead<'_>,
+        rows: &[&AssetRecord],
+    ) -> Vec<BoxFuture<'static, ()>> {
+        let assignees = rows.iter().filter_map(|r| r.assigned_to);
+        node.field("assignedTo")
+            .exists()
+            .then(|| model::preload::<User>(ctx, assignees))
+            .flatten()
+            .into_iter()
+            .collect()
+    }
 }
 
 #[ComplexObject]
@@ -76,8 +92,8 @@ impl Asset {
     }
 
     /// What it cost.
-    async fn value(&self) -> Money {
-        Money::from(&self.record.value)
+    async fn value(&self) -> Row<Money> {
+        Row(Money::from(&self.record.value))
     }
 
     /// Room or site.
@@ -102,9 +118,9 @@ impl Asset {
     }
 
     /// Who has it, if anyone.
-    async fn assigned_to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+    async fn assigned_to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Row<User>>> {
         match self.record.assigned_to {
-            Some(id) => Ok(model::load::<User>(ctx, id).await?),
+            Some(id) => Ok(model::load::<User>(ctx, id).await?.map(Row)),
             None => Ok(None),
         }
     }

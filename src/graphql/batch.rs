@@ -124,6 +124,34 @@ where
         Ok(found)
     }
 
+    /// Loads now, in the caller's task and without gathering, the keys not
+    /// yet known or asked for: a page that knows which rows its fields will
+    /// follow. Fields asking for them meanwhile wait for this load; after a
+    /// failure nothing is cached, so they ask again.
+    pub async fn preload(&self, keys: impl IntoIterator<Item = K>) -> Result<(), Arc<DbError>> {
+        let keys: Vec<K> = {
+            let mut state = lock(&self.state);
+            let mut fresh = Vec::new();
+            for key in keys {
+                if state.cache.contains_key(&key)
+                    || state.inflight.contains_key(&key)
+                    || state.waiting.contains_key(&key)
+                {
+                    continue;
+                }
+                state.inflight.insert(key.clone(), Vec::new());
+                fresh.push(key);
+            }
+            fresh
+        };
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let result = (self.load)(keys.clone()).await;
+        answer(&self.state, keys, &result);
+        result.map(|_| ())
+    }
+
     /// Puts values already read (a page's rows) in the cache.
     pub fn feed(&self, values: impl IntoIterator<Item = (K, V)>) {
         let mut state = lock(&self.state);
@@ -163,7 +191,19 @@ where
         keys
     };
     let result = load(keys.clone()).await;
-    let mut state = lock(&state);
+    answer(&state, keys, &result);
+}
+
+/// Caches a load's values and answers whoever waits for its keys.
+fn answer<K, V>(
+    state: &Mutex<State<K, V>>,
+    keys: Vec<K>,
+    result: &Result<HashMap<K, V>, Arc<DbError>>,
+) where
+    K: Eq + Hash + Clone,
+    V: Clone,
+{
+    let mut state = lock(state);
     for key in keys {
         let replies = state.inflight.remove(&key).unwrap_or_default();
         let answer = match &result {

@@ -25,6 +25,7 @@ pub mod pagination;
 pub mod privacy;
 pub mod programs;
 pub mod reports;
+pub mod rows;
 pub mod scalars;
 pub mod schedules;
 pub mod sessions;

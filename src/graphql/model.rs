@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID};
+use async_graphql::{Context, ID, Lookahead};
 use bson::oid::ObjectId;
 use bson::{DateTime, Document, doc};
+use futures::future::BoxFuture;
 
 use super::context::ContextExt;
 use super::loaders::ChildQuery;
@@ -31,6 +32,18 @@ pub trait ApiModel: Listed {
     const KIND: NodeKind;
     fn wrap(record: Arc<Self::Record>) -> Self;
     fn record(&self) -> &Self::Record;
+
+    /// Loads for a page of these rows, a command per relation, the rows
+    /// they name in the fields that `node` (the selection on each row)
+    /// follows, so those fields find them cached instead of gathering a
+    /// batch row by row. Models without references follow nothing.
+    fn prefetch(
+        _ctx: &Context<'_>,
+        _node: &Lookahead<'_>,
+        _rows: &[&Self::Record],
+    ) -> Vec<BoxFuture<'static, ()>> {
+        Vec::new()
+    }
 
     /// The node's global id.
     fn global_id(&self) -> ID {
@@ -89,6 +102,28 @@ pub async fn load_many<N: ApiModel>(ctx: &Context<'_>, ids: &[ObjectId]) -> ApiR
         .collect())
 }
 
+/// For `ApiModel::prefetch`: loads the `N` rows named by `ids` in one
+/// command. A failure is left to the fields, which then load them as usual.
+pub fn preload<N: ApiModel>(
+    ctx: &Context<'_>,
+    ids: impl Iterator<Item = ObjectId>,
+) -> Option<BoxFuture<'static, ()>> {
+    let loader = ctx.loaders().ok()?.by_id::<N::Record>();
+    let ids: Vec<ObjectId> = ids.collect();
+    Some(Box::pin(async move {
+        let _ = loader.preload(ids).await;
+    }))
+}
+
+/// The selection on each row of the connection being resolved, through
+/// `edges { node }` and `nodes` alike.
+fn row_selection<'a>(ctx: &'a Context<'a>) -> Option<Lookahead<'a>> {
+    let list = ctx.look_ahead();
+    let mut fields = list.field("edges").field("node").selection_fields();
+    fields.extend(list.field("nodes").selection_fields());
+    Lookahead::try_from(fields.as_slice()).ok()
+}
+
 /// `x(id:)`: one row the caller may see, else `NOT_FOUND`.
 pub async fn one<N: ApiModel>(ctx: &Context<'_>, id: &ID) -> ApiResult<N> {
     let id = decode::<N>(id)?;
@@ -136,6 +171,11 @@ pub async fn list<N: ApiModel>(
     // Later relation loads find these rows (shared, not copied) in the loader's cache.
     let loader = ctx.loaders()?.by_id::<N::Record>();
     loader.feed(page.rows.iter().map(|(_, r)| (r.id(), r.clone())));
+    if let Some(node) = row_selection(ctx) {
+        let rows: Vec<&N::Record> = page.rows.iter().map(|(_, r)| r.as_ref()).collect();
+        let loads = N::prefetch(ctx, &node, &rows);
+        futures::future::join_all(loads).await;
+    }
     Ok(Connection::new(
         page,
         &app.cursors,

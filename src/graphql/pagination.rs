@@ -3,7 +3,10 @@
 
 use std::borrow::Cow;
 
-use async_graphql::{Object, OutputType, SimpleObject, TypeName};
+use async_graphql::resolver_utils::ContainerType;
+use async_graphql::{Object, SimpleObject, TypeName};
+
+use super::rows::{Row, Rows};
 
 use crate::config::GraphqlSettings;
 pub use crate::cursor::CursorCodec;
@@ -138,7 +141,7 @@ impl Listing {
 }
 
 /// A node type that can be listed: gives the connection and edge their names.
-pub trait Listed: OutputType + Clone + Send + Sync + 'static {
+pub trait Listed: ContainerType + Clone + Send + Sync + 'static {
     const NAME: &'static str;
 }
 
@@ -201,13 +204,13 @@ pub struct PageInfo {
 #[Object(name_type)]
 impl<T: Listed> Connection<T> {
     /// The rows of this page, each with its cursor.
-    async fn edges(&self) -> &[Edge<T>] {
-        &self.edges
+    async fn edges(&self) -> Rows<'_, Edge<T>> {
+        Rows(self.edges.iter().collect())
     }
 
     /// The rows of this page, without cursors.
-    async fn nodes(&self) -> Vec<&T> {
-        self.edges.iter().map(|e| &e.node).collect()
+    async fn nodes(&self) -> Rows<'_, T> {
+        Rows(self.edges.iter().map(|e| &e.node).collect())
     }
 
     /// Where this page sits in the whole list.
@@ -249,8 +252,8 @@ impl<T: Listed> Edge<T> {
     }
 
     /// The row itself.
-    async fn node(&self) -> &T {
-        &self.node
+    async fn node(&self) -> Row<&T> {
+        Row(&self.node)
     }
 }
 

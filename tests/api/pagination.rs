@@ -252,3 +252,53 @@ async fn without_command_events_the_same_page_is_counted_as_3_operations() {
     assert!(text.contains("alawael_db_operations_total"), "{text}");
     assert!(text.contains("alawael_db_operation_duration_seconds_bucket"));
 }
+
+#[tokio::test]
+async fn rows_keep_the_selection_order_and_nodes_load_assignees_in_one_batch() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.server.background_workers = false;
+        s.response_cache.enabled = false;
+    })
+    .await;
+    insert_assets(&app, 30, true).await;
+    let token = app.login("manager").await;
+    // A resolver that waits (the assignee) stays ahead of one that does not.
+    let query = "{ assets(first: 30) { nodes { assignedTo { name id } name } } }";
+    app.gql(Some(&token), query, json!({})).await;
+    let before = app.db_commands();
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        app.db_commands() - before,
+        2,
+        "the page and the users batch"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let nodes = body["data"]["assets"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 30, "{text}");
+    assert!(nodes.iter().all(|n| n["assignedTo"]["id"].is_string()));
+    let first = text
+        .find("\"assignedTo\":{\"name\":")
+        .expect("assignee first");
+    assert!(first < text.find("\"name\":\"Asset").unwrap(), "{text}");
+
+    // Fragments and a response key given twice merge as before.
+    let merged = app
+        .gql(
+            Some(&token),
+            "{ assets(first: 2) { edges { node { assignedTo { id } ... on Asset { assignedTo { name } } n: name n: name } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(merged["errors"].is_null(), "{merged}");
+    let node = &merged["data"]["assets"]["edges"][0]["node"];
+    assert!(node["assignedTo"]["id"].is_string() && node["assignedTo"]["name"].is_string());
+    assert!(node["n"].as_str().unwrap().starts_with("Asset"));
+}
