@@ -194,25 +194,62 @@ impl ResponseCache {
     /// The answer stored under `digest` when it is current. `dependencies`
     /// are the generation names the answer shows; `ttl`, its max age.
     pub async fn lookup(&self, digest: &str, dependencies: &[String], ttl: Duration) -> Lookup {
+        self.read(digest, dependencies, ttl, true).await
+    }
+
+    /// A ticket to store a fresh answer under the generations read now,
+    /// without reading the stored one: the request asked for a fresh answer
+    /// (`Cache-Control: no-cache`).
+    pub async fn renewal(&self, digest: &str, dependencies: &[String], ttl: Duration) -> Lookup {
+        self.read(digest, dependencies, ttl, false).await
+    }
+
+    async fn read(
+        &self,
+        digest: &str,
+        dependencies: &[String],
+        ttl: Duration,
+        with_answer: bool,
+    ) -> Lookup {
         let key = format!("{}a:{digest}", self.prefix);
         if !self.cache.is_shared() {
-            return self.local_lookup(key, dependencies, ttl);
+            let found = self.local_lookup(key, dependencies, ttl);
+            return match found {
+                Lookup::Ready { ticket, .. } if !with_answer => Lookup::Ready {
+                    found: None,
+                    ticket,
+                },
+                other => other,
+            };
         }
         if !self.send_unsent().await {
             return Lookup::Unavailable;
         }
         let mut keys = Vec::with_capacity(dependencies.len() + 1);
-        keys.push(key.clone());
+        if with_answer {
+            keys.push(key.clone());
+        }
         keys.extend(dependencies.iter().map(|d| self.generation_key(d)));
-        let Some(values) = self.cache.shared_get_many(&keys).await else {
-            return Lookup::Unavailable;
+        let values = if keys.is_empty() {
+            Vec::new()
+        } else {
+            match self.cache.shared_get_many(&keys).await {
+                Some(values) => values,
+                None => return Lookup::Unavailable,
+            }
         };
-        let generations = values[1..]
+        let (stored, generations) = match with_answer {
+            true => values
+                .split_first()
+                .map_or((None, &[][..]), |(s, g)| (s.as_deref(), g)),
+            false => (None, &values[..]),
+        };
+        let generations = generations
             .iter()
             .map(|v| v.as_deref().unwrap_or("0"))
             .collect::<Vec<_>>()
             .join(",");
-        let found = values[0].as_deref().and_then(|stored| {
+        let found = stored.and_then(|stored| {
             let (recorded, data) = stored.split_once('\n')?;
             (recorded == generations).then(|| Arc::from(data))
         });

@@ -459,11 +459,18 @@ pub async fn execute(
             plan,
         );
         let ttl = Duration::from_secs(u64::from(plan.max_age));
-        if let Lookup::Ready { found, ticket: t } = state
-            .responses
-            .lookup(&digest, &plan.dependencies, ttl)
-            .await
-        {
+        let lookup = if fresh {
+            state
+                .responses
+                .renewal(&digest, &plan.dependencies, ttl)
+                .await
+        } else {
+            state
+                .responses
+                .lookup(&digest, &plan.dependencies, ttl)
+                .await
+        };
+        if let Lookup::Ready { found, ticket: t } = lookup {
             let hit = |data| {
                 crate::http::metrics::record_request(
                     operation.clone(),

@@ -106,8 +106,14 @@ async fn a_read_is_a_miss_then_a_hit_without_the_database_and_a_write_makes_it_s
     assert!(names.contains(&"Standing frame"), "{after}");
 
     // Asking for a fresh answer bypasses the cache; so does anything uncacheable.
+    // A write makes the list stale; a fresh answer is computed and kept for
+    // the next reader.
+    app.create_asset(&admin, "Gait trainer", None).await;
     let fresh = ask_with(&app, &admin, LIST, json!({}), Some("no-cache")).await;
     assert_eq!(status(&fresh), "BYPASS");
+    let kept = ask(&app, &admin, LIST, json!({})).await;
+    assert_eq!(status(&kept), "HIT", "{kept}");
+    assert_eq!(kept["data"], fresh["data"]);
     assert_eq!(
         status(&ask(&app, &admin, "{ me { id } }", json!({})).await),
         "BYPASS"
