@@ -302,3 +302,37 @@ async fn rows_keep_the_selection_order_and_nodes_load_assignees_in_one_batch() {
     assert!(node["assignedTo"]["id"].is_string() && node["assignedTo"]["name"].is_string());
     assert!(node["n"].as_str().unwrap().starts_with("Asset"));
 }
+
+#[tokio::test]
+async fn rows_resolved_in_place_answer_and_fail_as_async_graphql_itself_does() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.server.background_workers = false;
+        s.response_cache.enabled = false;
+    })
+    .await;
+    insert_assets(&app, 8, true).await;
+    let token = app.login("therapist").await;
+    // Another user's email is refused to a therapist: a failed non-null
+    // field inside rows. Fragments send rows down async-graphql's own path.
+    let in_place = "{ assets(first: 8) { nodes { name assignedTo { id email } } } }";
+    let library = "{ assets(first: 8) { nodes { ... on Asset { name assignedTo { ... on User { id email } } } } } }";
+    let ours = app.gql(Some(&token), in_place, json!({})).await;
+    let theirs = app.gql(Some(&token), library, json!({})).await;
+    assert_eq!(ours["data"], theirs["data"], "{ours}\n{theirs}");
+    let errors = |body: &Value| {
+        let mut found: Vec<String> = body["errors"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .map(|e| format!("{} {} {}", e["path"], e["extensions"]["code"], e["message"]))
+            .collect();
+        found.sort();
+        found
+    };
+    assert!(!errors(&ours).is_empty(), "{ours}");
+    assert!(
+        errors(&ours).iter().all(|e| e.contains("FORBIDDEN")),
+        "{ours}"
+    );
+    assert_eq!(errors(&ours), errors(&theirs));
+}
