@@ -187,10 +187,27 @@ pub async fn count(
     filter: Document,
     max_time: std::time::Duration,
 ) -> DbResult<u64> {
-    Ok(collection
-        .count_documents(filter)
-        .max_time(max_time)
-        .await?)
+    // The `count` command: one reply, where `countDocuments` runs an
+    // aggregation and reads its result through a cursor (and a session the
+    // driver hands back in a task of its own). Exact with a filter on an
+    // unsharded deployment, which is what this server runs on.
+    let max_time_ms = i64::try_from(max_time.as_millis()).unwrap_or(i64::MAX);
+    let reply = collection
+        .client()
+        .database(&collection.namespace().db)
+        .run_command(doc! {
+            "count": collection.name(),
+            "query": filter,
+            "maxTimeMS": max_time_ms,
+        })
+        .await?;
+    let n = match reply.get("n") {
+        Some(Bson::Int32(n)) => u64::try_from(*n).ok(),
+        Some(Bson::Int64(n)) => u64::try_from(*n).ok(),
+        Some(Bson::Double(n)) if *n >= 0.0 => Some(*n as u64),
+        _ => None,
+    };
+    n.ok_or_else(|| DbError::Other(anyhow::anyhow!("count answered without a count: {reply}")))
 }
 
 /// Decodes a raw stored document straight into its record.
