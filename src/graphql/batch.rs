@@ -219,3 +219,53 @@ fn answer<K, V>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A batcher whose loads are counted; the first `failures` loads fail.
+    fn counted(failures: usize) -> (Batcher<u32, u32>, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let batcher = Batcher::new(move |keys: Vec<u32>| {
+            let call = seen.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                if call < failures {
+                    return Err(Arc::new(DbError::Other(anyhow::anyhow!("down"))));
+                }
+                Ok(keys
+                    .into_iter()
+                    .filter(|k| k % 2 == 0)
+                    .map(|k| (k, k * 10))
+                    .collect())
+            })
+        });
+        (batcher, calls)
+    }
+
+    #[tokio::test]
+    async fn a_preload_answers_later_loads_from_its_cache_in_one_call() {
+        let (batcher, calls) = counted(0);
+        batcher.preload([2, 3, 2, 4]).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(batcher.load_one(2).await.unwrap(), Some(20));
+        assert_eq!(
+            batcher.load_one(3).await.unwrap(),
+            None,
+            "absent rows are known too"
+        );
+        batcher.preload([2, 4]).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "nothing left to load");
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_preload_the_fields_load_again() {
+        let (batcher, calls) = counted(1);
+        assert!(batcher.preload([2]).await.is_err());
+        assert_eq!(batcher.load_one(2).await.unwrap(), Some(20));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+}
