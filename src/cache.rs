@@ -29,10 +29,14 @@ pub struct Cache {
     /// After a failed connection, Redis is not tried again before this instant,
     /// so a Redis outage adds at most one connection attempt per few seconds.
     retry_at: Mutex<Option<Instant>>,
-    local: Mutex<HashMap<String, (i64, Instant)>>,
+    /// The in-process parts, shared by every serving thread's handle.
+    local: Shared<(i64, Instant)>,
     /// Texts (persisted queries) kept in process, in front of Redis.
-    texts: Mutex<HashMap<String, (Arc<str>, Instant)>>,
+    texts: Shared<(Arc<str>, Instant)>,
 }
+
+/// A map kept in process, shared by the handles of every serving thread.
+type Shared<V> = Arc<Mutex<HashMap<String, V>>>;
 
 /// Texts kept in process at most; past it, expired ones go, then half.
 const TEXTS: usize = 10_000;
@@ -59,8 +63,8 @@ impl Cache {
             config,
             timeout,
             retry_at: Mutex::new(None),
-            local: Mutex::new(HashMap::new()),
-            texts: Mutex::new(HashMap::new()),
+            local: Arc::default(),
+            texts: Arc::default(),
         };
         if cache.client.is_some() && cache.manager().await.is_none() {
             tracing::warn!(
@@ -77,8 +81,23 @@ impl Cache {
             config: ConnectionManagerConfig::new(),
             timeout: Duration::from_millis(500),
             retry_at: Mutex::new(None),
-            local: Mutex::new(HashMap::new()),
-            texts: Mutex::new(HashMap::new()),
+            local: Arc::default(),
+            texts: Arc::default(),
+        }
+    }
+
+    /// The same cache for another serving thread: its Redis connection is
+    /// opened on the runtime that first uses it; the in-process counters and
+    /// texts are this handle's.
+    pub fn replica(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            manager: RwLock::new(None),
+            config: self.config.clone(),
+            timeout: self.timeout,
+            retry_at: Mutex::new(None),
+            local: self.local.clone(),
+            texts: self.texts.clone(),
         }
     }
 

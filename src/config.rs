@@ -163,6 +163,9 @@ pub struct ServerSettings {
     /// retention sweeper) in this process. Off only where the database's
     /// commands must be the requests' alone (command-count tests).
     pub background_workers: bool,
+    /// Serving threads, each a single-threaded runtime with its own database
+    /// and Redis connections, accepting from one listener; 0 means one per CPU.
+    pub threads: usize,
     /// Operations executing at once (answers from the response cache do not
     /// count). More wait up to `admission_wait_ms`, then are refused with
     /// `SERVICE_UNAVAILABLE`, so an overload is shed at once instead of

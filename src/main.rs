@@ -8,7 +8,12 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    alawael::cli::Cli::parse().run().await
+/// One single-threaded runtime: `serve` starts one more per extra serving
+/// thread (`server.threads`), each with its own connections.
+fn main() -> anyhow::Result<()> {
+    let cli = alawael::cli::Cli::parse();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(cli.run())
 }

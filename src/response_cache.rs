@@ -119,9 +119,10 @@ pub struct ResponseCache {
     flights: Flights,
     settings: ResponseCacheSettings,
     prefix: String,
-    local: Mutex<Local>,
+    /// The in-process parts, shared by every serving thread's handle.
+    local: Arc<Mutex<Local>>,
     /// Generation bumps Redis did not take yet.
-    unsent: Mutex<HashSet<String>>,
+    unsent: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Bumps kept for Redis at most while it is away; row bumps past it are
@@ -145,8 +146,21 @@ impl ResponseCache {
             flights: Flights::default(),
             settings,
             prefix: format!("{database}:rc:"),
-            local: Mutex::new(Local::default()),
-            unsent: Mutex::new(HashSet::new()),
+            local: Arc::default(),
+            unsent: Arc::default(),
+        }
+    }
+
+    /// The same cache for another serving thread, through its own `cache`
+    /// handle; answers and generations kept in process are shared.
+    pub fn replica(&self, cache: Arc<Cache>) -> Self {
+        Self {
+            cache,
+            flights: self.flights.clone(),
+            settings: self.settings.clone(),
+            prefix: self.prefix.clone(),
+            local: self.local.clone(),
+            unsent: self.unsent.clone(),
         }
     }
 

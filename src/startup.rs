@@ -1,5 +1,6 @@
 //! The application: builds the state and the router, binds the listener
-//! (port 0 works, for tests), serves HTTP or HTTPS, and shuts down
+//! (port 0 works, for tests), serves HTTP or HTTPS on `server.threads`
+//! single-threaded runtimes sharing that listener, and shuts down
 //! gracefully: readiness turns 503, websockets close with 1001, the listener
 //! stops after the drain delay, in-flight requests get the grace period.
 
@@ -73,12 +74,12 @@ impl Application {
             db,
             cache,
             bus,
-            lifecycle: Lifecycle::default(),
-            live: crate::live::Live::default(),
-            accounts,
+            lifecycle: Arc::new(Lifecycle::default()),
+            live: Arc::new(crate::live::Live::default()),
+            accounts: Arc::new(accounts),
             responses,
             admission: Arc::new(tokio::sync::Semaphore::new(settings_admission)),
-            trusted: crate::trusted::Trusted::default(),
+            trusted: Arc::new(crate::trusted::Trusted::default()),
         });
         Ok(Self {
             listener,
@@ -123,7 +124,26 @@ impl Application {
         // Reloads the trusted documents on SIGHUP (and on changes of the Redis set).
         let _trusted =
             crate::live::Workers(vec![tokio::spawn(crate::trusted::watch(state.clone()))]);
-        let router = crate::http::router(crate::http::Api {
+        let tls = match (
+            &server_settings.tls_cert_path,
+            &server_settings.tls_key_path,
+        ) {
+            (Some(cert), Some(key)) => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let tls = RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot read the TLS certificate {} or key {}",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?;
+                Some(tls)
+            }
+            _ => None,
+        };
+        let serving = Serving {
             documents: Arc::new(crate::graphql::documents::Documents::new(
                 state.settings.graphql.clone(),
             )),
@@ -132,10 +152,24 @@ impl Application {
             compressed: Arc::new(crate::http::responses::Compressed::new(
                 COMPRESSED_BODIES_BYTES,
             )),
-            app: state.clone(),
-        })
-        .into_make_service_with_connect_info::<SocketAddr>();
-        let handle = Handle::new();
+            tls,
+        };
+        let threads = serving_threads(server_settings.threads);
+        let mut handles = vec![Handle::new()];
+        let mut others = Vec::new();
+        for index in 1..threads {
+            let handle = Handle::new();
+            handles.push(handle.clone());
+            let thread = replica_thread(
+                index,
+                listener.try_clone()?,
+                state.clone(),
+                serving.clone(),
+                handle,
+            )
+            .context("cannot start a serving thread")?;
+            others.push(thread);
+        }
         let background = state.settings.server.background_workers;
         // Aborted when this future ends or is dropped.
         let _workers = crate::live::Workers(if background {
@@ -151,7 +185,7 @@ impl Application {
             .then(|| crate::reports::spawn(state.clone()));
 
         let watcher = {
-            let (state, handle) = (state.clone(), handle.clone());
+            let (state, handles) = (state.clone(), handles.clone());
             tokio::spawn(async move {
                 let mut closing = state.lifecycle.closing();
                 tokio::select! {
@@ -161,41 +195,41 @@ impl Application {
                 tracing::info!("shutting down: readiness is now 503");
                 state.lifecycle.begin_shutdown();
                 tokio::time::sleep(Duration::from_secs(server_settings.shutdown_drain_secs)).await;
-                handle.graceful_shutdown(Some(Duration::from_secs(
-                    server_settings.shutdown_grace_secs,
-                )));
+                for handle in handles {
+                    handle.graceful_shutdown(Some(Duration::from_secs(
+                        server_settings.shutdown_grace_secs,
+                    )));
+                }
             })
         };
 
-        let served = match (
-            &server_settings.tls_cert_path,
-            &server_settings.tls_key_path,
-        ) {
-            (Some(cert), Some(key)) => {
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                let tls = RustlsConfig::from_pem_file(cert, key)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot read the TLS certificate {} or key {}",
-                            cert.display(),
-                            key.display()
-                        )
-                    })?;
-                tracing::info!(%address, "serving HTTPS");
-                axum_server::from_tcp_rustls(listener, tls)
-                    .handle(handle)
-                    .serve(router)
-                    .await
-            }
-            _ => {
-                tracing::info!(%address, "serving HTTP");
-                axum_server::from_tcp(listener)
-                    .handle(handle)
-                    .serve(router)
-                    .await
-            }
+        let scheme = if serving.tls.is_some() {
+            "HTTPS"
+        } else {
+            "HTTP"
         };
+        tracing::info!(%address, threads, "serving {scheme}");
+        let own = handles.swap_remove(0);
+        let served = serve(listener, state.clone(), serving, own).await;
+        // The other threads stop with this one (a server that stopped by
+        // itself takes the others with it).
+        for handle in &handles {
+            handle.graceful_shutdown(Some(Duration::from_secs(
+                server_settings.shutdown_grace_secs,
+            )));
+        }
+        let others = tokio::task::spawn_blocking(move || {
+            others
+                .into_iter()
+                .map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a serving thread panicked")))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .context("the serving threads could not be joined")?;
         watcher.abort();
         if let Some(worker) = reports {
             // Stops the worker (it hands an unfinished report back) if the server stopped by itself.
@@ -208,9 +242,95 @@ impl Application {
             }
         }
         served.context("the server stopped with an error")?;
+        for stopped in others {
+            stopped.context("a serving thread stopped with an error")?;
+        }
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What every serving thread builds its router from.
+#[derive(Clone)]
+struct Serving {
+    documents: Arc<crate::graphql::documents::Documents>,
+    schema: crate::graphql::AlawaelSchema,
+    hints: Arc<crate::graphql::hints::Hints>,
+    compressed: Arc<crate::http::responses::Compressed>,
+    tls: Option<RustlsConfig>,
+}
+
+/// Serves `listener` with `app` until `handle` shuts it down.
+async fn serve(
+    listener: TcpListener,
+    app: Arc<AppState>,
+    serving: Serving,
+    handle: Handle,
+) -> std::io::Result<()> {
+    let router = crate::http::router(crate::http::Api {
+        documents: serving.documents,
+        schema: serving.schema,
+        hints: serving.hints,
+        compressed: serving.compressed,
+        app,
+    })
+    .into_make_service_with_connect_info::<SocketAddr>();
+    match serving.tls {
+        Some(tls) => {
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(router)
+                .await
+        }
+        None => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(router)
+                .await
+        }
+    }
+}
+
+/// `server.threads`, with 0 meaning one per CPU.
+fn serving_threads(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+}
+
+/// Another serving thread: a single-threaded runtime with the state's
+/// replica (its own database client and Redis connection), accepting from
+/// the same listening socket. One runtime per thread means a request's
+/// tasks, database replies and timers wake only the thread it runs on.
+fn replica_thread(
+    index: usize,
+    listener: TcpListener,
+    state: Arc<AppState>,
+    serving: Serving,
+    handle: Handle,
+) -> std::io::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    std::thread::Builder::new()
+        .name(format!("alawael-serve-{index}"))
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot build a serving thread's runtime")?;
+            runtime.block_on(async move {
+                let replica = match state.replica() {
+                    Ok(replica) => Arc::new(replica),
+                    Err(error) => {
+                        // One thread short would serve on quietly; stop instead.
+                        state.lifecycle.begin_shutdown();
+                        return Err(error.context("a serving thread could not connect"));
+                    }
+                };
+                serve(listener, replica, serving, handle)
+                    .await
+                    .context("a serving thread stopped with an error")
+            })
+        })
 }
 
 /// The event bus: across instances through Redis when it is configured

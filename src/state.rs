@@ -24,20 +24,42 @@ pub struct AppState {
     pub bus: EventBus,
     pub tokens: TokenKeys,
     pub cursors: CursorCodec,
-    pub lifecycle: Lifecycle,
+    pub lifecycle: Arc<Lifecycle>,
     /// The background workers' shared handles (webhook directory, wake-ups).
-    pub live: crate::live::Live,
+    pub live: Arc<crate::live::Live>,
     /// Callers' accounts, so a request does not read them from the database.
-    pub accounts: crate::auth::accounts::AccountCache,
+    pub accounts: Arc<crate::auth::accounts::AccountCache>,
     /// Room for operations executing at once (`server.max_concurrent_operations`).
     pub admission: Arc<tokio::sync::Semaphore>,
     /// Answers of read operations, dropped when a write touches what they show.
     pub responses: crate::response_cache::ResponseCache,
     /// The trusted documents (empty unless `[documents]` names a source).
-    pub trusted: crate::trusted::Trusted,
+    pub trusted: Arc<crate::trusted::Trusted>,
 }
 
 impl AppState {
+    /// The state of another serving thread: its own database client and
+    /// Redis connection (made on the runtime this is called on); everything
+    /// else (settings, caches kept in process, the event bus, the lifecycle,
+    /// admission) is this state's, so the threads act as one instance.
+    pub fn replica(&self) -> anyhow::Result<Self> {
+        let cache = Arc::new(self.cache.replica());
+        Ok(Self {
+            settings: self.settings.clone(),
+            db: self.db.replica()?,
+            responses: self.responses.replica(cache.clone()),
+            cache,
+            bus: self.bus.clone(),
+            tokens: self.tokens.clone(),
+            cursors: self.cursors.clone(),
+            lifecycle: self.lifecycle.clone(),
+            live: self.live.clone(),
+            accounts: self.accounts.clone(),
+            admission: self.admission.clone(),
+            trusted: self.trusted.clone(),
+        })
+    }
+
     /// Resolves the `Authorization` header: absent means anonymous; anything
     /// present must be a valid token of an active account, or the whole
     /// request fails with `UNAUTHENTICATED`. The account comes from the

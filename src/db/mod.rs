@@ -126,6 +126,8 @@ pub enum ServerKind {
 #[derive(Clone)]
 pub struct Db {
     client: Client,
+    /// Kept to open the same client again in another serving thread.
+    options: ClientOptions,
     database: Database,
     max_time: Duration,
     monitor: Arc<CommandMonitor>,
@@ -172,7 +174,7 @@ impl Db {
         options.cmap_event_handler = Some(monitor.pool_handler());
         let name = database_name(&options);
         check_database_name(&name)?;
-        let client = Client::with_options(options)?;
+        let client = Client::with_options(options.clone())?;
         let database = client.database(&name);
 
         let mut attempt = 0;
@@ -192,10 +194,28 @@ impl Db {
         tracing::info!(database = %name, server = ?server, "connected to the database");
         Ok(Self {
             client,
+            options,
             database,
             max_time: settings.max_time(),
             monitor,
             server,
+        })
+    }
+
+    /// The same database through a client of its own, for another serving
+    /// thread: its connection pool and monitors run on the runtime this is
+    /// called on, so that thread's operations never wait on another's.
+    /// Commands still count in this handle's monitor.
+    pub fn replica(&self) -> anyhow::Result<Self> {
+        let client = Client::with_options(self.options.clone())?;
+        let database = client.database(self.database.name());
+        Ok(Self {
+            client,
+            options: self.options.clone(),
+            database,
+            max_time: self.max_time,
+            monitor: self.monitor.clone(),
+            server: self.server.clone(),
         })
     }
 

@@ -53,7 +53,12 @@ pub fn test_settings(environment: Environment) -> Settings {
         "JWT_SECRET".to_string(),
         "a-test-secret-that-is-long-enough-to-use".to_string(),
     );
-    config::load_from(Path::new("config"), environment, &vars).expect("test settings load")
+    let mut settings =
+        config::load_from(Path::new("config"), environment, &vars).expect("test settings load");
+    // One serving thread in every environment: the test's runtime serves, and
+    // nothing outlives the test (a test asks for more when it tests them).
+    settings.server.threads = 1;
+    settings
 }
 
 pub async fn spawn_app() -> TestApp {

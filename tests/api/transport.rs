@@ -293,3 +293,70 @@ async fn large_responses_are_gzipped_for_clients_that_accept_it_and_small_ones_a
     let body: Value = small.json().await.unwrap();
     assert_eq!(body["data"]["__typename"], "Query");
 }
+
+/// Whether a thread of this process has the name `name`.
+fn thread_named(name: &str) -> bool {
+    std::fs::read_dir("/proc/self/task")
+        .expect("the process's threads are listed")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .any(|comm| comm.trim() == name)
+}
+
+/// `server.threads = 2`: a second serving thread, with its own database and
+/// Redis connections, takes connections from the same listener. The threads
+/// act as one instance: a write through one connection is read back on
+/// fresh connections, whichever thread accepts them; a shutdown stops both.
+#[tokio::test]
+async fn two_serving_threads_answer_as_one_instance_and_stop_together() {
+    let mut settings = test_settings(alawael::config::Environment::Test);
+    settings.server.threads = 2;
+    let app = spawn_with_settings(settings).await;
+    let admin = app.login("admin").await;
+    assert!(
+        thread_named("alawael-serve-1"),
+        "the second serving thread runs"
+    );
+    let id = app.create_asset(&admin, "Hoist", None).await;
+    let read = "query($id: ID!) { asset(id: $id) { name } }";
+    for round in 0..6 {
+        let name = format!("Hoist {round}");
+        let written = reqwest::Client::new()
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&admin)
+            .json(&json!({
+                "query": "mutation($id: ID!, $i: UpdateAssetInput!) { updateAsset(id: $id, input: $i) { id } }",
+                "variables": { "id": id, "i": { "name": name } },
+            }))
+            .send()
+            .await
+            .expect("sent")
+            .json::<Value>()
+            .await
+            .expect("JSON");
+        assert!(written["errors"].is_null(), "updateAsset failed: {written}");
+        for _ in 0..4 {
+            // A client of its own: a new connection, accepted by either thread.
+            let body: Value = reqwest::Client::new()
+                .post(format!("{}/graphql", app.address))
+                .bearer_auth(&admin)
+                .json(&json!({ "query": read, "variables": { "id": id } }))
+                .send()
+                .await
+                .expect("sent")
+                .json()
+                .await
+                .expect("JSON");
+            assert_eq!(body["data"]["asset"]["name"], name.as_str(), "{body}");
+        }
+    }
+    app.state.lifecycle.begin_shutdown();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(15), app.server)
+        .await
+        .expect("the server stops within the grace period")
+        .expect("the server task ends");
+    assert!(stopped.is_ok(), "the server stopped cleanly: {stopped:?}");
+    assert!(
+        !thread_named("alawael-serve-1"),
+        "the second serving thread ends with the server"
+    );
+}
