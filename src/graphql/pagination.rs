@@ -2,6 +2,7 @@
 //! signed cursors of `crate::cursor`, and the generic `XConnection` / `XEdge` types with a lazy `totalCount`.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use async_graphql::resolver_utils::ContainerType;
 use async_graphql::{Object, SimpleObject, TypeName};
@@ -10,7 +11,7 @@ use super::rows::{Row, Rows};
 
 use crate::config::GraphqlSettings;
 pub use crate::cursor::CursorCodec;
-use crate::db::page::{Page, Sort, Window};
+use crate::db::page::{Page, Position, Sort, Window};
 use crate::db::store::CountQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -161,6 +162,7 @@ pub enum Total {
 
 impl<T: Listed> Connection<T> {
     /// Wraps a page of records, turning each into a node with `convert`.
+    /// Cursors are signed when asked for, not for every row.
     pub fn new<R>(
         page: Page<R>,
         codec: &CursorCodec,
@@ -168,12 +170,17 @@ impl<T: Listed> Connection<T> {
         convert: impl Fn(R) -> T,
         count: Total,
     ) -> Self {
+        let signer = Arc::new(Signer {
+            codec: codec.clone(),
+            ordering: ordering.to_string(),
+        });
         Self {
             edges: page
                 .rows
                 .into_iter()
                 .map(|(position, record)| Edge {
-                    cursor: codec.encode(ordering, &position),
+                    position,
+                    signer: signer.clone(),
                     node: convert(record),
                 })
                 .collect(),
@@ -218,8 +225,8 @@ impl<T: Listed> Connection<T> {
         PageInfo {
             has_next_page: self.has_next_page,
             has_previous_page: self.has_previous_page,
-            start_cursor: self.edges.first().map(|e| e.cursor.clone()),
-            end_cursor: self.edges.last().map(|e| e.cursor.clone()),
+            start_cursor: self.edges.first().map(Edge::signed),
+            end_cursor: self.edges.last().map(Edge::signed),
         }
     }
 
@@ -239,16 +246,31 @@ impl<T: Listed> TypeName for Connection<T> {
 }
 
 pub struct Edge<T: Listed> {
-    cursor: String,
+    position: Position,
+    signer: Arc<Signer>,
     node: T,
+}
+
+/// Signs the cursors of one page's rows.
+struct Signer {
+    codec: CursorCodec,
+    ordering: String,
+}
+
+impl<T: Listed> Edge<T> {
+    fn signed(&self) -> String {
+        self.signer
+            .codec
+            .encode(&self.signer.ordering, &self.position)
+    }
 }
 
 /// One row of a list and its cursor.
 #[Object(name_type, cache_control(max_age = 86400))]
 impl<T: Listed> Edge<T> {
     /// Pass to `after` or `before` to page from this row.
-    async fn cursor(&self) -> &str {
-        &self.cursor
+    async fn cursor(&self) -> String {
+        self.signed()
     }
 
     /// The row itself.
