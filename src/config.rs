@@ -178,6 +178,10 @@ pub struct ServerSettings {
     pub tls_key_path: Option<PathBuf>,
 }
 
+/// More serving threads than this is a mistake, not a tuning: each opens a
+/// database pool and a Redis connection of its own.
+pub const MAX_SERVING_THREADS: usize = 256;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
@@ -463,6 +467,12 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "documents.trusted_only needs documents.manifest or documents.from_redis".into(),
             ));
+        }
+        if self.server.threads > MAX_SERVING_THREADS {
+            return Err(ConfigError::Invalid(format!(
+                "server.threads is at most {MAX_SERVING_THREADS} (0 means one per CPU); each \
+                 thread opens its own database pool and Redis connection"
+            )));
         }
         if self.server.max_concurrent_operations == 0 {
             return Err(ConfigError::Invalid(

@@ -32,6 +32,21 @@ fn variables_override_files_and_shortcuts_override_both() {
 }
 
 #[test]
+fn serving_threads_are_bounded_and_zero_means_one_per_cpu() {
+    let load = |threads: &str| {
+        load_from(
+            Path::new("config"),
+            Environment::Development,
+            &vars(&[("ALAWAEL__SERVER__THREADS", threads)]),
+        )
+    };
+    assert_eq!(load("0").unwrap().server.threads, 0);
+    assert_eq!(load("256").unwrap().server.threads, 256);
+    let error = load("257").unwrap_err().to_string();
+    assert!(error.contains("server.threads is at most 256"), "{error}");
+}
+
+#[test]
 fn an_unknown_key_is_an_error() {
     let error = load_from(
         Path::new("config"),

@@ -302,6 +302,21 @@ fn thread_named(name: &str) -> bool {
         .any(|comm| comm.trim() == name)
 }
 
+/// Sends `body` through a client of its own: a new connection, accepted by
+/// whichever serving thread takes it.
+async fn on_a_new_connection(app: &crate::helpers::TestApp, token: &str, body: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 /// `server.threads = 2`: a second serving thread, with its own database and
 /// Redis connections, takes connections from the same listener. The threads
 /// act as one instance: a write through one connection is read back on
@@ -320,32 +335,23 @@ async fn two_serving_threads_answer_as_one_instance_and_stop_together() {
     let read = "query($id: ID!) { asset(id: $id) { name } }";
     for round in 0..6 {
         let name = format!("Hoist {round}");
-        let written = reqwest::Client::new()
-            .post(format!("{}/graphql", app.address))
-            .bearer_auth(&admin)
-            .json(&json!({
+        let written = on_a_new_connection(
+            &app,
+            &admin,
+            json!({
                 "query": "mutation($id: ID!, $i: UpdateAssetInput!) { updateAsset(id: $id, input: $i) { id } }",
                 "variables": { "id": id, "i": { "name": name } },
-            }))
-            .send()
-            .await
-            .expect("sent")
-            .json::<Value>()
-            .await
-            .expect("JSON");
+            }),
+        )
+        .await;
         assert!(written["errors"].is_null(), "updateAsset failed: {written}");
         for _ in 0..4 {
-            // A client of its own: a new connection, accepted by either thread.
-            let body: Value = reqwest::Client::new()
-                .post(format!("{}/graphql", app.address))
-                .bearer_auth(&admin)
-                .json(&json!({ "query": read, "variables": { "id": id } }))
-                .send()
-                .await
-                .expect("sent")
-                .json()
-                .await
-                .expect("JSON");
+            let body = on_a_new_connection(
+                &app,
+                &admin,
+                json!({ "query": read, "variables": { "id": id } }),
+            )
+            .await;
             assert_eq!(body["data"]["asset"]["name"], name.as_str(), "{body}");
         }
     }
