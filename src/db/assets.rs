@@ -4,11 +4,11 @@
 //! field.
 
 use bson::oid::ObjectId;
-use bson::{DateTime, Document, doc};
+use bson::{DateTime, Document, RawDocument, doc};
 use serde::{Deserialize, Serialize};
 
 use super::store::{Record, Store};
-use super::{Db, DbResult, filters};
+use super::{Db, DbResult, filters, raw};
 use crate::domain::Money;
 
 pub const COLLECTION: &str = "assets";
@@ -65,6 +65,67 @@ impl Record for AssetRecord {
     const COLLECTION: &'static str = COLLECTION;
     fn id(&self) -> ObjectId {
         self.id
+    }
+
+    fn from_raw(document: &RawDocument) -> DbResult<Self> {
+        let (mut id, mut name, mut category, mut serial_key, mut value, mut status) =
+            (None, None, None, None, None, None);
+        let (mut created_at, mut updated_at) = (None, None);
+        let mut record_serial = None;
+        let (mut location, mut purchase_date, mut warranty_until, mut assigned_to) =
+            (None, None, None, None);
+        for field in raw::fields(document) {
+            let (key, v) = field?;
+            match key {
+                b"_id" => id = Some(v.object_id("_id")?),
+                b"name" => name = Some(v.string("name")?),
+                b"category" => category = Some(v.variant("category")?),
+                b"serialNumber" => record_serial = v.optional_string("serialNumber")?,
+                b"serialKey" => serial_key = Some(v.string("serialKey")?),
+                b"value" => value = Some(StoredMoney::from_raw(v.document("value")?)?),
+                b"status" => status = Some(v.variant("status")?),
+                b"location" => location = v.optional_string("location")?,
+                b"purchaseDate" => purchase_date = v.optional_string("purchaseDate")?,
+                b"warrantyUntil" => warranty_until = v.optional_string("warrantyUntil")?,
+                b"assignedTo" => assigned_to = v.optional_object_id("assignedTo")?,
+                b"createdAt" => created_at = Some(v.date("createdAt")?),
+                b"updatedAt" => updated_at = Some(v.date("updatedAt")?),
+                _ => {}
+            }
+        }
+        Ok(Self {
+            id: raw::required(id, "_id")?,
+            name: raw::required(name, "name")?,
+            category: raw::required(category, "category")?,
+            serial_number: record_serial,
+            serial_key: raw::required(serial_key, "serialKey")?,
+            value: raw::required(value, "value")?,
+            status: raw::required(status, "status")?,
+            location,
+            purchase_date,
+            warranty_until,
+            assigned_to,
+            created_at: raw::required(created_at, "createdAt")?,
+            updated_at: raw::required(updated_at, "updatedAt")?,
+        })
+    }
+}
+
+impl StoredMoney {
+    fn from_raw(document: &RawDocument) -> DbResult<Self> {
+        let (mut amount_minor, mut currency) = (None, None);
+        for field in raw::fields(document) {
+            let (key, v) = field?;
+            match key {
+                b"amountMinor" => amount_minor = Some(v.integer("value.amountMinor")?),
+                b"currency" => currency = Some(v.string("value.currency")?),
+                _ => {}
+            }
+        }
+        Ok(Self {
+            amount_minor: raw::required(amount_minor, "value.amountMinor")?,
+            currency: raw::required(currency, "value.currency")?,
+        })
     }
 }
 

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod page;
 pub mod privacy;
 pub mod programs;
+pub mod raw;
 pub mod refresh_tokens;
 pub mod reports;
 pub mod retention;

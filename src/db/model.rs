@@ -268,9 +268,7 @@ impl<T: Model> Scoped<T> {
         }
         let found = self.store.find_one_raw(doc! { "_id": id }).await?;
         match found {
-            Some(document) if self.scope.admits(&document) => {
-                Ok(Some(page::decode_raw(&document)?))
-            }
+            Some(document) if self.scope.admits(&document) => Ok(Some(T::from_raw(&document)?)),
             _ => Ok(None),
         }
     }
@@ -283,7 +281,7 @@ impl<T: Model> Scoped<T> {
         let docs = self.store.find_by_ids(ids).await?;
         docs.iter()
             .filter(|d| self.scope.admits(d))
-            .map(|d| page::decode_raw(d))
+            .map(|d| T::from_raw(d))
             .collect()
     }
 

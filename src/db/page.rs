@@ -115,7 +115,7 @@ pub fn slice(positions: Vec<Position>, window: &Window, descending: bool) -> Sli
 }
 
 /// Reads one page of `collection` matching `filter`.
-pub async fn fetch<T: DeserializeOwned>(
+pub async fn fetch<T: super::store::Record>(
     collection: &Collection<Document>,
     filter: Document,
     sort: Sort,
@@ -164,10 +164,10 @@ pub async fn fetch<T: DeserializeOwned>(
     let mut rows = Vec::with_capacity(docs.len());
     for document in docs {
         let position = Position {
-            key: raw_lookup(&document, sort.path)?.unwrap_or(Bson::Null),
+            key: super::raw::lookup(&document, sort.path)?.unwrap_or(Bson::Null),
             id: raw_id(&document)?,
         };
-        rows.push((position, decode_raw(&document)?));
+        rows.push((position, T::from_raw(&document)?));
     }
     let (has_next_page, has_previous_page) = if backward {
         (cursor.is_some(), more)
@@ -220,28 +220,6 @@ pub fn raw_id(document: &RawDocument) -> DbResult<ObjectId> {
     document
         .get_object_id("_id")
         .map_err(|e| DbError::Other(e.into()))
-}
-
-/// Reads a dotted path (`value.amountMinor`) from a raw document.
-pub fn raw_lookup(document: &RawDocument, path: &str) -> DbResult<Option<Bson>> {
-    let raw = |e: bson::raw::Error| DbError::Other(e.into());
-    let mut parts = path.split('.');
-    let Some(first) = parts.next() else {
-        return Ok(None);
-    };
-    let Some(mut current) = document.get(first).map_err(raw)? else {
-        return Ok(None);
-    };
-    for part in parts {
-        let Some(inner) = current.as_document() else {
-            return Ok(None);
-        };
-        match inner.get(part).map_err(raw)? {
-            Some(value) => current = value,
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(Bson::try_from(current).map_err(raw)?))
 }
 
 /// Reads a dotted path (`value.amountMinor`) from a document.

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use bson::oid::ObjectId;
-use bson::{Document, RawDocumentBuf, doc};
+use bson::{Document, RawDocument, RawDocumentBuf, doc};
 use futures::TryStreamExt;
 use mongodb::Collection;
 use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
@@ -23,6 +23,12 @@ use super::{Db, DbError, DbResult};
 pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     const COLLECTION: &'static str;
     fn id(&self) -> ObjectId;
+
+    /// Decodes a raw stored document into the record (serde by default;
+    /// records read by the hundred read their fields directly, `db::raw`).
+    fn from_raw(document: &RawDocument) -> DbResult<Self> {
+        page::decode_raw(document)
+    }
 }
 
 pub struct Store<T> {
@@ -88,7 +94,7 @@ impl<T: Record> Store<T> {
     pub async fn find_one(&self, filter: Document) -> DbResult<Option<T>> {
         self.find_one_raw(filter)
             .await?
-            .map(|d| page::decode_raw(&d))
+            .map(|d| T::from_raw(&d))
             .transpose()
     }
 
@@ -102,7 +108,7 @@ impl<T: Record> Store<T> {
         self.find_by_ids(ids)
             .await?
             .iter()
-            .map(|d| page::decode_raw(d))
+            .map(|d| T::from_raw(d))
             .collect()
     }
 

@@ -2,11 +2,11 @@
 //! under a unique index; accounts are deactivated, never deleted.
 
 use bson::oid::ObjectId;
-use bson::{DateTime, Document, doc};
+use bson::{DateTime, Document, RawDocument, doc};
 use serde::{Deserialize, Serialize};
 
 use super::store::{Record, Store};
-use super::{Db, DbResult};
+use super::{Db, DbResult, raw};
 use crate::domain::{Email, Role};
 
 pub const COLLECTION: &str = "users";
@@ -38,6 +38,43 @@ impl Record for UserRecord {
     const COLLECTION: &'static str = COLLECTION;
     fn id(&self) -> ObjectId {
         self.id
+    }
+
+    fn from_raw(document: &RawDocument) -> DbResult<Self> {
+        let (mut id, mut email, mut name, mut role, mut active, mut password_hash) =
+            (None, None, None, None, None, None);
+        let (mut department, mut phone, mut last_login_at) = (None, None, None);
+        let (mut created_at, mut updated_at) = (None, None);
+        for field in raw::fields(document) {
+            let (key, v) = field?;
+            match key {
+                b"_id" => id = Some(v.object_id("_id")?),
+                b"email" => email = Some(v.string("email")?),
+                b"name" => name = Some(v.string("name")?),
+                b"role" => role = Some(v.variant("role")?),
+                b"department" => department = v.optional_string("department")?,
+                b"phone" => phone = v.optional_string("phone")?,
+                b"active" => active = Some(v.boolean("active")?),
+                b"passwordHash" => password_hash = Some(v.string("passwordHash")?),
+                b"lastLoginAt" => last_login_at = v.optional_date("lastLoginAt")?,
+                b"createdAt" => created_at = Some(v.date("createdAt")?),
+                b"updatedAt" => updated_at = Some(v.date("updatedAt")?),
+                _ => {}
+            }
+        }
+        Ok(Self {
+            id: raw::required(id, "_id")?,
+            email: raw::required(email, "email")?,
+            name: raw::required(name, "name")?,
+            role: raw::required(role, "role")?,
+            department,
+            phone,
+            active: raw::required(active, "active")?,
+            password_hash: raw::required(password_hash, "passwordHash")?,
+            last_login_at,
+            created_at: raw::required(created_at, "createdAt")?,
+            updated_at: raw::required(updated_at, "updatedAt")?,
+        })
     }
 }
 

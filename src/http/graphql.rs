@@ -11,7 +11,7 @@ use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Opera
 use async_graphql::{
     BatchRequest, ErrorExtensionValues, Request, Response as GqlResponse, ServerError,
 };
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -78,16 +78,21 @@ fn reply(api: &Api, headers: &HeaderMap, answers: &[Answer], batch: bool) -> Res
         [answer] if !batch => answer.hit.as_deref(),
         _ => None,
     };
-    if let Some(key) = memo
-        && text.len() >= usize::from(super::COMPRESS_FROM_BYTES)
-        && responses::accepts_gzip(headers)
-        && let Some(compressed) = api.compressed.gzip(key, &text)
-    {
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        *response.body_mut() = Body::from(compressed);
-        return response;
+    if text.len() >= usize::from(super::COMPRESS_FROM_BYTES) && responses::accepts_gzip(headers) {
+        // Compressed here, not by the compression layer (which skips a
+        // body that already has an encoding): a kept compressor per thread,
+        // and a cached answer's bytes compressed once.
+        let compressed = match memo {
+            Some(key) => api.compressed.gzip(key, &text),
+            None => responses::gzip(text.as_bytes()).map(Bytes::from),
+        };
+        if let Some(compressed) = compressed {
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            *response.body_mut() = Body::from(compressed);
+            return response;
+        }
     }
     *response.body_mut() = Body::from(text);
     response
