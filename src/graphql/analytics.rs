@@ -42,6 +42,8 @@ pub struct AnalyticsEvent {
     pub value: Option<f64>,
 }
 
+impl super::rows::Plain for AnalyticsEvent {}
+
 impl Listed for AnalyticsEvent {
     const NAME: &'static str = "AnalyticsEvent";
 }

@@ -46,6 +46,23 @@ pub struct Asset {
     pub status: AssetStatus,
 }
 
+impl super::rows::Plain for Asset {
+    fn plain(&self, field: &str) -> Option<async_graphql::Value> {
+        use async_graphql::{ScalarType, Value};
+        let text = |t: Option<&str>| t.map_or(Value::Null, |t| Value::String(t.to_owned()));
+        let record = &self.record;
+        Some(match field {
+            "id" => Value::String(self.global_id().0),
+            "name" => Value::String(self.name.clone()),
+            "serialNumber" => text(record.serial_number.as_deref()),
+            "location" => text(record.location.as_deref()),
+            "createdAt" => DateTime::from(record.created_at).to_value(),
+            "updatedAt" => DateTime::from(record.updated_at).to_value(),
+            _ => return None,
+        })
+    }
+}
+
 impl Listed for Asset {
     const NAME: &'static str = "Asset";
 }

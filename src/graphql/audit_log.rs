@@ -35,6 +35,8 @@ pub struct AuditLogEntry {
     pub hash: String,
 }
 
+impl super::rows::Plain for AuditLogEntry {}
+
 impl Listed for AuditLogEntry {
     const NAME: &'static str = "AuditLogEntry";
 }

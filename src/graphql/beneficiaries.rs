@@ -42,6 +42,8 @@ pub struct Beneficiary {
     pub full_name: String,
 }
 
+impl super::rows::Plain for Beneficiary {}
+
 impl Listed for Beneficiary {
     const NAME: &'static str = "Beneficiary";
 }

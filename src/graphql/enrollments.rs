@@ -42,6 +42,8 @@ pub struct Enrollment {
     pub status: EnrollmentStatus,
 }
 
+impl super::rows::Plain for Enrollment {}
+
 impl Listed for Enrollment {
     const NAME: &'static str = "Enrollment";
 }

@@ -26,6 +26,17 @@ impl From<&StoredMoney> for Money {
     }
 }
 
+impl super::rows::Plain for Money {
+    fn plain(&self, field: &str) -> Option<async_graphql::Value> {
+        use async_graphql::{ScalarType, Value};
+        match field {
+            "amountMinor" => Some(self.amount_minor.to_value()),
+            "currency" => Some(Value::String(self.currency.clone())),
+            _ => None,
+        }
+    }
+}
+
 /// An amount of money to store.
 #[derive(InputObject)]
 pub struct MoneyInput {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::resolver_utils::ContainerType;
 use async_graphql::{Object, SimpleObject, TypeName};
 
-use super::rows::{Row, Rows};
+use super::rows::{Plain, Row, Rows};
 
 use crate::config::GraphqlSettings;
 pub use crate::cursor::CursorCodec;
@@ -142,7 +142,7 @@ impl Listing {
 }
 
 /// A node type that can be listed: gives the connection and edge their names.
-pub trait Listed: ContainerType + Clone + Send + Sync + 'static {
+pub trait Listed: ContainerType + Plain + Clone + Send + Sync + 'static {
     const NAME: &'static str;
 }
 
@@ -276,6 +276,12 @@ impl<T: Listed> Edge<T> {
     /// The row itself.
     async fn node(&self) -> Row<&T> {
         Row(&self.node)
+    }
+}
+
+impl<T: Listed> Plain for Edge<T> {
+    fn plain(&self, field: &str) -> Option<async_graphql::Value> {
+        (field == "cursor").then(|| async_graphql::Value::String(self.signed()))
     }
 }
 

@@ -46,6 +46,8 @@ pub struct DisabilityProgram {
     pub status: ProgramStatus,
 }
 
+impl super::rows::Plain for DisabilityProgram {}
+
 impl Listed for DisabilityProgram {
     const NAME: &'static str = "DisabilityProgram";
 }

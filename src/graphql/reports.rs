@@ -66,6 +66,8 @@ pub struct Report {
     pub attempts: i32,
 }
 
+impl super::rows::Plain for Report {}
+
 impl Listed for Report {
     const NAME: &'static str = "Report";
 }

@@ -5,8 +5,11 @@
 //! the same concurrency (every field and every row is polled until it is
 //! ready, so the loaders still gather a whole level into one batch), but
 //! poll the futures where they lie, and keep the fields in the order the
-//! query selected them. A selection with fragments, directives or a
-//! response key given twice takes async-graphql's own path.
+//! query selected them. A field a type answers from what it holds (`Plain`:
+//! no arguments, guard or I/O, e.g. an id or a name) is read directly,
+//! without a future at all. A selection with fragments, directives or a
+//! response key given twice takes async-graphql's own path, which resolves
+//! the same fields to the same values.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -18,10 +21,26 @@ use async_graphql::resolver_utils::{ContainerType, resolve_container};
 use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
 use futures::future::join_all;
 
+/// Fields a type answers straight from what it holds: no arguments, no
+/// guard, no I/O, nothing that could fail. `None` sends a field through the
+/// type's resolver. What `plain` gives must be what that resolver gives
+/// (the API tests compare the two paths).
+pub trait Plain {
+    fn plain(&self, _field: &str) -> Option<Value> {
+        None
+    }
+}
+
+impl<T: Plain + ?Sized> Plain for &T {
+    fn plain(&self, field: &str) -> Option<Value> {
+        (**self).plain(field)
+    }
+}
+
 /// An object resolved in place; the same type in the schema as `T`.
 pub struct Row<T>(pub T);
 
-impl<T: ContainerType> OutputType for Row<T> {
+impl<T: ContainerType + Plain> OutputType for Row<T> {
     fn type_name() -> Cow<'static, str> {
         T::type_name()
     }
@@ -51,7 +70,7 @@ impl<T: ContainerType> OutputType for Row<T> {
 /// as `[T!]!`.
 pub struct Rows<'a, T>(pub Vec<&'a T>);
 
-impl<T: ContainerType> OutputType for Rows<'_, T> {
+impl<T: ContainerType + Plain> OutputType for Rows<'_, T> {
     fn type_name() -> Cow<'static, str> {
         <Vec<T> as OutputType>::type_name()
     }
@@ -85,33 +104,47 @@ impl<T: ContainerType> OutputType for Rows<'_, T> {
 
 /// The fields of `root` that `ctx` selects, as async-graphql's container
 /// resolution gives them (a failed field is reported and left out), but
-/// in selection order and without a task per field.
-pub async fn resolve_in_place<T: ContainerType + ?Sized>(
+/// in selection order, without a task per field, and without a future for
+/// a plain field.
+pub async fn resolve_in_place<T: ContainerType + Plain + ?Sized>(
     ctx: &ContextSelectionSet<'_>,
     root: &T,
 ) -> ServerResult<Value> {
     let Some(fields) = plain_fields(ctx) else {
         return resolve_container(ctx, root).await;
     };
-    let contexts: Vec<_> = fields.iter().map(|field| ctx.with_field(field)).collect();
-    let values = join_all(contexts.iter().map(|field| async move {
-        if field.item.node.name.node == "__typename" {
-            Ok(Some(Value::String(
-                root.introspection_type_name().into_owned(),
-            )))
-        } else {
-            root.resolve_field(field).await
+    let mut values: Vec<Option<ServerResult<Option<Value>>>> = fields
+        .iter()
+        .map(|field| {
+            let name = field.node.name.node.as_str();
+            if name == "__typename" {
+                Some(Ok(Some(Value::String(
+                    root.introspection_type_name().into_owned(),
+                ))))
+            } else if field.node.arguments.is_empty() {
+                root.plain(name).map(|value| Ok(Some(value)))
+            } else {
+                None
+            }
+        })
+        .collect();
+    let waiting: Vec<usize> = (0..fields.len()).filter(|&i| values[i].is_none()).collect();
+    if !waiting.is_empty() {
+        let contexts: Vec<_> = waiting.iter().map(|&i| ctx.with_field(fields[i])).collect();
+        let resolved = join_all(contexts.iter().map(|field| root.resolve_field(field))).await;
+        for (&i, value) in waiting.iter().zip(resolved) {
+            values[i] = Some(value);
         }
-    }))
-    .await;
+    }
     let mut object = IndexMap::with_capacity(values.len());
-    for (field, value) in contexts.iter().zip(values) {
+    for (field, value) in fields.iter().zip(values) {
         match value {
-            Ok(value) => {
-                let key = field.item.node.response_key().node.clone();
+            Some(Ok(value)) => {
+                let key = field.node.response_key().node.clone();
                 object.insert(key, value.unwrap_or_default());
             }
-            Err(error) => ctx.add_error(error),
+            Some(Err(error)) => ctx.add_error(error),
+            None => {}
         }
     }
     Ok(if object.is_empty() {

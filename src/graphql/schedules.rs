@@ -46,6 +46,8 @@ pub struct Schedule {
     pub status: ScheduleStatus,
 }
 
+impl super::rows::Plain for Schedule {}
+
 impl Listed for Schedule {
     const NAME: &'static str = "Schedule";
 }

@@ -41,6 +41,8 @@ pub struct TherapySession {
     pub progress_score: Option<i32>,
 }
 
+impl super::rows::Plain for TherapySession {}
+
 impl Listed for TherapySession {
     const NAME: &'static str = "TherapySession";
 }

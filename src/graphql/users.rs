@@ -57,6 +57,17 @@ impl User {
     }
 }
 
+impl super::rows::Plain for User {
+    fn plain(&self, field: &str) -> Option<async_graphql::Value> {
+        use async_graphql::Value;
+        match field {
+            "id" => Some(Value::String(self.global_id().0)),
+            "name" => Some(Value::String(self.name.clone())),
+            _ => None,
+        }
+    }
+}
+
 impl Listed for User {
     const NAME: &'static str = "User";
 }

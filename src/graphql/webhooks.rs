@@ -50,6 +50,8 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
 }
 
+impl super::rows::Plain for Webhook {}
+
 impl Listed for Webhook {
     const NAME: &'static str = "Webhook";
 }
@@ -196,6 +198,8 @@ pub struct WebhookDelivery {
     /// Why the last attempt failed.
     pub last_error: Option<String>,
 }
+
+impl super::rows::Plain for WebhookDelivery {}
 
 impl Listed for WebhookDelivery {
     const NAME: &'static str = "WebhookDelivery";

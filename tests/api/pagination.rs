@@ -336,3 +336,49 @@ async fn rows_resolved_in_place_answer_and_fail_as_async_graphql_itself_does() {
     );
     assert_eq!(errors(&ours), errors(&theirs));
 }
+
+#[tokio::test]
+async fn fields_read_directly_answer_as_their_resolvers_do() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.server.background_workers = false;
+        s.response_cache.enabled = false;
+    })
+    .await;
+    insert_assets(&app, 6, true).await;
+    let token = app.login("admin").await;
+    let created = app
+        .gql(
+            Some(&token),
+            "mutation($i: CreateAssetInput!) { createAsset(input: $i) { id } }",
+            json!({ "i": { "name": "Hoist", "category": "MEDICAL", "serialNumber": "H-1",
+                "location": "Hall B", "value": { "amountMinor": 150000, "currency": "SAR" } } }),
+        )
+        .await;
+    assert!(created["errors"].is_null(), "{created}");
+    // Every field a type reads directly (`Plain`), with an alias and
+    // `__typename`; fragments send the same selection through the
+    // resolvers async-graphql derives.
+    let fields = "__typename id label: name serialNumber location createdAt updatedAt
+        value { amountMinor currency } assignedTo { __typename id name }";
+    let in_place = format!("{{ assets(first: 10) {{ edges {{ cursor node {{ {fields} }} }} }} }}");
+    let library = format!(
+        "{{ assets(first: 10) {{ edges {{ ... on AssetEdge {{ cursor node {{ ... on Asset {{ {fields} }} }} }} }} }} }}"
+    );
+    let ours = app.gql(Some(&token), &in_place, json!({})).await;
+    let theirs = app.gql(Some(&token), &library, json!({})).await;
+    assert!(ours["errors"].is_null(), "{ours}");
+    assert_eq!(ours, theirs);
+    let edges = ours["data"]["assets"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 7);
+    assert!(
+        edges
+            .iter()
+            .any(|e| e["node"]["serialNumber"] == "H-1" && e["node"]["location"] == "Hall B")
+    );
+    assert!(
+        edges
+            .iter()
+            .all(|e| e["node"]["assignedTo"].is_null()
+                || e["node"]["assignedTo"]["name"].is_string())
+    );
+}
