@@ -43,12 +43,15 @@ impl CursorCodec {
     /// `ordering` names the list's order (e.g. `assets:NAME`): a cursor only
     /// works with the ordering that made it.
     pub fn encode(&self, ordering: &str, position: &Position) -> String {
-        // The same text as `json!([...]).to_string()`, without building a `Value` array.
-        let payload = serde_json::to_string(&(
-            ordering,
-            position.key.clone().into_canonical_extjson(),
-            position.id.to_hex(),
-        ))
+        // The same text as `json!([...]).to_string()`, without building a
+        // `Value` array; a string key (most orderings) is written as it is.
+        let mut hex = [0u8; 24];
+        crate::domain::ids::hex_into(&position.id.bytes(), &mut hex);
+        let hex = std::str::from_utf8(&hex).unwrap_or_default();
+        let payload = match &position.key {
+            Bson::String(key) => serde_json::to_string(&(ordering, key, hex)),
+            key => serde_json::to_string(&(ordering, key.clone().into_canonical_extjson(), hex)),
+        }
         .unwrap_or_default();
         let mut cursor = String::with_capacity(payload.len() * 4 / 3 + 24);
         URL_SAFE_NO_PAD.encode_string(payload.as_bytes(), &mut cursor);
@@ -75,5 +78,37 @@ impl CursorCodec {
             key: Bson::try_from(key).map_err(|_| bad())?,
             id: ObjectId::parse_str(&id).map_err(|_| bad())?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_read_back_and_keep_their_text_for_every_key_type() {
+        let codec = CursorCodec::new("a test secret of enough length for tests");
+        let id = ObjectId::new();
+        for key in [
+            Bson::String("Balance \"board\" #026 — ٣".into()),
+            Bson::DateTime(bson::DateTime::from_millis(1_795_000_000_000)),
+            Bson::Int64(150_000),
+            Bson::Null,
+        ] {
+            let position = Position {
+                key: key.clone(),
+                id,
+            };
+            let cursor = codec.encode("assets:NAME", &position);
+            let read = codec.decode("assets:NAME", &cursor, "after").unwrap();
+            assert_eq!((read.key, read.id), (key.clone(), id));
+            // The payload is the JSON array `[ordering, canonical key, hex id]`.
+            let body = cursor.split_once('.').unwrap().0;
+            let payload = URL_SAFE_NO_PAD.decode(body).unwrap();
+            let expected =
+                serde_json::json!(["assets:NAME", key.into_canonical_extjson(), id.to_hex()]);
+            assert_eq!(String::from_utf8(payload).unwrap(), expected.to_string());
+            assert!(codec.decode("assets:CREATED_AT", &cursor, "after").is_err());
+        }
     }
 }

@@ -73,18 +73,20 @@ impl GlobalId {
     }
 
     pub fn encode(&self) -> String {
-        // `Kind:hex`, without the formatting machinery: a page encodes one
-        // or more per row.
-        const HEX: &[u8; 16] = b"0123456789abcdef";
+        // `Kind:hex`, without the formatting machinery or a buffer on the
+        // heap: a page encodes one or more per row.
         let name = self.kind.name().as_bytes();
-        let mut raw = Vec::with_capacity(name.len() + 25);
-        raw.extend_from_slice(name);
-        raw.push(b':');
-        for byte in self.id.bytes() {
-            raw.push(HEX[usize::from(byte >> 4)]);
-            raw.push(HEX[usize::from(byte & 0x0f)]);
-        }
-        URL_SAFE_NO_PAD.encode(raw)
+        let mut raw = [0u8; 64];
+        let size = name.len() + 25;
+        let Some(text) = raw.get_mut(..size) else {
+            return URL_SAFE_NO_PAD.encode(format!("{}:{}", self.kind.name(), self.id.to_hex()));
+        };
+        text[..name.len()].copy_from_slice(name);
+        text[name.len()] = b':';
+        hex_into(&self.id.bytes(), &mut text[name.len() + 1..]);
+        let mut encoded = String::with_capacity(size.div_ceil(3) * 4);
+        URL_SAFE_NO_PAD.encode_string(text, &mut encoded);
+        encoded
     }
 
     /// Decodes any well-formed global id; `None` when it is not one.
@@ -101,6 +103,15 @@ impl GlobalId {
     /// Decodes a global id that must name a `kind`.
     pub fn decode_as(text: &str, kind: NodeKind) -> Option<ObjectId> {
         Self::decode(text).filter(|g| g.kind == kind).map(|g| g.id)
+    }
+}
+
+/// Lower-case hex of `bytes` into `out` (twice as long).
+pub fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0x0f)];
     }
 }
 
