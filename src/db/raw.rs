@@ -131,8 +131,12 @@ impl<'a> Value<'a> {
         ))
     }
 
-    fn is_null(self) -> bool {
-        self.kind == 0x0A
+    /// `null` as absent, anything else read by `read`.
+    fn optional<T>(self, read: impl FnOnce(Self) -> DbResult<T>) -> DbResult<Option<T>> {
+        if self.kind == 0x0A {
+            return Ok(None);
+        }
+        read(self).map(Some)
     }
 
     fn text(self, field: &str) -> DbResult<&'a str> {
@@ -153,10 +157,7 @@ impl<'a> Value<'a> {
     }
 
     pub fn optional_string(self, field: &str) -> DbResult<Option<String>> {
-        if self.is_null() {
-            return Ok(None);
-        }
-        self.string(field).map(Some)
+        self.optional(|v| v.string(field))
     }
 
     pub fn object_id(self, field: &str) -> DbResult<ObjectId> {
@@ -167,10 +168,7 @@ impl<'a> Value<'a> {
     }
 
     pub fn optional_object_id(self, field: &str) -> DbResult<Option<ObjectId>> {
-        if self.is_null() {
-            return Ok(None);
-        }
-        self.object_id(field).map(Some)
+        self.optional(|v| v.object_id(field))
     }
 
     pub fn date(self, field: &str) -> DbResult<DateTime> {
@@ -183,10 +181,7 @@ impl<'a> Value<'a> {
     }
 
     pub fn optional_date(self, field: &str) -> DbResult<Option<DateTime>> {
-        if self.is_null() {
-            return Ok(None);
-        }
-        self.date(field).map(Some)
+        self.optional(|v| v.date(field))
     }
 
     pub fn boolean(self, field: &str) -> DbResult<bool> {
