@@ -4,7 +4,6 @@
 
 use bson::oid::ObjectId;
 use bson::{Bson, Document, RawDocument, RawDocumentBuf, doc};
-use futures::TryStreamExt;
 use mongodb::Collection;
 use mongodb::options::FindOptions;
 use serde::de::DeserializeOwned;
@@ -148,26 +147,31 @@ pub async fn fetch<T: super::store::Record>(
         .limit(-limit)
         .max_time(max_time)
         .build();
-    // Rows stay raw BSON until each is decoded straight into its record.
-    let mut docs: Vec<RawDocumentBuf> = collection
+    // Each row is decoded straight from the driver's batch into its record:
+    // no copy of the raw BSON, and the extra row that tells whether more
+    // follow is not decoded. The negative limit asks for one batch, which
+    // closes the server's cursor, so stopping early sends nothing more.
+    let mut found = collection
         .clone_with_type::<RawDocumentBuf>()
         .find(query)
         .with_options(options)
-        .await?
-        .try_collect()
         .await?;
-    let more = docs.len() > size;
-    docs.truncate(size);
-    if backward {
-        docs.reverse();
-    }
-    let mut rows = Vec::with_capacity(docs.len());
-    for document in docs {
+    let mut rows = Vec::with_capacity(size);
+    let mut more = false;
+    while found.advance().await? {
+        if rows.len() == size {
+            more = true;
+            break;
+        }
+        let document = found.current();
         let position = Position {
-            key: super::raw::lookup(&document, sort.path)?.unwrap_or(Bson::Null),
-            id: raw_id(&document)?,
+            key: super::raw::lookup(document, sort.path)?.unwrap_or(Bson::Null),
+            id: raw_id(document)?,
         };
-        rows.push((position, T::from_raw(&document)?));
+        rows.push((position, T::from_raw(document)?));
+    }
+    if backward {
+        rows.reverse();
     }
     let (has_next_page, has_previous_page) = if backward {
         (cursor.is_some(), more)

@@ -20,7 +20,7 @@ use super::inputs::{DateTimeRange, clearable, required};
 use super::model::{self, ApiModel};
 use super::money::{Money, MoneyInput};
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
-use super::rows::Row;
+use super::rows::{Row, Scalar};
 use super::scalars::{Date, DateTime};
 use super::users::{User, search_pattern};
 use crate::db::assets::{
@@ -38,8 +38,6 @@ use crate::error::{ApiError, ApiResult};
 pub struct Asset {
     #[graphql(skip)]
     pub record: Arc<AssetRecord>,
-    /// What the asset is called.
-    pub name: String,
     /// What kind of thing it is.
     pub category: AssetCategory,
     /// Where it is in its life.
@@ -47,17 +45,16 @@ pub struct Asset {
 }
 
 impl super::rows::Plain for Asset {
-    fn plain(&self, field: &str) -> Option<async_graphql::Value> {
-        use async_graphql::{ScalarType, Value};
-        let text = |t: Option<&str>| t.map_or(Value::Null, |t| Value::String(t.to_owned()));
+    fn plain(&self, field: &str) -> Option<Scalar<'_>> {
+        use async_graphql::ScalarType;
         let record = &self.record;
         Some(match field {
-            "id" => Value::String(self.global_id().0),
-            "name" => Value::String(self.name.clone()),
-            "serialNumber" => text(record.serial_number.as_deref()),
-            "location" => text(record.location.as_deref()),
-            "createdAt" => DateTime::from(record.created_at).to_value(),
-            "updatedAt" => DateTime::from(record.updated_at).to_value(),
+            "id" => Scalar::Owned(self.global_id().0),
+            "name" => Scalar::Text(&record.name),
+            "serialNumber" => Scalar::text(record.serial_number.as_deref()),
+            "location" => Scalar::text(record.location.as_deref()),
+            "createdAt" => Scalar::Value(DateTime::from(record.created_at).to_value()),
+            "updatedAt" => Scalar::Value(DateTime::from(record.updated_at).to_value()),
             _ => return None,
         })
     }
@@ -72,7 +69,6 @@ impl ApiModel for Asset {
     const KIND: NodeKind = NodeKind::Asset;
     fn wrap(record: Arc<AssetRecord>) -> Self {
         Self {
-            name: record.name.clone(),
             category: record.category.into(),
             status: record.status.into(),
             record,
@@ -101,6 +97,11 @@ impl Asset {
     /// The asset's global id.
     pub async fn id(&self) -> ID {
         self.global_id()
+    }
+
+    /// What the asset is called.
+    async fn name(&self) -> &str {
+        &self.record.name
     }
 
     /// The manufacturer's serial number; unique when present.

@@ -29,6 +29,7 @@ pub mod rows;
 pub mod scalars;
 pub mod schedules;
 pub mod sessions;
+pub mod splice;
 pub mod users;
 pub mod webhooks;
 

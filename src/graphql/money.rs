@@ -27,11 +27,12 @@ impl From<&StoredMoney> for Money {
 }
 
 impl super::rows::Plain for Money {
-    fn plain(&self, field: &str) -> Option<async_graphql::Value> {
-        use async_graphql::{ScalarType, Value};
+    fn plain(&self, field: &str) -> Option<super::rows::Scalar<'_>> {
+        use super::rows::Scalar;
+        use async_graphql::ScalarType;
         match field {
-            "amountMinor" => Some(self.amount_minor.to_value()),
-            "currency" => Some(Value::String(self.currency.clone())),
+            "amountMinor" => Some(Scalar::Value(self.amount_minor.to_value())),
+            "currency" => Some(Scalar::Text(&self.currency)),
             _ => None,
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::resolver_utils::ContainerType;
 use async_graphql::{Object, SimpleObject, TypeName};
 
-use super::rows::{Plain, Row, Rows};
+use super::rows::{Plain, Row, Rows, Scalar};
 
 use crate::config::GraphqlSettings;
 pub use crate::cursor::CursorCodec;
@@ -280,8 +280,8 @@ impl<T: Listed> Edge<T> {
 }
 
 impl<T: Listed> Plain for Edge<T> {
-    fn plain(&self, field: &str) -> Option<async_graphql::Value> {
-        (field == "cursor").then(|| async_graphql::Value::String(self.signed()))
+    fn plain(&self, field: &str) -> Option<Scalar<'_>> {
+        (field == "cursor").then(|| Scalar::Owned(self.signed()))
     }
 }
 

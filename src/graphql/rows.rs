@@ -9,7 +9,8 @@
 //! no arguments, guard or I/O, e.g. an id or a name) is read directly,
 //! without a future at all. A selection with fragments, directives or a
 //! response key given twice takes async-graphql's own path, which resolves
-//! the same fields to the same values.
+//! the same fields to the same values. Under `splice::Splice` (the HTTP
+//! endpoint) an object or list resolved here comes back as its JSON text.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -19,21 +20,58 @@ use async_graphql::parser::types::{Field, Selection};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::{ContainerType, resolve_container};
 use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use axum::body::Bytes;
 use futures::future::join_all;
+use smallvec::SmallVec;
+
+use super::splice::{self, Splice};
 
 /// Fields a type answers straight from what it holds: no arguments, no
 /// guard, no I/O, nothing that could fail. `None` sends a field through the
 /// type's resolver. What `plain` gives must be what that resolver gives
 /// (the API tests compare the two paths).
 pub trait Plain {
-    fn plain(&self, _field: &str) -> Option<Value> {
+    fn plain(&self, _field: &str) -> Option<Scalar<'_>> {
         None
     }
 }
 
 impl<T: Plain + ?Sized> Plain for &T {
-    fn plain(&self, field: &str) -> Option<Value> {
+    fn plain(&self, field: &str) -> Option<Scalar<'_>> {
         (**self).plain(field)
+    }
+}
+
+/// A plain field's value, borrowed where the type holds it as text.
+pub enum Scalar<'a> {
+    Text(&'a str),
+    Owned(String),
+    Null,
+    Value(Value),
+}
+
+impl Scalar<'_> {
+    /// Text, or null when absent.
+    pub fn text(text: Option<&str>) -> Scalar<'_> {
+        text.map_or(Scalar::Null, Scalar::Text)
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Scalar::Text(text) => Value::String(text.to_owned()),
+            Scalar::Owned(text) => Value::String(text),
+            Scalar::Null => Value::Null,
+            Scalar::Value(value) => value,
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Scalar::Text(text) => splice::string(text, out),
+            Scalar::Owned(text) => splice::string(text, out),
+            Scalar::Null => out.extend_from_slice(b"null"),
+            Scalar::Value(value) => splice::write(value, out),
+        }
     }
 }
 
@@ -94,18 +132,49 @@ impl<T: ContainerType + Plain> OutputType for Rows<'_, T> {
                 .await
                 .map_err(|error| ctx.set_error_path(error))
         });
-        let values = join_in_place(items.collect()).await;
-        values
+        let values = join_in_place(items.collect())
+            .await
             .into_iter()
-            .collect::<ServerResult<Vec<_>>>()
-            .map(Value::List)
+            .collect::<ServerResult<Vec<_>>>()?;
+        if !spliced(ctx) {
+            return Ok(Value::List(values));
+        }
+        let size: usize = values
+            .iter()
+            .map(|value| match value {
+                Value::Binary(json) => json.len() + 1,
+                _ => 16,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(size + 2);
+        out.push(b'[');
+        for (n, value) in values.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            splice::write(value, &mut out);
+        }
+        out.push(b']');
+        Ok(text(out))
     }
+}
+
+/// Whether this request's answer is written with `splice::write`.
+fn spliced(ctx: &ContextSelectionSet<'_>) -> bool {
+    ctx.data_opt::<Splice>().is_some()
+}
+
+/// A selected field of an object resolved in place.
+enum Slot<'a> {
+    Plain(Scalar<'a>),
+    Waiting,
+    Resolved(ServerResult<Option<Value>>),
 }
 
 /// The fields of `root` that `ctx` selects, as async-graphql's container
 /// resolution gives them (a failed field is reported and left out), but
 /// in selection order, without a task per field, and without a future for
-/// a plain field.
+/// a plain field. Under [`Splice`] the object comes back as its JSON text.
 pub async fn resolve_in_place<T: ContainerType + Plain + ?Sized>(
     ctx: &ContextSelectionSet<'_>,
     root: &T,
@@ -113,39 +182,49 @@ pub async fn resolve_in_place<T: ContainerType + Plain + ?Sized>(
     let Some(fields) = plain_fields(ctx) else {
         return resolve_container(ctx, root).await;
     };
-    let mut values: Vec<Option<ServerResult<Option<Value>>>> = fields
+    // Slots and resolver futures stay on the heap: a row's future is moved
+    // into its list's, so it is kept small.
+    let mut slots: Vec<Slot<'_>> = fields
         .iter()
         .map(|field| {
             let name = field.node.name.node.as_str();
             if name == "__typename" {
-                Some(Ok(Some(Value::String(
-                    root.introspection_type_name().into_owned(),
-                ))))
+                Slot::Plain(match root.introspection_type_name() {
+                    Cow::Borrowed(name) => Scalar::Text(name),
+                    Cow::Owned(name) => Scalar::Owned(name),
+                })
             } else if field.node.arguments.is_empty() {
-                root.plain(name).map(|value| Ok(Some(value)))
+                root.plain(name).map_or(Slot::Waiting, Slot::Plain)
             } else {
-                None
+                Slot::Waiting
             }
         })
         .collect();
-    let waiting: Vec<usize> = (0..fields.len()).filter(|&i| values[i].is_none()).collect();
+    let waiting: SmallVec<[usize; 8]> = (0..fields.len())
+        .filter(|&i| matches!(slots[i], Slot::Waiting))
+        .collect();
     if !waiting.is_empty() {
         let contexts: Vec<_> = waiting.iter().map(|&i| ctx.with_field(fields[i])).collect();
         let resolved = join_all(contexts.iter().map(|field| root.resolve_field(field))).await;
         for (&i, value) in waiting.iter().zip(resolved) {
-            values[i] = Some(value);
+            slots[i] = Slot::Resolved(value);
         }
     }
-    let mut object = IndexMap::with_capacity(values.len());
-    for (field, value) in fields.iter().zip(values) {
-        match value {
-            Some(Ok(value)) => {
-                let key = field.node.response_key().node.clone();
-                object.insert(key, value.unwrap_or_default());
+    if spliced(ctx) {
+        return Ok(write_object(ctx, &fields, slots));
+    }
+    let mut object = IndexMap::with_capacity(slots.len());
+    for (field, slot) in fields.iter().zip(slots) {
+        let value = match slot {
+            Slot::Plain(scalar) => scalar.into_value(),
+            Slot::Resolved(Ok(value)) => value.unwrap_or_default(),
+            Slot::Resolved(Err(error)) => {
+                ctx.add_error(error);
+                continue;
             }
-            Some(Err(error)) => ctx.add_error(error),
-            None => {}
-        }
+            Slot::Waiting => continue,
+        };
+        object.insert(field.node.response_key().node.clone(), value);
     }
     Ok(if object.is_empty() {
         Value::Null
@@ -154,12 +233,60 @@ pub async fn resolve_in_place<T: ContainerType + Plain + ?Sized>(
     })
 }
 
+/// JSON text as a value: the buffer shrunk to its length and handed over
+/// without a copy.
+fn text(out: Vec<u8>) -> Value {
+    Value::Binary(Bytes::from(out.into_boxed_slice()))
+}
+
+/// The object's JSON text, fields in selection order; `null` when no field
+/// is left, as for a map.
+fn write_object(
+    ctx: &ContextSelectionSet<'_>,
+    fields: &[&Positioned<Field>],
+    slots: Vec<Slot<'_>>,
+) -> Value {
+    let mut out = Vec::with_capacity(24 * slots.len() + 2);
+    out.push(b'{');
+    for (field, slot) in fields.iter().zip(slots) {
+        let value = match slot {
+            Slot::Resolved(Err(error)) => {
+                ctx.add_error(error);
+                continue;
+            }
+            Slot::Waiting => continue,
+            slot => slot,
+        };
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        // A response key is a GraphQL name (letters, digits and `_`): it
+        // needs no escaping.
+        out.push(b'"');
+        out.extend_from_slice(field.node.response_key().node.as_bytes());
+        out.extend_from_slice(b"\":");
+        match value {
+            Slot::Plain(scalar) => scalar.write(&mut out),
+            Slot::Resolved(Ok(Some(value))) => splice::write(&value, &mut out),
+            _ => out.extend_from_slice(b"null"),
+        }
+    }
+    if out.len() == 1 {
+        return Value::Null;
+    }
+    out.push(b'}');
+    text(out)
+}
+
+/// A selection's fields; most selections have a few.
+type Fields<'a> = SmallVec<[&'a Positioned<Field>; 8]>;
+
 /// The selection's fields when it is only fields, without directives, each
 /// under its own response key; `None` sends it down async-graphql's path,
 /// which merges fragments and repeated keys.
-fn plain_fields<'a>(ctx: &ContextSelectionSet<'a>) -> Option<Vec<&'a Positioned<Field>>> {
+fn plain_fields<'a>(ctx: &ContextSelectionSet<'a>) -> Option<Fields<'a>> {
     let items = &ctx.item.node.items;
-    let mut fields: Vec<&Positioned<Field>> = Vec::with_capacity(items.len());
+    let mut fields = Fields::new();
     for item in items {
         let Selection::Field(field) = &item.node else {
             return None;

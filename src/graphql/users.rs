@@ -58,11 +58,11 @@ impl User {
 }
 
 impl super::rows::Plain for User {
-    fn plain(&self, field: &str) -> Option<async_graphql::Value> {
-        use async_graphql::Value;
+    fn plain(&self, field: &str) -> Option<super::rows::Scalar<'_>> {
+        use super::rows::Scalar;
         match field {
-            "id" => Some(Value::String(self.global_id().0)),
-            "name" => Some(Value::String(self.name.clone())),
+            "id" => Some(Scalar::Owned(self.global_id().0)),
+            "name" => Some(Scalar::Text(&self.name)),
             _ => None,
         }
     }

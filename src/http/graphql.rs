@@ -26,6 +26,7 @@ use crate::graphql::context::RequestContext;
 use crate::graphql::errors;
 use crate::graphql::hints::Plan;
 use crate::graphql::loaders::Loaders;
+use crate::graphql::splice::{self, Splice};
 use crate::response_cache::{self, Flight, Lookup};
 use crate::state::AppState;
 
@@ -137,10 +138,15 @@ fn reply_to_get(headers: &HeaderMap, answer: Answer, signed_in: bool) -> Respons
 /// The JSON text of one answer. Data already held as text (read from the
 /// cache, or just stored there) is spliced in, not serialised again.
 fn render(answer: &Answer) -> serde_json::Result<String> {
-    let Some(data) = &answer.data_json else {
-        return serde_json::to_string(&answer.response);
-    };
     let response = &answer.response;
+    let written;
+    let data = match &answer.data_json {
+        Some(data) => &**data,
+        None => {
+            written = splice::to_string(&response.data);
+            &written
+        }
+    };
     let mut text = String::with_capacity(data.len() + 64);
     text.push_str("{\"data\":");
     text.push_str(data);
@@ -515,14 +521,18 @@ pub async fn execute(
             "the server is busy; retry in a moment",
         )));
     };
+    let spliced = splice::safe(&document, request.operation_name.as_deref());
     request.set_parsed_query((*document).clone());
-    let request = with_request_data(request, state, context);
+    let mut request = with_request_data(request, state, context);
+    if spliced {
+        request = request.data(Splice);
+    }
     let mut response = errors::finalize(api.schema.execute(request).await, &context.request_id);
     let mut data_json = None;
     if let Some(ticket) = ticket
         && response.errors.is_empty()
-        && let Ok(data) = serde_json::to_string(&response.data)
     {
+        let data = splice::to_string(&response.data);
         state.responses.store(ticket, &data).await;
         response.data = async_graphql::Value::Null;
         let data: Arc<str> = Arc::from(data);
