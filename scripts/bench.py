@@ -20,10 +20,11 @@ run before it is restarted, 30), BENCH_OUT (benches/RESULTS.md).
 
 Baseline: with BENCH_BASELINE_BIN (a server binary built from an earlier
 commit, BENCH_BASELINE_DIR its source tree for its config files,
-BENCH_BASELINE_REV its name) the 100-asset page also runs against that
-server, at each connection count right after the current one, in a database
-it migrates and seeds itself; the summary gives the ratio of server CPU per
-request.
+BENCH_BASELINE_REV its name) the 100-asset page is first compared with that
+server, in a database it migrates and seeds itself: before any other
+scenario, so both servers are equally fresh, the two take turns
+BENCH_PAGE_ROUNDS times (3) at each of BENCH_PAGE_CONNECTIONS ("1,16");
+the summary gives the ratio of the medians of server CPU per request.
 """
 
 import base64
@@ -37,6 +38,7 @@ import resource
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -522,6 +524,8 @@ def main():
     rate_seconds = env_int("BENCH_RATE_SECONDS", seconds)
     scale = env_int("BENCH_SCALE", 4)
     levels = [int(c) for c in env_list("BENCH_CONNECTIONS", "1,16,256,1000")]
+    page_levels = [int(c) for c in env_list("BENCH_PAGE_CONNECTIONS", "1,16")]
+    page_rounds = env_int("BENCH_PAGE_ROUNDS", 3)
     open_connections = env_int("BENCH_OPEN_CONNECTIONS", 1000)
     p99_bound = env_int("BENCH_P99_MS", 100)
     max_rate = env_int("BENCH_MAX_RATE", 20000)
@@ -598,7 +602,20 @@ def main():
                                   token, timeout=5)]
         bench = Bench(vegeta, workdir, (server, port), (plain, plain_port), ferret_pid, probes,
                       restart_server, (timeout, settle_limit))
-        closed, fixed, search = [], [], []
+        closed, fixed, search, compared = [], [], [], []
+
+        if baseline and "page" in chosen:
+            base_bench, base_targets, rev = baseline
+            label, targets = scenarios["page"]
+            base_label = f"100-asset page, baseline {rev}"
+            for connections in page_levels:
+                for turn in range(1, page_rounds + 1):
+                    log(f"page against baseline {rev}: turn {turn}, {connections} connections")
+                    f = bench.run("page", targets, seconds, connections)
+                    fb = base_bench.run("page", base_targets, seconds, connections)
+                    compared.append((connections, turn, f, fb))
+                    print(row(f"{label}, turn {turn}", connections, "closed", f), flush=True)
+                    print(row(f"{base_label}, turn {turn}", connections, "closed", fb), flush=True)
 
         for name in chosen:
             label, targets = scenarios[name]
@@ -607,13 +624,6 @@ def main():
                 f = bench.run(name, targets, seconds, connections)
                 closed.append((name, label, connections, f))
                 print(row(label, connections, "closed", f), flush=True)
-                if name == "page" and baseline:
-                    base_bench, base_targets, rev = baseline
-                    log(f"page: baseline {rev}, closed loop, {connections} connections")
-                    fb = base_bench.run(name, base_targets, seconds, connections)
-                    base_label = f"100-asset page, baseline {rev}"
-                    closed.append(("page-baseline", base_label, connections, fb))
-                    print(row(base_label, connections, "closed", fb), flush=True)
 
         planned = 10000 / 60
         for name in chosen:
@@ -643,7 +653,7 @@ def main():
                 rate *= 1.5
 
         write_results(out_path, started_at, scale, seconds, rate_seconds, open_connections,
-                      p99_bound, max_rate, closed, fixed, search, levels)
+                      p99_bound, max_rate, closed, fixed, search, levels, compared)
         log(f"results written to {os.path.relpath(out_path, ROOT)}")
         server_log = os.path.join(workdir, "server.log")
         if os.path.getsize(server_log):
@@ -706,7 +716,7 @@ def start_baseline(processes, env, uri, scale, workdir, settings, vegeta, ferret
 
 
 def write_results(path, started_at, scale, seconds, rate_seconds, open_connections, p99_bound,
-                  max_rate, closed, fixed, search, levels):
+                  max_rate, closed, fixed, search, levels, compared):
     lines = [
         "# Load benchmark results",
         "",
@@ -736,6 +746,24 @@ def write_results(path, started_at, scale, seconds, rate_seconds, open_connectio
         "measure the work itself, not the response cache. The cache scenarios send "
         "`extensions.cacheStatus` and the last column tells what the answers said.",
         "",
+    ]
+    rev = os.environ.get("BENCH_BASELINE_REV", "baseline")
+    if compared:
+        lines += [
+            f"## The 100-asset page against the baseline {rev}",
+            "",
+            "Run first, before any other scenario, so that both servers are equally fresh "
+            "(each has answered a login and one page); the two take turns, closed loop, "
+            "each in its own database seeded alike. The summary compares the medians of "
+            "server CPU per request.",
+            "",
+            HEADER, RULE,
+        ]
+        for c, turn, f, fb in compared:
+            lines.append(row(f"100-asset page, turn {turn}", c, "closed", f))
+            lines.append(row(f"100-asset page, baseline {rev}, turn {turn}", c, "closed", fb))
+        lines.append("")
+    lines += [
         "## Closed loop",
         "",
         "Each connection sends its next request when the previous one is answered "
@@ -780,17 +808,20 @@ def write_results(path, started_at, scale, seconds, rate_seconds, open_connectio
     for c, ratio in ratios:
         lines.append(f"- Persisted-query hit / plain handler throughput at {c} connections: "
                      f"{ratio:.2f}")
-    page = [(c, f) for n, _, c, f in closed if n == "page"]
-    base = {c: f for n, _, c, f in closed if n == "page-baseline"}
-    rev = os.environ.get("BENCH_BASELINE_REV", "baseline")
-    for c, f in page:
-        line = (f"- 100-asset page, server CPU per request at {c} connections: "
-                f"{fmt(f['server_cpu'], 3)} ms (FerretDB {fmt(f['ferret_cpu'], 3)} ms)")
-        b = base.get(c)
-        if b and b["server_cpu"] and f["server_cpu"] is not None:
-            line += (f"; baseline {rev}: {fmt(b['server_cpu'], 3)} ms, ratio "
-                     f"{f['server_cpu'] / b['server_cpu']:.2f}")
-        lines.append(line)
+    for c in sorted({c for c, _, _, _ in compared}):
+        ours = [f["server_cpu"] for k, _, f, _ in compared if k == c and f["server_cpu"]]
+        theirs = [fb["server_cpu"] for k, _, _, fb in compared if k == c and fb["server_cpu"]]
+        if ours and theirs:
+            a, b = statistics.median(ours), statistics.median(theirs)
+            lines.append(f"- 100-asset page against the baseline {rev} at {c} connections, "
+                         f"median server CPU per request of {len(ours)} turns: {a:.3f} ms "
+                         f"against {b:.3f} ms, ratio {a / b:.2f} (turns: "
+                         + ", ".join(f"{x:.3f}" for x in ours) + " against "
+                         + ", ".join(f"{x:.3f}" for x in theirs) + ")")
+    for _, _, c, f in [x for x in closed if x[0] == "page"]:
+        lines.append(f"- 100-asset page among the other scenarios, server CPU per request at "
+                     f"{c} connections: {fmt(f['server_cpu'], 3)} ms "
+                     f"(FerretDB {fmt(f['ferret_cpu'], 3)} ms)")
     for name, _, f in fixed:
         if name == "readmix":
             lines.append(f"- Read mix (80% from caches) at 10,000 requests a minute over "

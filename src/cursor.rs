@@ -8,8 +8,10 @@ use bson::Bson;
 use bson::oid::ObjectId;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use smallvec::SmallVec;
 
 use crate::db::page::Position;
+use crate::domain::ids::append_base64;
 use crate::error::{ApiError, ApiResult};
 
 /// Signs and reads cursors. The key is derived from the token secret, so a
@@ -43,21 +45,32 @@ impl CursorCodec {
     /// `ordering` names the list's order (e.g. `assets:NAME`): a cursor only
     /// works with the ordering that made it.
     pub fn encode(&self, ordering: &str, position: &Position) -> String {
+        let mut cursor = Vec::with_capacity(128);
+        self.encode_into(ordering, position, &mut cursor);
+        // Base64 and a dot are ASCII.
+        String::from_utf8(cursor).unwrap_or_default()
+    }
+
+    /// Appends the cursor (URL-safe base64 and a dot: no character a JSON
+    /// string would escape) to `out`.
+    pub fn encode_into(&self, ordering: &str, position: &Position, out: &mut Vec<u8>) {
         // The same text as `json!([...]).to_string()`, without building a
         // `Value` array; a string key (most orderings) is written as it is.
         let mut hex = [0u8; 24];
         crate::domain::ids::hex_into(&position.id.bytes(), &mut hex);
         let hex = std::str::from_utf8(&hex).unwrap_or_default();
-        let payload = match &position.key {
-            Bson::String(key) => serde_json::to_string(&(ordering, key, hex)),
-            key => serde_json::to_string(&(ordering, key.clone().into_canonical_extjson(), hex)),
-        }
-        .unwrap_or_default();
-        let mut cursor = String::with_capacity(payload.len() * 4 / 3 + 24);
-        URL_SAFE_NO_PAD.encode_string(payload.as_bytes(), &mut cursor);
-        cursor.push('.');
-        URL_SAFE_NO_PAD.encode_string(self.mac(payload.as_bytes()), &mut cursor);
-        cursor
+        let mut payload = SmallVec::<[u8; 192]>::new();
+        // Writing to memory cannot fail; strings always serialise.
+        let _ = match &position.key {
+            Bson::String(key) => serde_json::to_writer(&mut payload, &(ordering, key, hex)),
+            key => serde_json::to_writer(
+                &mut payload,
+                &(ordering, key.clone().into_canonical_extjson(), hex),
+            ),
+        };
+        append_base64(&payload, out);
+        out.push(b'.');
+        append_base64(&self.mac(&payload), out);
     }
 
     pub fn decode(&self, ordering: &str, cursor: &str, field: &str) -> ApiResult<Position> {

@@ -60,6 +60,23 @@ impl NodeKind {
     }
 }
 
+/// Appends `bytes` in URL-safe base64 without padding to `out`.
+pub fn append_base64(bytes: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(
+        start + base64::encoded_len(bytes.len(), false).unwrap_or(0),
+        0,
+    );
+    match URL_SAFE_NO_PAD.encode_slice(bytes, &mut out[start..]) {
+        Ok(written) => out.truncate(start + written),
+        // The room was measured for this input; never reached.
+        Err(_) => {
+            out.truncate(start);
+            out.extend_from_slice(URL_SAFE_NO_PAD.encode(bytes).as_bytes());
+        }
+    }
+}
+
 /// A decoded global id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GlobalId {
@@ -73,20 +90,28 @@ impl GlobalId {
     }
 
     pub fn encode(&self) -> String {
+        let mut encoded = Vec::with_capacity(48);
+        self.encode_into(&mut encoded);
+        // Base64 is ASCII.
+        String::from_utf8(encoded).unwrap_or_default()
+    }
+
+    /// Appends the encoded id (URL-safe base64: no character a JSON string
+    /// would escape) to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         // `Kind:hex`, without the formatting machinery or a buffer on the
         // heap: a page encodes one or more per row.
         let name = self.kind.name().as_bytes();
         let mut raw = [0u8; 64];
         let size = name.len() + 25;
         let Some(text) = raw.get_mut(..size) else {
-            return URL_SAFE_NO_PAD.encode(format!("{}:{}", self.kind.name(), self.id.to_hex()));
+            let text = format!("{}:{}", self.kind.name(), self.id.to_hex());
+            return out.extend_from_slice(URL_SAFE_NO_PAD.encode(text).as_bytes());
         };
         text[..name.len()].copy_from_slice(name);
         text[name.len()] = b':';
         hex_into(&self.id.bytes(), &mut text[name.len() + 1..]);
-        let mut encoded = String::with_capacity(size.div_ceil(3) * 4);
-        URL_SAFE_NO_PAD.encode_string(text, &mut encoded);
-        encoded
+        append_base64(text, out);
     }
 
     /// Decodes any well-formed global id; `None` when it is not one.

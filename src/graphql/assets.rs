@@ -29,6 +29,7 @@ use crate::db::assets::{
 };
 use crate::db::store::Store;
 use crate::db::users::UserRecord;
+use crate::domain::ids::GlobalId;
 use crate::domain::{NodeKind, inventory, text};
 use crate::error::{ApiError, ApiResult};
 
@@ -49,7 +50,7 @@ impl super::rows::Plain for Asset {
         use async_graphql::ScalarType;
         let record = &self.record;
         Some(match field {
-            "id" => Scalar::Owned(self.global_id().0),
+            "id" => Scalar::Id(GlobalId::new(NodeKind::Asset, record.id)),
             "name" => Scalar::Text(&record.name),
             "serialNumber" => Scalar::text(record.serial_number.as_deref()),
             "location" => Scalar::text(record.location.as_deref()),

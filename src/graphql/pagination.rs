@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::resolver_utils::ContainerType;
 use async_graphql::{Object, SimpleObject, TypeName};
 
-use super::rows::{Plain, Row, Rows, Scalar};
+use super::rows::{Plain, Row, Rows, Scalar, Token};
 
 use crate::config::GraphqlSettings;
 pub use crate::cursor::CursorCodec;
@@ -281,7 +281,16 @@ impl<T: Listed> Edge<T> {
 
 impl<T: Listed> Plain for Edge<T> {
     fn plain(&self, field: &str) -> Option<Scalar<'_>> {
-        (field == "cursor").then(|| Scalar::Owned(self.signed()))
+        (field == "cursor").then_some(Scalar::Token(self))
+    }
+}
+
+impl<T: Listed> Token for Edge<T> {
+    /// The row's cursor.
+    fn append(&self, out: &mut Vec<u8>) {
+        self.signer
+            .codec
+            .encode_into(&self.signer.ordering, &self.position, out);
     }
 }
 

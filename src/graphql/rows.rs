@@ -25,6 +25,7 @@ use futures::future::join_all;
 use smallvec::SmallVec;
 
 use super::splice::{self, Splice};
+use crate::domain::ids::GlobalId;
 
 /// Fields a type answers straight from what it holds: no arguments, no
 /// guard, no I/O, nothing that could fail. `None` sends a field through the
@@ -48,6 +49,16 @@ pub enum Scalar<'a> {
     Owned(String),
     Null,
     Value(Value),
+    /// A global id, written without a string of its own.
+    Id(GlobalId),
+    /// Text the type writes itself.
+    Token(&'a (dyn Token + Sync)),
+}
+
+/// Text a type writes straight into an answer (e.g. a cursor): ASCII that
+/// a JSON string does not escape.
+pub trait Token {
+    fn append(&self, out: &mut Vec<u8>);
 }
 
 impl Scalar<'_> {
@@ -62,6 +73,12 @@ impl Scalar<'_> {
             Scalar::Owned(text) => Value::String(text),
             Scalar::Null => Value::Null,
             Scalar::Value(value) => value,
+            Scalar::Id(id) => Value::String(id.encode()),
+            Scalar::Token(token) => {
+                let mut text = Vec::new();
+                token.append(&mut text);
+                Value::String(String::from_utf8_lossy(&text).into_owned())
+            }
         }
     }
 
@@ -71,6 +88,16 @@ impl Scalar<'_> {
             Scalar::Owned(text) => splice::string(text, out),
             Scalar::Null => out.extend_from_slice(b"null"),
             Scalar::Value(value) => splice::write(value, out),
+            Scalar::Id(id) => {
+                out.push(b'"');
+                id.encode_into(out);
+                out.push(b'"');
+            }
+            Scalar::Token(token) => {
+                out.push(b'"');
+                token.append(out);
+                out.push(b'"');
+            }
         }
     }
 }

@@ -61,7 +61,7 @@ impl super::rows::Plain for User {
     fn plain(&self, field: &str) -> Option<super::rows::Scalar<'_>> {
         use super::rows::Scalar;
         match field {
-            "id" => Some(Scalar::Owned(self.global_id().0)),
+            "id" => Some(Scalar::Id(GlobalId::new(NodeKind::User, self.record.id))),
             "name" => Some(Scalar::Text(&self.name)),
             _ => None,
         }
