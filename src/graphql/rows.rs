@@ -82,6 +82,18 @@ impl Scalar<'_> {
         }
     }
 
+    /// About how many bytes `write` gives.
+    fn size_hint(&self) -> usize {
+        match self {
+            Scalar::Text(text) => text.len() + 2,
+            Scalar::Owned(text) => text.len() + 2,
+            Scalar::Null => 4,
+            Scalar::Value(value) => splice::size_hint(value),
+            Scalar::Id(_) => 48,
+            Scalar::Token(_) => 160,
+        }
+    }
+
     fn write(&self, out: &mut Vec<u8>) {
         match self {
             Scalar::Text(text) => splice::string(text, out),
@@ -166,13 +178,7 @@ impl<T: ContainerType + Plain> OutputType for Rows<'_, T> {
         if !spliced(ctx) {
             return Ok(Value::List(values));
         }
-        let size: usize = values
-            .iter()
-            .map(|value| match value {
-                Value::Binary(json) => json.len() + 1,
-                _ => 16,
-            })
-            .sum();
+        let size: usize = values.iter().map(|v| splice::size_hint(v) + 1).sum();
         let mut out = Vec::with_capacity(size + 2);
         out.push(b'[');
         for (n, value) in values.iter().enumerate() {
@@ -273,7 +279,20 @@ fn write_object(
     fields: &[&Positioned<Field>],
     slots: Vec<Slot<'_>>,
 ) -> Value {
-    let mut out = Vec::with_capacity(24 * slots.len() + 2);
+    let size: usize = fields
+        .iter()
+        .zip(&slots)
+        .map(|(field, slot)| {
+            field.node.response_key().node.len()
+                + 4
+                + match slot {
+                    Slot::Plain(scalar) => scalar.size_hint(),
+                    Slot::Resolved(Ok(Some(value))) => splice::size_hint(value),
+                    _ => 4,
+                }
+        })
+        .sum();
+    let mut out = Vec::with_capacity(size + 2);
     out.push(b'{');
     for (field, slot) in fields.iter().zip(slots) {
         let value = match slot {

@@ -133,9 +133,34 @@ fn flatten<'a>(
     })
 }
 
+/// About how many bytes [`write`] gives for `value`: exact for text
+/// already written, a guess for the rest; buffers are sized by it so that
+/// they rarely grow (and copy) while written.
+pub fn size_hint(value: &Value) -> usize {
+    match value {
+        Value::Binary(json) => json.len(),
+        Value::String(text) => text.len() + 2,
+        Value::Enum(name) => name.len() + 2,
+        Value::List(items) => items.iter().map(|item| size_hint(item) + 1).sum::<usize>() + 2,
+        Value::Object(map) => {
+            map.iter()
+                .map(|(key, item)| key.len() + 4 + size_hint(item))
+                .sum::<usize>()
+                + 2
+        }
+        Value::Null | Value::Boolean(_) | Value::Number(_) => 8,
+    }
+}
+
 /// `value` as JSON text (see [`write`]).
 pub fn to_string(value: &Value) -> String {
-    let mut out = Vec::with_capacity(256);
+    to_string_after("", value)
+}
+
+/// `prefix`, then `value` as JSON text (see [`write`]), in one buffer.
+pub fn to_string_after(prefix: &str, value: &Value) -> String {
+    let mut out = Vec::with_capacity(prefix.len() + size_hint(value) + 64);
+    out.extend_from_slice(prefix.as_bytes());
     write(value, &mut out);
     // Every byte written is JSON text built from `str`s and spliced JSON
     // text, so it is UTF-8; the check costs a pass over the bytes.

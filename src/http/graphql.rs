@@ -54,12 +54,17 @@ fn wants_graphql_response(headers: &HeaderMap) -> bool {
 /// server-side; GET carries the HTTP caching headers). An answer read from
 /// the response cache goes out as the bytes compressed the first time it
 /// was sent, while its text stays the same.
-fn reply(api: &Api, headers: &HeaderMap, answers: &[Answer], batch: bool) -> Response {
+fn reply(api: &Api, headers: &HeaderMap, mut answers: Vec<Answer>, batch: bool) -> Response {
+    let memo = match answers.as_mut_slice() {
+        [answer] if !batch => answer.hit.take(),
+        _ => None,
+    };
     let text = if batch {
         render_batch(answers)
     } else {
         answers
-            .first()
+            .into_iter()
+            .next()
             .map(render)
             .unwrap_or_else(|| Ok("null".into()))
     };
@@ -75,15 +80,11 @@ fn reply(api: &Api, headers: &HeaderMap, answers: &[Answer], batch: bool) -> Res
         ],
     )
         .into_response();
-    let memo = match answers {
-        [answer] if !batch => answer.hit.as_deref(),
-        _ => None,
-    };
     if text.len() >= usize::from(super::COMPRESS_FROM_BYTES) && responses::accepts_gzip(headers) {
         // Compressed here, not by the compression layer (which skips a
         // body that already has an encoding): a kept compressor per thread,
         // and a cached answer's bytes compressed once.
-        let compressed = match memo {
+        let compressed = match &memo {
             Some(key) => api.compressed.gzip(key, &text),
             None => responses::gzip(text.as_bytes()).map(Bytes::from),
         };
@@ -114,7 +115,7 @@ fn reply_to_get(headers: &HeaderMap, answer: Answer, signed_in: bool) -> Respons
         .freshness
         .filter(|_| answer.response.errors.is_empty());
     let cache_control = responses::cache_control(freshness, signed_in);
-    let text = match render(&answer) {
+    let text = match render(answer) {
         Ok(text) => text,
         Err(error) => return unserialisable(&error),
     };
@@ -136,20 +137,19 @@ fn reply_to_get(headers: &HeaderMap, answer: Answer, signed_in: bool) -> Respons
 }
 
 /// The JSON text of one answer. Data already held as text (read from the
-/// cache, or just stored there) is spliced in, not serialised again.
-fn render(answer: &Answer) -> serde_json::Result<String> {
+/// cache, or just stored there) is not serialised again.
+fn render(answer: Answer) -> serde_json::Result<String> {
     let response = &answer.response;
-    let written;
-    let data = match &answer.data_json {
-        Some(data) => &**data,
-        None => {
-            written = splice::to_string(&response.data);
-            &written
+    let mut text = match answer.data_json {
+        Some(DataText::Started(text)) => text,
+        Some(DataText::Shared(data)) => {
+            let mut text = String::with_capacity(DATA.len() + data.len() + 64);
+            text.push_str(DATA);
+            text.push_str(&data);
+            text
         }
+        None => splice::to_string_after(DATA, &response.data),
     };
-    let mut text = String::with_capacity(data.len() + 64);
-    text.push_str("{\"data\":");
-    text.push_str(data);
     if !response.errors.is_empty() {
         text.push_str(",\"errors\":");
         text.push_str(&serde_json::to_string(&response.errors)?);
@@ -162,10 +162,13 @@ fn render(answer: &Answer) -> serde_json::Result<String> {
     Ok(text)
 }
 
+/// How an answer's text begins.
+const DATA: &str = "{\"data\":";
+
 /// The JSON array of a batch's answers.
-fn render_batch(answers: &[Answer]) -> serde_json::Result<String> {
+fn render_batch(answers: Vec<Answer>) -> serde_json::Result<String> {
     let mut text = String::from("[");
-    for (n, answer) in answers.iter().enumerate() {
+    for (n, answer) in answers.into_iter().enumerate() {
         if n > 0 {
             text.push(',');
         }
@@ -264,7 +267,7 @@ pub async fn post(
     };
     let batch = !matches!(batch_shape, Shape::Single);
     match run(&api, &headers, peer, requests, false).await {
-        Ok((answers, _)) => reply(&api, &headers, &answers, batch),
+        Ok((answers, _)) => reply(&api, &headers, answers, batch),
         Err(response) => response,
     }
 }
@@ -359,11 +362,19 @@ pub struct Answer {
     pub response: GqlResponse,
     /// The `data` as JSON text, when it already is text (read from the
     /// response cache, or just stored in it).
-    pub data_json: Option<Arc<str>>,
+    pub data_json: Option<DataText>,
     pub freshness: Option<Freshness>,
     /// For an answer read from the response cache: the key its compressed
     /// body is kept under.
     pub hit: Option<String>,
+}
+
+/// An answer's `data` already written as JSON text.
+pub enum DataText {
+    /// Shared with the response cache or with other requests.
+    Shared(Arc<str>),
+    /// This request's own: the answer's text so far, `{"data":` and the data.
+    Started(String),
 }
 
 impl Answer {
@@ -378,7 +389,7 @@ impl Answer {
         CacheStatus::Hit.count();
         Self {
             response,
-            data_json: Some(data),
+            data_json: Some(DataText::Shared(data)),
             freshness: Some(Freshness {
                 max_age: plan.max_age,
                 private: plan.private,
@@ -532,14 +543,14 @@ pub async fn execute(
     if let Some(ticket) = ticket
         && response.errors.is_empty()
     {
-        let data = splice::to_string(&response.data);
-        state.responses.store(ticket, &data).await;
+        let text = splice::to_string_after(DATA, &response.data);
+        let data = &text[DATA.len()..];
+        state.responses.store(ticket, data).await;
         response.data = async_graphql::Value::Null;
-        let data: Arc<str> = Arc::from(data);
         if let Some(leader) = &lead {
-            leader.land(data.clone());
+            leader.land(Arc::from(data));
         }
-        data_json = Some(data);
+        data_json = Some(DataText::Started(text));
     }
     drop(lead);
     if show_status {
