@@ -15,6 +15,10 @@ use tokio::sync::oneshot;
 
 use crate::db::DbError;
 
+/// The batcher's maps: keyed by ids, hashed with a fast seeded hasher
+/// (a page looks up and inserts a few hundred keys).
+pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A batch stops gathering after this long without a new key...
 const QUIET: Duration = Duration::from_micros(750);
 /// ...or after this long in all.
@@ -22,13 +26,13 @@ const LONGEST: Duration = Duration::from_millis(25);
 
 type Reply<V> = oneshot::Sender<Result<Option<V>, Arc<DbError>>>;
 type LoadFn<K, V> =
-    dyn Fn(Vec<K>) -> BoxFuture<'static, Result<HashMap<K, V>, Arc<DbError>>> + Send + Sync;
+    dyn Fn(Vec<K>) -> BoxFuture<'static, Result<Map<K, V>, Arc<DbError>>> + Send + Sync;
 
 struct State<K, V> {
-    cache: HashMap<K, Option<V>>,
-    waiting: HashMap<K, Vec<Reply<V>>>,
+    cache: Map<K, Option<V>>,
+    waiting: Map<K, Vec<Reply<V>>>,
     /// Keys of the batch being loaded, with who waits for them.
-    inflight: HashMap<K, Vec<Reply<V>>>,
+    inflight: Map<K, Vec<Reply<V>>>,
     gathering: bool,
     arrivals: u64,
 }
@@ -45,16 +49,16 @@ where
     V: Clone + Send + Sync + 'static,
 {
     pub fn new(
-        load: impl Fn(Vec<K>) -> BoxFuture<'static, Result<HashMap<K, V>, Arc<DbError>>>
+        load: impl Fn(Vec<K>) -> BoxFuture<'static, Result<Map<K, V>, Arc<DbError>>>
         + Send
         + Sync
         + 'static,
     ) -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
-                cache: HashMap::new(),
-                waiting: HashMap::new(),
-                inflight: HashMap::new(),
+                cache: Map::default(),
+                waiting: Map::default(),
+                inflight: Map::default(),
                 gathering: false,
                 arrivals: 0,
             })),
@@ -75,8 +79,8 @@ where
     pub async fn load_many(
         &self,
         keys: impl IntoIterator<Item = K>,
-    ) -> Result<HashMap<K, V>, Arc<DbError>> {
-        let mut found = HashMap::new();
+    ) -> Result<Map<K, V>, Arc<DbError>> {
+        let mut found = Map::default();
         let mut replies = Vec::new();
         {
             let mut state = lock(&self.state);
@@ -195,11 +199,8 @@ where
 }
 
 /// Caches a load's values and answers whoever waits for its keys.
-fn answer<K, V>(
-    state: &Mutex<State<K, V>>,
-    keys: Vec<K>,
-    result: &Result<HashMap<K, V>, Arc<DbError>>,
-) where
+fn answer<K, V>(state: &Mutex<State<K, V>>, keys: Vec<K>, result: &Result<Map<K, V>, Arc<DbError>>)
+where
     K: Eq + Hash + Clone,
     V: Clone,
 {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use super::batch::Batcher;
+use super::batch::{Batcher, Map};
 use bson::Document;
 use bson::oid::ObjectId;
 
@@ -84,7 +84,7 @@ impl<T: Model> Hash for ChildKey<T> {
 async fn load_children<T: Model>(
     access: Access,
     keys: Vec<ChildKey<T>>,
-) -> Result<HashMap<ChildKey<T>, Arc<ChildPage<T>>>, Arc<DbError>> {
+) -> Result<Map<ChildKey<T>, Arc<ChildPage<T>>>, Arc<DbError>> {
     let scoped = access.of::<T>().await.map_err(Arc::new)?;
     let mut groups: HashMap<String, (Arc<ChildQuery<T>>, Vec<ObjectId>)> = HashMap::new();
     for key in &keys {
@@ -94,7 +94,7 @@ async fn load_children<T: Model>(
             .1
             .push(key.parent);
     }
-    let mut out = HashMap::new();
+    let mut out = Map::default();
     for (query, parents) in groups.into_values() {
         let pages = scoped
             .children(
@@ -125,7 +125,7 @@ async fn load_children<T: Model>(
 async fn load_by_id<T: Model>(
     access: Access,
     keys: Vec<ObjectId>,
-) -> Result<HashMap<ObjectId, Arc<T>>, Arc<DbError>> {
+) -> Result<Map<ObjectId, Arc<T>>, Arc<DbError>> {
     let scoped = access.of::<T>().await.map_err(Arc::new)?;
     let found = scoped.get_many(&keys).await.map_err(Arc::new)?;
     Ok(found.into_iter().map(|r| (r.id(), Arc::new(r))).collect())
