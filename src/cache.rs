@@ -285,11 +285,19 @@ impl Cache {
     }
 
     /// Stores a value in Redis for `ttl`; false when it could not.
-    pub async fn shared_set(&self, key: &str, value: &str, ttl: Duration) -> bool {
+    /// Stores the concatenation of `parts` under `key` for `ttl`, written
+    /// straight into the command (no joined copy of a large value first).
+    pub async fn shared_set(&self, key: &str, parts: &[&str], ttl: Duration) -> bool {
         let Some(mut redis) = self.manager().await else {
             return false;
         };
-        let stored = redis.set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1));
+        let mut command = redis::cmd("SET");
+        command
+            .arg(key)
+            .arg(Joined(parts))
+            .arg("EX")
+            .arg(ttl.as_secs().max(1));
+        let stored = command.query_async::<()>(&mut redis);
         matches!(tokio::time::timeout(self.timeout, stored).await, Ok(Ok(())))
     }
 
@@ -327,6 +335,19 @@ impl Cache {
                 latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             },
             _ => RedisHealth::Down,
+        }
+    }
+}
+
+/// Texts sent to Redis as one argument.
+struct Joined<'a>(&'a [&'a str]);
+
+impl redis::ToRedisArgs for Joined<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        for part in self.0 {
+            // Writing to the command's own buffer cannot fail.
+            let _ = std::io::Write::write_all(&mut arg, part.as_bytes());
         }
     }
 }

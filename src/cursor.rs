@@ -60,14 +60,19 @@ impl CursorCodec {
         crate::domain::ids::hex_into(&position.id.bytes(), &mut hex);
         let hex = std::str::from_utf8(&hex).unwrap_or_default();
         let mut payload = SmallVec::<[u8; 192]>::new();
-        // Writing to memory cannot fail; strings always serialise.
-        let _ = match &position.key {
-            Bson::String(key) => serde_json::to_writer(&mut payload, &(ordering, key, hex)),
-            key => serde_json::to_writer(
-                &mut payload,
-                &(ordering, key.clone().into_canonical_extjson(), hex),
-            ),
-        };
+        payload.push(b'[');
+        quoted(ordering, &mut payload);
+        payload.push(b',');
+        match &position.key {
+            Bson::String(key) => quoted(key, &mut payload),
+            // Writing to memory cannot fail; a JSON value always serialises.
+            key => {
+                let _ = serde_json::to_writer(&mut payload, &key.clone().into_canonical_extjson());
+            }
+        }
+        payload.extend_from_slice(b",\"");
+        payload.extend_from_slice(hex.as_bytes());
+        payload.extend_from_slice(b"\"]");
         append_base64(&payload, out);
         out.push(b'.');
         append_base64(&self.mac(&payload), out);
@@ -94,6 +99,18 @@ impl CursorCodec {
     }
 }
 
+/// `text` as a JSON string, as serde_json writes it.
+fn quoted(text: &str, out: &mut SmallVec<[u8; 192]>) {
+    if crate::domain::text::json_unescaped(text) {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing to memory cannot fail; a string always serialises.
+        let _ = serde_json::to_writer(&mut *out, text);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +121,7 @@ mod tests {
         let id = ObjectId::new();
         for key in [
             Bson::String("Balance \"board\" #026 — ٣".into()),
+            Bson::String("Walker 12 — ٣".into()),
             Bson::DateTime(bson::DateTime::from_millis(1_795_000_000_000)),
             Bson::Int64(150_000),
             Bson::Null,

@@ -294,7 +294,7 @@ impl ResponseCache {
             return;
         }
         if self.cache.is_shared() {
-            let value = format!("{}\n{data}", ticket.generations);
+            let value = [ticket.generations.as_str(), "\n", data];
             if !self.cache.shared_set(&ticket.key, &value, ticket.ttl).await {
                 tracing::warn!("storing an answer in Redis failed; it is computed again next time");
             }

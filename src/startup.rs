@@ -21,7 +21,7 @@ use crate::config::Settings;
 use crate::cursor::CursorCodec;
 use crate::db::Db;
 use crate::events::EventBus;
-use crate::graphql::build_schema;
+use crate::graphql::{build_schema, build_schema_for_validated};
 use crate::state::{AppState, Lifecycle};
 
 pub struct Application {
@@ -148,6 +148,7 @@ impl Application {
                 state.settings.graphql.clone(),
             )),
             schema: build_schema(&state.settings.graphql),
+            validated_schema: build_schema_for_validated(&state.settings.graphql),
             hints: Arc::new(crate::graphql::hints::Hints::of::<crate::graphql::Query>()),
             compressed: Arc::new(crate::http::responses::Compressed::new(
                 COMPRESSED_BODIES_BYTES,
@@ -255,6 +256,7 @@ impl Application {
 struct Serving {
     documents: Arc<crate::graphql::documents::Documents>,
     schema: crate::graphql::AlawaelSchema,
+    validated_schema: crate::graphql::AlawaelSchema,
     hints: Arc<crate::graphql::hints::Hints>,
     compressed: Arc<crate::http::responses::Compressed>,
     tls: Option<RustlsConfig>,
@@ -270,6 +272,7 @@ async fn serve(
     let router = crate::http::router(crate::http::Api {
         documents: serving.documents,
         schema: serving.schema,
+        validated_schema: serving.validated_schema,
         hints: serving.hints,
         compressed: serving.compressed,
         app,

@@ -33,6 +33,14 @@ pub fn regex_escape(input: &str) -> String {
     out
 }
 
+/// Whether `text` is written in JSON as it is, between quotes: no control
+/// character, quote or backslash (one branch-free pass).
+pub fn json_unescaped(text: &str) -> bool {
+    text.as_bytes().iter().fold(true, |plain, &b| {
+        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,7 +33,7 @@ pub mod splice;
 pub mod users;
 pub mod webhooks;
 
-use async_graphql::{MergedObject, MergedSubscription, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema, ValidationMode};
 
 use crate::config::GraphqlSettings;
 
@@ -87,11 +87,25 @@ pub type AlawaelSchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with the configured limits. Needs no database.
 pub fn build_schema(limits: &GraphqlSettings) -> AlawaelSchema {
+    build(limits, ValidationMode::Strict)
+}
+
+/// The same schema for documents that passed its full validation before
+/// and declare no variables (`documents::Known::validated`): only the
+/// checks that are cheap and independent of the document's history run
+/// again (fragment cycles, depth and complexity limits), the rest of the
+/// GraphQL validation rules are not repeated per request.
+pub fn build_schema_for_validated(limits: &GraphqlSettings) -> AlawaelSchema {
+    build(limits, ValidationMode::Fast)
+}
+
+fn build(limits: &GraphqlSettings, mode: ValidationMode) -> AlawaelSchema {
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
     )
+    .validation_mode(mode)
     // `limits::check` enforces `max_depth` through fragments, with room for
     // GraphiQL's introspection query; this is the library's backstop.
     .limit_depth(limits.max_depth + INTROSPECTION_DEPTH)

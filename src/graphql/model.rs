@@ -143,7 +143,10 @@ fn cursor_tag<M: Model>(order: M::Order) -> String {
     format!("{}:{}", M::COLLECTION, order.name())
 }
 
-/// Every top-level list: scope, filter, order, window, lazy count.
+/// Every top-level list: scope, filter, order, window, and the count. When
+/// the selection asks for `totalCount`, the count runs beside the page
+/// and its references instead of after them (the same commands, one wait
+/// fewer); otherwise it runs only if `totalCount` is resolved after all.
 pub async fn list<N: ApiModel>(
     ctx: &Context<'_>,
     args: PageArgs,
@@ -155,34 +158,37 @@ pub async fn list<N: ApiModel>(
     let tag = cursor_tag::<N::Record>(order);
     let window = args.window(&app.cursors, &tag, &app.settings.graphql)?;
     let scoped = ctx.access()?.of::<N::Record>().await?;
-    let page = scoped
-        .page(filter.clone(), order, descending, window)
-        .await?;
-    let count = scoped.count_query(filter);
-    let page = Page {
-        rows: page
-            .rows
-            .into_iter()
-            .map(|(position, record)| (position, Arc::new(record)))
-            .collect(),
-        has_next_page: page.has_next_page,
-        has_previous_page: page.has_previous_page,
+    let count = scoped.count_query(filter.clone());
+    let rows = async {
+        let page = scoped.page(filter, order, descending, window).await?;
+        let page = Page {
+            rows: page
+                .rows
+                .into_iter()
+                .map(|(position, record)| (position, Arc::new(record)))
+                .collect(),
+            has_next_page: page.has_next_page,
+            has_previous_page: page.has_previous_page,
+        };
+        // Later relation loads find these rows (shared, not copied) in the loader's cache.
+        let loader = ctx.loaders()?.by_id::<N::Record>();
+        loader.feed(page.rows.iter().map(|(_, r)| (r.id(), r.clone())));
+        if let Some(node) = row_selection(ctx) {
+            let rows: Vec<&N::Record> = page.rows.iter().map(|(_, r)| r.as_ref()).collect();
+            let loads = N::prefetch(ctx, &node, &rows);
+            futures::future::join_all(loads).await;
+        }
+        ApiResult::Ok(page)
     };
-    // Later relation loads find these rows (shared, not copied) in the loader's cache.
-    let loader = ctx.loaders()?.by_id::<N::Record>();
-    loader.feed(page.rows.iter().map(|(_, r)| (r.id(), r.clone())));
-    if let Some(node) = row_selection(ctx) {
-        let rows: Vec<&N::Record> = page.rows.iter().map(|(_, r)| r.as_ref()).collect();
-        let loads = N::prefetch(ctx, &node, &rows);
-        futures::future::join_all(loads).await;
-    }
-    Ok(Connection::new(
-        page,
-        &app.cursors,
-        &tag,
-        N::wrap,
-        Total::Later(count),
-    ))
+    let (page, total) = if ctx.look_ahead().field("totalCount").exists() {
+        let (page, counted) = futures::future::join(rows, count.run()).await;
+        // A failed count is run again by `totalCount`, which reports its error.
+        let total = counted.map_or(Total::Later(count), Total::Known);
+        (page?, total)
+    } else {
+        (rows.await?, Total::Later(count))
+    };
+    Ok(Connection::new(page, &app.cursors, &tag, N::wrap, total))
 }
 
 /// A parent's child list (`DisabilityProgram.enrollments`): batched across

@@ -172,10 +172,7 @@ pub fn to_string_after(prefix: &str, value: &Value) -> String {
 /// out, and the text is copied as it is.
 pub fn string(text: &str, out: &mut Vec<u8>) {
     let bytes = text.as_bytes();
-    let plain = bytes.iter().fold(true, |plain, &b| {
-        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
-    });
-    if plain {
+    if crate::domain::text::json_unescaped(text) {
         out.reserve(bytes.len() + 2);
         out.push(b'"');
         out.extend_from_slice(bytes);

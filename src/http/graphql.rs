@@ -533,12 +533,23 @@ pub async fn execute(
         )));
     };
     let spliced = splice::safe(&document, request.operation_name.as_deref());
-    request.set_parsed_query((*document).clone());
+    request.set_parsed_query(document.to_document());
     let mut request = with_request_data(request, state, context);
     if spliced {
         request = request.data(Splice);
     }
-    let mut response = errors::finalize(api.schema.execute(request).await, &context.request_id);
+    let validated = document.validated();
+    let (schema, validation) = if validated {
+        (&api.validated_schema, "skipped")
+    } else {
+        (&api.schema, "full")
+    };
+    metrics::counter!("alawael_validations_total", "validation" => validation).increment(1);
+    let response = schema.execute(request).await;
+    if !validated && response.errors.is_empty() {
+        document.passed_validation();
+    }
+    let mut response = errors::finalize(response, &context.request_id);
     let mut data_json = None;
     if let Some(ticket) = ticket
         && response.errors.is_empty()

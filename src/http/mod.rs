@@ -102,6 +102,9 @@ fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
 pub struct Api {
     pub app: Arc<AppState>,
     pub schema: AlawaelSchema,
+    /// The same schema for documents it has validated before (see
+    /// `graphql::build_schema_for_validated`).
+    pub validated_schema: AlawaelSchema,
     /// Documents already parsed and limit-checked, by their hash.
     pub documents: Arc<crate::graphql::documents::Documents>,
     /// The cache hints of the query root's fields and types.

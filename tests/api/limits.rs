@@ -204,3 +204,35 @@ async fn graphiqls_introspection_query_passes_the_limits_in_development() {
     );
     assert!(body["data"]["__schema"]["types"].as_array().unwrap().len() > 20);
 }
+
+#[tokio::test]
+async fn a_document_is_validated_in_full_until_it_passes_and_variables_every_time() {
+    let app = spawn_app().await;
+    let token = app.login("admin").await;
+    // Refused on every send: a document that failed is never taken as valid.
+    for _ in 0..3 {
+        let body = app.gql(Some(&token), "{ me { id nope } }", json!({})).await;
+        assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    }
+    // Passed once, then answered without the full rules: the same answer
+    // (`me` keeps the answer out of the response cache).
+    let page = "{ me { id } assets(first: 3) { totalCount edges { cursor node { id name } } } }";
+    let first = app.gql(Some(&token), page, json!({})).await;
+    assert!(first["errors"].is_null(), "{first}");
+    let second = app.gql(Some(&token), page, json!({})).await;
+    assert_eq!(second, first);
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    assert!(
+        metrics.contains("alawael_validations_total{validation=\"skipped\"}"),
+        "a document sent again skips the full validation"
+    );
+    // With variables, every send is validated against its values.
+    let by_size = "query($n: Int) { assets(first: $n) { totalCount } }";
+    for _ in 0..2 {
+        let ok = app.gql(Some(&token), by_size, json!({ "n": 2 })).await;
+        assert!(ok["errors"].is_null(), "{ok}");
+    }
+    let wrong = app.gql(Some(&token), by_size, json!({ "n": "two" })).await;
+    assert!(wrong["errors"].is_array(), "{wrong}");
+    assert!(wrong["data"].is_null(), "{wrong}");
+}
