@@ -236,11 +236,31 @@ pub async fn resolve_in_place<T: ContainerType + Plain + ?Sized>(
     let waiting: SmallVec<[usize; 8]> = (0..fields.len())
         .filter(|&i| matches!(slots[i], Slot::Waiting))
         .collect();
-    if !waiting.is_empty() {
-        let contexts: Vec<_> = waiting.iter().map(|&i| ctx.with_field(fields[i])).collect();
-        let resolved = join_all(contexts.iter().map(|field| root.resolve_field(field))).await;
-        for (&i, value) in waiting.iter().zip(resolved) {
-            slots[i] = Slot::Resolved(value);
+    // One or two resolvers (most objects) run in one boxed future, without
+    // the vectors `join_all` needs; both are polled on every wake-up, as
+    // `join_all` polls its futures, so loaders still gather a level.
+    match *waiting.as_slice() {
+        [] => {}
+        [i] => {
+            let field = ctx.with_field(fields[i]);
+            slots[i] = Slot::Resolved(Box::pin(root.resolve_field(&field)).await);
+        }
+        [i, j] => {
+            let (first, second) = (ctx.with_field(fields[i]), ctx.with_field(fields[j]));
+            let (a, b) = Box::pin(futures::future::join(
+                root.resolve_field(&first),
+                root.resolve_field(&second),
+            ))
+            .await;
+            slots[i] = Slot::Resolved(a);
+            slots[j] = Slot::Resolved(b);
+        }
+        _ => {
+            let contexts: Vec<_> = waiting.iter().map(|&i| ctx.with_field(fields[i])).collect();
+            let resolved = join_all(contexts.iter().map(|field| root.resolve_field(field))).await;
+            for (&i, value) in waiting.iter().zip(resolved) {
+                slots[i] = Slot::Resolved(value);
+            }
         }
     }
     if spliced(ctx) {
