@@ -5,6 +5,7 @@
 
 use bson::oid::ObjectId;
 use bson::{DateTime, Document, RawDocument, doc};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use super::store::{Record, Store};
@@ -20,14 +21,14 @@ pub use crate::domain::inventory::{AssetCategory, AssetStatus};
 #[serde(rename_all = "camelCase")]
 pub struct StoredMoney {
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: CompactString,
 }
 
 impl From<&Money> for StoredMoney {
     fn from(money: &Money) -> Self {
         Self {
             amount_minor: money.amount_minor,
-            currency: money.currency.as_str().to_string(),
+            currency: money.currency.as_str().into(),
         }
     }
 }
@@ -38,21 +39,21 @@ impl From<&Money> for StoredMoney {
 pub struct AssetRecord {
     #[serde(rename = "_id")]
     pub id: ObjectId,
-    pub name: String,
+    pub name: CompactString,
     pub category: AssetCategory,
     #[serde(default)]
-    pub serial_number: Option<String>,
-    pub serial_key: String,
+    pub serial_number: Option<CompactString>,
+    pub serial_key: CompactString,
     pub value: StoredMoney,
     pub status: AssetStatus,
     #[serde(default)]
-    pub location: Option<String>,
+    pub location: Option<CompactString>,
     /// `YYYY-MM-DD`.
     #[serde(default)]
-    pub purchase_date: Option<String>,
+    pub purchase_date: Option<CompactString>,
     /// `YYYY-MM-DD`.
     #[serde(default)]
-    pub warranty_until: Option<String>,
+    pub warranty_until: Option<CompactString>,
     #[serde(default)]
     pub assigned_to: Option<ObjectId>,
     #[serde(deserialize_with = "super::dates::read")]
@@ -78,15 +79,15 @@ impl Record for AssetRecord {
             let (key, v) = field?;
             match key {
                 b"_id" => id = Some(v.object_id("_id")?),
-                b"name" => name = Some(v.string("name")?),
+                b"name" => name = Some(v.compact("name")?),
                 b"category" => category = Some(v.variant("category")?),
-                b"serialNumber" => record_serial = v.optional_string("serialNumber")?,
-                b"serialKey" => serial_key = Some(v.string("serialKey")?),
+                b"serialNumber" => record_serial = v.optional_compact("serialNumber")?,
+                b"serialKey" => serial_key = Some(v.compact("serialKey")?),
                 b"value" => value = Some(StoredMoney::from_raw(v.document("value")?)?),
                 b"status" => status = Some(v.variant("status")?),
-                b"location" => location = v.optional_string("location")?,
-                b"purchaseDate" => purchase_date = v.optional_string("purchaseDate")?,
-                b"warrantyUntil" => warranty_until = v.optional_string("warrantyUntil")?,
+                b"location" => location = v.optional_compact("location")?,
+                b"purchaseDate" => purchase_date = v.optional_compact("purchaseDate")?,
+                b"warrantyUntil" => warranty_until = v.optional_compact("warrantyUntil")?,
                 b"assignedTo" => assigned_to = v.optional_object_id("assignedTo")?,
                 b"createdAt" => created_at = Some(v.date("createdAt")?),
                 b"updatedAt" => updated_at = Some(v.date("updatedAt")?),
@@ -118,7 +119,7 @@ impl StoredMoney {
             let (key, v) = field?;
             match key {
                 b"amountMinor" => amount_minor = Some(v.integer("value.amountMinor")?),
-                b"currency" => currency = Some(v.string("value.currency")?),
+                b"currency" => currency = Some(v.compact("value.currency")?),
                 _ => {}
             }
         }
@@ -180,15 +181,15 @@ impl AssetRecord {
         let now = DateTime::now();
         Self {
             id,
-            serial_key: serial_key(input.serial_number.as_deref(), id),
-            name: input.name,
+            serial_key: serial_key(input.serial_number.as_deref(), id).into(),
+            name: input.name.into(),
             category: input.category,
-            serial_number: input.serial_number,
+            serial_number: input.serial_number.map(Into::into),
             value: StoredMoney::from(&input.value),
             status: input.status,
-            location: input.location,
-            purchase_date: input.purchase_date,
-            warranty_until: input.warranty_until,
+            location: input.location.map(Into::into),
+            purchase_date: input.purchase_date.map(Into::into),
+            warranty_until: input.warranty_until.map(Into::into),
             assigned_to: input.assigned_to,
             created_at: now,
             updated_at: now,

@@ -12,6 +12,7 @@
 use bson::oid::ObjectId;
 use bson::spec::ElementType;
 use bson::{DateTime, RawDocument};
+use compact_str::CompactString;
 use serde::de::DeserializeOwned;
 use serde::de::value::{BorrowedStrDeserializer, Error as ValueError};
 
@@ -160,6 +161,15 @@ impl<'a> Value<'a> {
         self.optional(|v| v.string(field))
     }
 
+    /// A string kept inline when short (most names, codes and dates).
+    pub fn compact(self, field: &str) -> DbResult<CompactString> {
+        self.text(field).map(CompactString::from)
+    }
+
+    pub fn optional_compact(self, field: &str) -> DbResult<Option<CompactString>> {
+        self.optional(|v| v.compact(field))
+    }
+
     pub fn object_id(self, field: &str) -> DbResult<ObjectId> {
         if self.kind != 0x07 {
             return Err(self.wrong(field, "an object id"));
@@ -282,7 +292,7 @@ mod tests {
             id: bson::oid::ObjectId::new(),
             name: "Standing frame".into(),
             category: AssetCategory::Medical,
-            serial_number: serial.map(str::to_owned),
+            serial_number: serial.map(Into::into),
             serial_key: "SF-1".into(),
             value: StoredMoney {
                 amount_minor: 1_250_000,

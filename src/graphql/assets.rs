@@ -411,11 +411,11 @@ impl AssetMutation {
         warranty(
             purchase
                 .clone()
-                .unwrap_or_else(|| before.purchase_date.clone())
+                .unwrap_or_else(|| before.purchase_date.as_deref().map(str::to_owned))
                 .as_deref(),
             until
                 .clone()
-                .unwrap_or_else(|| before.warranty_until.clone())
+                .unwrap_or_else(|| before.warranty_until.as_deref().map(str::to_owned))
                 .as_deref(),
         )?;
         if let Some(v) = purchase {

@@ -1,6 +1,7 @@
 //! `Money` and `MoneyInput`: integer minor units and an ISO 4217 code.
 
-use async_graphql::{InputObject, SimpleObject};
+use async_graphql::{InputObject, Object};
+use compact_str::CompactString;
 
 use super::scalars::Long;
 use crate::db::assets::StoredMoney;
@@ -8,13 +9,25 @@ use crate::domain::Money as DomainMoney;
 use crate::error::{ApiError, ApiResult};
 
 /// An amount of money: whole minor units (halalas for SAR) and a currency.
-#[derive(SimpleObject, Clone)]
-#[graphql(cache_control(max_age = 86400))]
+#[derive(Clone)]
 pub struct Money {
-    /// The amount in the currency's minor unit (e.g. 150000 = 1,500.00 SAR).
     pub amount_minor: Long,
+    /// Held inline: a currency code is never longer than a few bytes.
+    pub currency: CompactString,
+}
+
+/// An amount of money: whole minor units (halalas for SAR) and a currency.
+#[Object(cache_control(max_age = 86400))]
+impl Money {
+    /// The amount in the currency's minor unit (e.g. 150000 = 1,500.00 SAR).
+    async fn amount_minor(&self) -> Long {
+        self.amount_minor
+    }
+
     /// ISO 4217 currency code, e.g. `SAR`.
-    pub currency: String,
+    async fn currency(&self) -> &str {
+        &self.currency
+    }
 }
 
 impl From<&StoredMoney> for Money {

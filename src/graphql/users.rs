@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
-};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
 use bson::oid::ObjectId;
 
 use super::context::ContextExt;
@@ -23,22 +21,16 @@ use crate::events::{ChangeKind, Event};
 
 /// A staff account. `id` and `name` are visible to everyone signed in; the
 /// other fields to the account's owner, ADMIN and MANAGER.
-#[derive(SimpleObject, Clone)]
-#[graphql(complex, cache_control(max_age = 60, private))]
+#[derive(Clone)]
 pub struct User {
-    #[graphql(skip)]
     pub record: Arc<UserRecord>,
     /// Handed to the account's owner (sign-in, `me`): every field is theirs to read.
-    #[graphql(skip)]
     pub own: bool,
-    /// The person's full name.
-    pub name: String,
 }
 
 impl User {
     pub fn new(record: UserRecord) -> Self {
         Self {
-            name: record.name.clone(),
             record: Arc::new(record),
             own: false,
         }
@@ -62,7 +54,7 @@ impl super::rows::Plain for User {
         use super::rows::Scalar;
         match field {
             "id" => Some(Scalar::Id(GlobalId::new(NodeKind::User, self.record.id))),
-            "name" => Some(Scalar::Text(&self.name)),
+            "name" => Some(Scalar::Text(&self.record.name)),
             _ => None,
         }
     }
@@ -76,22 +68,25 @@ impl super::model::ApiModel for User {
     type Record = UserRecord;
     const KIND: NodeKind = NodeKind::User;
     fn wrap(record: Arc<UserRecord>) -> Self {
-        Self {
-            name: record.name.clone(),
-            record,
-            own: false,
-        }
+        Self { record, own: false }
     }
     fn record(&self) -> &UserRecord {
         &self.record
     }
 }
 
-#[ComplexObject]
+/// A staff account. `id` and `name` are visible to everyone signed in; the
+/// other fields to the account's owner, ADMIN and MANAGER.
+#[Object(cache_control(max_age = 60, private))]
 impl User {
     /// The account's global id.
     pub async fn id(&self) -> ID {
         self.global_id()
+    }
+
+    /// The person's full name.
+    async fn name(&self) -> &str {
+        &self.record.name
     }
 
     /// Sign-in address, lower case.
