@@ -284,9 +284,9 @@ impl Cache {
         }
     }
 
-    /// Stores a value in Redis for `ttl`; false when it could not.
     /// Stores the concatenation of `parts` under `key` for `ttl`, written
-    /// straight into the command (no joined copy of a large value first).
+    /// straight into the command (no joined copy of a large value first);
+    /// false when Redis did not take it.
     pub async fn shared_set(&self, key: &str, parts: &[&str], ttl: Duration) -> bool {
         let Some(mut redis) = self.manager().await else {
             return false;
