@@ -12,6 +12,7 @@ use smallvec::SmallVec;
 
 use crate::db::page::Position;
 use crate::domain::ids::append_base64;
+use crate::domain::text::write_json_string;
 use crate::error::{ApiError, ApiResult};
 
 /// Signs and reads cursors. The key is derived from the token secret, so a
@@ -61,10 +62,10 @@ impl CursorCodec {
         let hex = std::str::from_utf8(&hex).unwrap_or_default();
         let mut payload = SmallVec::<[u8; 192]>::new();
         payload.push(b'[');
-        quoted(ordering, &mut payload);
+        write_json_string(ordering, &mut payload);
         payload.push(b',');
         match &position.key {
-            Bson::String(key) => quoted(key, &mut payload),
+            Bson::String(key) => write_json_string(key, &mut payload),
             // Writing to memory cannot fail; a JSON value always serialises.
             key => {
                 let _ = serde_json::to_writer(&mut payload, &key.clone().into_canonical_extjson());
@@ -96,18 +97,6 @@ impl CursorCodec {
             key: Bson::try_from(key).map_err(|_| bad())?,
             id: ObjectId::parse_str(&id).map_err(|_| bad())?,
         })
-    }
-}
-
-/// `text` as a JSON string, as serde_json writes it.
-fn quoted(text: &str, out: &mut SmallVec<[u8; 192]>) {
-    if crate::domain::text::json_unescaped(text) {
-        out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
-        out.push(b'"');
-    } else {
-        // Writing to memory cannot fail; a string always serialises.
-        let _ = serde_json::to_writer(&mut *out, text);
     }
 }
 

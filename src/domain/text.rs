@@ -33,12 +33,21 @@ pub fn regex_escape(input: &str) -> String {
     out
 }
 
-/// Whether `text` is written in JSON as it is, between quotes: no control
-/// character, quote or backslash (one branch-free pass).
-pub fn json_unescaped(text: &str) -> bool {
-    text.as_bytes().iter().fold(true, |plain, &b| {
+/// Appends `text` as a JSON string, exactly as serde_json writes it. Text
+/// with no control character, quote or backslash (ids, cursors, most names:
+/// one branch-free pass tells) is copied between quotes as it is.
+pub fn write_json_string<W: std::io::Write + ?Sized>(text: &str, out: &mut W) {
+    let plain = text.as_bytes().iter().fold(true, |plain, &b| {
         plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
-    })
+    });
+    // Writing to memory cannot fail; a string always serialises.
+    if plain {
+        let _ = out.write_all(b"\"");
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.write_all(b"\"");
+    } else {
+        let _ = serde_json::to_writer(out, text);
+    }
 }
 
 #[cfg(test)]

@@ -167,19 +167,11 @@ pub fn to_string_after(prefix: &str, value: &Value) -> String {
     String::from_utf8(out).unwrap_or_else(|bad| String::from_utf8_lossy(bad.as_bytes()).into())
 }
 
-/// A JSON string, escaped as `serde_json` escapes it. Most text (ids,
-/// cursors, names) needs no escaping: one pass without branches finds that
-/// out, and the text is copied as it is.
+/// A JSON string, escaped as `serde_json` escapes it (see
+/// `domain::text::write_json_string`).
 pub fn string(text: &str, out: &mut Vec<u8>) {
-    let bytes = text.as_bytes();
-    if crate::domain::text::json_unescaped(text) {
-        out.reserve(bytes.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(bytes);
-        out.push(b'"');
-    } else {
-        serialize(text, out);
-    }
+    out.reserve(text.len() + 2);
+    crate::domain::text::write_json_string(text, out);
 }
 
 fn serialize<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
