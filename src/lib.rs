@@ -18,6 +18,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod live;
+pub mod models;
 pub mod reports;
 pub mod response_cache;
 pub mod seed;

@@ -254,14 +254,14 @@ const STEPS: &[Step] = &[
                 ttl_secs: None,
             },
             Index {
-                collection: super::analytics::COLLECTION,
+                collection: crate::models::analytics_event::record::COLLECTION,
                 name: "at_ttl",
                 keys: || doc! { "at": 1 },
                 unique: false,
                 ttl_secs: Some(90 * 86_400),
             },
             Index {
-                collection: super::webhooks::CLAIMS,
+                collection: crate::models::webhook::record::CLAIMS,
                 name: "at_ttl",
                 keys: || doc! { "at": 1 },
                 unique: false,
@@ -275,7 +275,7 @@ const STEPS: &[Step] = &[
                 ttl_secs: Some(86_400),
             },
             Index {
-                collection: super::webhooks::DELIVERIES,
+                collection: crate::models::webhook::record::DELIVERIES,
                 name: "createdAt_ttl",
                 keys: || doc! { "createdAt": 1 },
                 unique: false,
@@ -288,7 +288,7 @@ const STEPS: &[Step] = &[
         name: "reports: list orderings, the worker's queue, claims by report",
         generated: Some(report_indexes),
         indexes: &[Index {
-            collection: super::reports::CLAIMS,
+            collection: crate::models::report::record::CLAIMS,
             name: "reportId",
             keys: || doc! { "reportId": 1 },
             unique: false,
@@ -299,23 +299,29 @@ const STEPS: &[Step] = &[
 
 /// Every index the analytics and webhook models declare.
 pub fn live_indexes() -> Vec<IndexSpec> {
-    use super::{analytics, webhooks};
+    use crate::models::analytics_event::record as analytics;
+    use crate::models::webhook::record as webhooks;
+    use crate::models::webhook_delivery::record as deliveries;
     [
         analytics::AnalyticsRecord::indexes(),
         webhooks::WebhookRecord::indexes(),
-        webhooks::DeliveryRecord::indexes(),
+        deliveries::DeliveryRecord::indexes(),
     ]
     .concat()
 }
 
 /// Every index the reports declare (`createdAt` among them, for retention).
 pub fn report_indexes() -> Vec<IndexSpec> {
-    super::reports::ReportRecord::indexes()
+    crate::models::report::record::ReportRecord::indexes()
 }
 
 /// Every index the clinical models declare.
 pub fn clinical_indexes() -> Vec<IndexSpec> {
-    use super::{beneficiaries, enrollments, programs, schedules, sessions};
+    use crate::models::beneficiary::record as beneficiaries;
+    use crate::models::disability_program::record as programs;
+    use crate::models::enrollment::record as enrollments;
+    use crate::models::schedule::record as schedules;
+    use crate::models::therapy_session::record as sessions;
     [
         programs::ProgramRecord::indexes(),
         beneficiaries::BeneficiaryRecord::indexes(),

@@ -2,30 +2,18 @@
 //! monitoring for metrics and slow-operation logs, and one file per
 //! collection. Every query carries the configured time limit (`maxTimeMS`).
 
-pub mod analytics;
-pub mod assets;
-pub mod audit;
-pub mod beneficiaries;
 pub mod claims;
 pub mod dates;
-pub mod enrollments;
 pub mod filters;
 pub mod migrations;
 pub mod model;
 pub mod monitor;
 pub mod outbox;
 pub mod page;
-pub mod privacy;
-pub mod programs;
 pub mod raw;
 pub mod refresh_tokens;
-pub mod reports;
 pub mod retention;
-pub mod schedules;
-pub mod sessions;
 pub mod store;
-pub mod users;
-pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -267,33 +255,13 @@ impl Db {
         Ok(())
     }
 
-    pub fn users(&self) -> users::Users {
-        users::Users::new(self)
-    }
-
-    pub fn assets(&self) -> assets::Assets {
-        assets::Assets::new(self)
-    }
-
     pub fn refresh_tokens(&self) -> refresh_tokens::RefreshTokens {
         refresh_tokens::RefreshTokens::new(self)
-    }
-
-    pub fn enrollments(&self) -> enrollments::Enrollments {
-        enrollments::Enrollments::new(self)
-    }
-
-    pub fn schedules(&self) -> schedules::Schedules {
-        schedules::Schedules::new(self)
     }
 
     /// A per-request handle that applies `viewer`'s row scope to every read.
     pub fn access(&self, viewer: Option<model::Viewer>) -> model::Access {
         model::Access::new(self.clone(), viewer)
-    }
-
-    pub fn audit(&self) -> audit::AuditLog {
-        audit::AuditLog::new(self)
     }
 
     pub fn collection(&self, name: &str) -> mongodb::Collection<Document> {

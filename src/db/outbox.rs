@@ -16,8 +16,8 @@ use futures::TryStreamExt;
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
-use super::audit::Actor;
 use super::{Db, DbResult};
+use crate::models::audit_log_entry::record::Actor;
 
 pub const COLLECTION: &str = "outbox";
 

@@ -282,10 +282,10 @@ impl Value<'_> {
 mod tests {
     use bson::{RawDocumentBuf, doc};
 
-    use super::super::assets::{AssetCategory, AssetRecord, AssetStatus, StoredMoney};
     use super::super::store::Record;
-    use super::super::users::UserRecord;
     use crate::domain::Role;
+    use crate::models::asset::record::{AssetCategory, AssetRecord, AssetStatus, StoredMoney};
+    use crate::models::user::record::UserRecord;
 
     fn asset(serial: Option<&str>, assigned: Option<bson::oid::ObjectId>) -> AssetRecord {
         AssetRecord {

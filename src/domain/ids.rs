@@ -5,56 +5,32 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bson::oid::ObjectId;
 
-/// The node types that have global ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeKind {
-    User,
-    Asset,
-    DisabilityProgram,
-    Beneficiary,
-    Enrollment,
-    TherapySession,
-    Schedule,
-    AuditLogEntry,
-    AnalyticsEvent,
-    Webhook,
-    WebhookDelivery,
-    Report,
+macro_rules! node_kinds {
+    ($($name:ident => $folder:ident),+ $(,)?) => {
+        /// The node types that have global ids: one per model of
+        /// `crate::with_models!`, named as the model's type.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum NodeKind {
+            $($name),+
+        }
+
+        impl NodeKind {
+            /// Every kind, in the list's order.
+            pub const ALL: &'static [Self] = &[$(Self::$name),+];
+
+            /// The type name in the schema, in global ids and in audit entries.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$name => stringify!($name)),+
+                }
+            }
+        }
+    };
 }
 
+crate::with_models!(node_kinds);
+
 impl NodeKind {
-    pub const ALL: &'static [Self] = &[
-        Self::User,
-        Self::Asset,
-        Self::DisabilityProgram,
-        Self::Beneficiary,
-        Self::Enrollment,
-        Self::TherapySession,
-        Self::Schedule,
-        Self::AuditLogEntry,
-        Self::AnalyticsEvent,
-        Self::Webhook,
-        Self::WebhookDelivery,
-        Self::Report,
-    ];
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::User => "User",
-            Self::Asset => "Asset",
-            Self::DisabilityProgram => "DisabilityProgram",
-            Self::Beneficiary => "Beneficiary",
-            Self::Enrollment => "Enrollment",
-            Self::TherapySession => "TherapySession",
-            Self::Schedule => "Schedule",
-            Self::AuditLogEntry => "AuditLogEntry",
-            Self::AnalyticsEvent => "AnalyticsEvent",
-            Self::Webhook => "Webhook",
-            Self::WebhookDelivery => "WebhookDelivery",
-            Self::Report => "Report",
-        }
-    }
-
     fn parse(name: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|k| k.name() == name)
     }

@@ -17,16 +17,11 @@ macro_rules! stored_enum {
     };
 }
 
-pub mod analytics;
-pub mod clinic;
 pub mod email;
 pub mod ids;
-pub mod inventory;
 pub mod money;
-pub mod reports;
 pub mod roles;
 pub mod text;
-pub mod webhooks;
 
 pub use email::Email;
 pub use ids::{GlobalId, NodeKind};

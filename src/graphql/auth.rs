@@ -5,15 +5,15 @@ use async_graphql::{Context, Object, SimpleObject};
 use bson::DateTime as BsonDateTime;
 
 use super::context::{ContextExt, audit};
-use super::users::User;
 use crate::auth::password;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
-use crate::db::audit::{Actor, NewEntry};
 use crate::db::refresh_tokens::{Redeemed, RefreshTokenRecord};
-use crate::db::users::UserRecord;
 use crate::domain::Email;
 use crate::error::{ApiError, ApiResult};
+use crate::models::audit_log_entry::record::{Actor, NewEntry};
+use crate::models::user::api::User;
+use crate::models::user::record::UserRecord;
 use crate::state::AppState;
 
 /// Tokens for a signed-in session.

@@ -1,15 +1,13 @@
-//! The GraphQL schema: root types merged from one file per model, the
-//! limits, and the step that gives every error its `extensions.code`.
+//! The GraphQL engine: the schema's roots merged from every model of
+//! `crate::with_models!`, the shared machinery models build on
+//! (pagination, loaders, rows written in place, guards, scalars, the
+//! audited write), the document checks, and the step that gives every
+//! error its `extensions.code`.
 
-pub mod analytics;
-pub mod assets;
-pub mod audit_log;
 pub mod auth;
 pub mod batch;
-pub mod beneficiaries;
 pub mod context;
 pub mod documents;
-pub mod enrollments;
 pub mod enums;
 pub mod errors;
 pub mod guards;
@@ -22,63 +20,35 @@ pub mod model;
 pub mod money;
 pub mod node;
 pub mod pagination;
-pub mod privacy;
-pub mod programs;
-pub mod reports;
 pub mod rows;
 pub mod scalars;
-pub mod schedules;
-pub mod sessions;
 pub mod splice;
-pub mod users;
-pub mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, ValidationMode};
 
 use crate::config::GraphqlSettings;
 
-/// Everything a client can read.
-#[derive(MergedObject, Default)]
-pub struct Query(
-    users::UserQuery,
-    assets::AssetQuery,
-    programs::ProgramQuery,
-    beneficiaries::BeneficiaryQuery,
-    enrollments::EnrollmentQuery,
-    sessions::SessionQuery,
-    schedules::ScheduleQuery,
-    audit_log::AuditQuery,
-    analytics::AnalyticsQuery,
-    webhooks::WebhookQuery,
-    reports::ReportQuery,
-    node::NodeQuery,
-);
+/// A root share with no fields, for a model that has no queries or no
+/// mutations of its own (it contributes nothing to the merged root).
+pub type NoFields = async_graphql::EmptyMutation;
 
-/// Everything a client can change.
-#[derive(MergedObject, Default)]
-pub struct Mutation(
-    auth::AuthMutation,
-    users::UserMutation,
-    assets::AssetMutation,
-    programs::ProgramMutation,
-    beneficiaries::BeneficiaryMutation,
-    enrollments::EnrollmentMutation,
-    sessions::SessionMutation,
-    schedules::ScheduleMutation,
-    privacy::PrivacyMutation,
-    analytics::AnalyticsMutation,
-    webhooks::WebhookMutation,
-    reports::ReportMutation,
-);
+macro_rules! roots {
+    ($($name:ident => $folder:ident),+ $(,)?) => {
+        /// Everything a client can read.
+        #[derive(MergedObject, Default)]
+        pub struct Query($(crate::models::$folder::Query,)+ node::NodeQuery);
 
-/// Live streams over `/graphql/ws` (graphql-transport-ws).
-#[derive(MergedSubscription, Default)]
-pub struct Subscription(
-    assets::AssetSubscription,
-    analytics::AnalyticsSubscription,
-    webhooks::WebhookSubscription,
-    reports::ReportSubscription,
-);
+        /// Everything a client can change.
+        #[derive(MergedObject, Default)]
+        pub struct Mutation(auth::AuthMutation, $(crate::models::$folder::Mutation),+);
+
+        /// Live streams over `/graphql/ws` (graphql-transport-ws).
+        #[derive(MergedSubscription, Default)]
+        pub struct Subscription($(crate::models::$folder::Subscription),+);
+    };
+}
+
+crate::with_models!(roots);
 
 /// Extra nesting GraphiQL's introspection query needs (its `ofType` chain).
 pub const INTROSPECTION_DEPTH: usize = 10;

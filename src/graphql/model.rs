@@ -16,7 +16,6 @@ use super::context::ContextExt;
 use super::loaders::ChildQuery;
 use super::pagination::{Connection, Listed, OrderDirection, PageArgs, Total};
 use crate::auth::Caller;
-use crate::db::audit::Actor;
 use crate::db::model::{Model, OrderField};
 use crate::db::outbox::{Entry, Outbox, State as OutboxState};
 use crate::db::page::Page;
@@ -25,6 +24,7 @@ use crate::db::{DbError, DbResult};
 use crate::domain::{GlobalId, NodeKind};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{ChangeKind, Snapshot};
+use crate::models::audit_log_entry::record::Actor;
 
 /// A GraphQL node type backed by a stored model.
 pub trait ApiModel: Listed {

@@ -4,62 +4,34 @@
 
 use async_graphql::{Context, ID, Interface, Object};
 
-use super::analytics::AnalyticsEvent;
-use super::assets::Asset;
-use super::audit_log::AuditLogEntry;
-use super::beneficiaries::Beneficiary;
-use super::enrollments::Enrollment;
 use super::guards::{ANY_ROLE, RoleGuard};
 use super::model::{self, ApiModel};
-use super::programs::DisabilityProgram;
-use super::reports::Report;
-use super::schedules::Schedule;
-use super::sessions::TherapySession;
-use super::users::User;
-use super::webhooks::{Webhook, WebhookDelivery};
 use crate::domain::{GlobalId, NodeKind};
 use crate::error::{ApiError, ApiResult};
-
-/// An object with a global id.
-#[derive(Interface)]
-#[graphql(field(name = "id", ty = "ID", desc = "The object's global id."))]
-pub enum Node {
-    User(User),
-    Asset(Asset),
-    DisabilityProgram(DisabilityProgram),
-    Beneficiary(Beneficiary),
-    Enrollment(Enrollment),
-    TherapySession(TherapySession),
-    Schedule(Schedule),
-    AuditLogEntry(AuditLogEntry),
-    AnalyticsEvent(AnalyticsEvent),
-    Webhook(Webhook),
-    WebhookDelivery(WebhookDelivery),
-    Report(Report),
-}
 
 async fn found<N: ApiModel>(ctx: &Context<'_>, id: bson::oid::ObjectId) -> ApiResult<N> {
     model::load::<N>(ctx, id).await?.ok_or(ApiError::NotFound)
 }
 
-async fn resolve(ctx: &Context<'_>, id: &ID) -> ApiResult<Node> {
-    let global = GlobalId::decode(id.as_str()).ok_or(ApiError::NotFound)?;
-    let id = global.id;
-    Ok(match global.kind {
-        NodeKind::User => Node::User(found(ctx, id).await?),
-        NodeKind::Asset => Node::Asset(found(ctx, id).await?),
-        NodeKind::DisabilityProgram => Node::DisabilityProgram(found(ctx, id).await?),
-        NodeKind::Beneficiary => Node::Beneficiary(found(ctx, id).await?),
-        NodeKind::Enrollment => Node::Enrollment(found(ctx, id).await?),
-        NodeKind::TherapySession => Node::TherapySession(found(ctx, id).await?),
-        NodeKind::Schedule => Node::Schedule(found(ctx, id).await?),
-        NodeKind::AuditLogEntry => Node::AuditLogEntry(found(ctx, id).await?),
-        NodeKind::AnalyticsEvent => Node::AnalyticsEvent(found(ctx, id).await?),
-        NodeKind::Webhook => Node::Webhook(found(ctx, id).await?),
-        NodeKind::WebhookDelivery => Node::WebhookDelivery(found(ctx, id).await?),
-        NodeKind::Report => Node::Report(found(ctx, id).await?),
-    })
+macro_rules! node_interface {
+    ($($name:ident => $folder:ident),+ $(,)?) => {
+        /// An object with a global id.
+        #[derive(Interface)]
+        #[graphql(field(name = "id", ty = "ID", desc = "The object's global id."))]
+        pub enum Node {
+            $($name(crate::models::$folder::api::$name)),+
+        }
+
+        async fn resolve(ctx: &Context<'_>, id: &ID) -> ApiResult<Node> {
+            let global = GlobalId::decode(id.as_str()).ok_or(ApiError::NotFound)?;
+            Ok(match global.kind {
+                $(NodeKind::$name => Node::$name(found(ctx, global.id).await?),)+
+            })
+        }
+    };
 }
+
+crate::with_models!(node_interface);
 
 #[derive(Default)]
 pub struct NodeQuery;

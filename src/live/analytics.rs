@@ -10,10 +10,10 @@ use bson::oid::ObjectId;
 
 use super::payload::derived_id;
 use crate::db::DbResult;
-use crate::db::analytics::{Analytics, AnalyticsRecord};
 use crate::db::model::Model;
 use crate::db::outbox::Entry;
 use crate::events::{ChangeKind, Event, Snapshot};
+use crate::models::analytics_event::record::{Analytics, AnalyticsRecord};
 use crate::state::AppState;
 
 fn publish(app: &AppState, record: AnalyticsRecord) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, RwLock};
 use tokio::task::JoinHandle;
 
-use crate::db::webhooks::WebhookRecord;
+use crate::models::webhook::record::WebhookRecord;
 use crate::state::AppState;
 
 /// Shared by the request path and the workers of one instance.
@@ -51,7 +51,11 @@ impl Live {
         {
             return Ok(hooks.clone());
         }
-        let hooks = Arc::new(crate::db::webhooks::Webhooks::new(&app.db).active().await?);
+        let hooks = Arc::new(
+            crate::models::webhook::record::Webhooks::new(&app.db)
+                .active()
+                .await?,
+        );
         *self.directory.write().await = Some((Instant::now(), hooks.clone()));
         Ok(hooks)
     }

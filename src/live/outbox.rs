@@ -11,9 +11,9 @@ use std::time::Duration;
 use bson::{DateTime, Document};
 
 use crate::db::DbResult;
-use crate::db::audit::{Change, NewEntry, diff, redact_fields};
 use crate::db::outbox::{Entry, Outbox};
 use crate::events::{ChangeKind, Event, Snapshot, names};
+use crate::models::audit_log_entry::record::{Change, NewEntry, diff, redact_fields};
 use crate::state::AppState;
 
 /// How old an intent must be before recovery settles it: far longer than

@@ -13,9 +13,9 @@ use std::time::Duration;
 use bson::DateTime;
 
 use crate::db::DbResult;
-use crate::db::analytics::Analytics;
 use crate::db::outbox::Outbox;
-use crate::db::webhooks::Webhooks;
+use crate::models::analytics_event::record::Analytics;
+use crate::models::webhook::record::Webhooks;
 use crate::state::AppState;
 
 /// Rows removed by one sweep, per collection.

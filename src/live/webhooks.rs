@@ -21,11 +21,12 @@ use super::payload::{derived_id, row_json};
 use crate::db::DbResult;
 use crate::db::model::Model;
 use crate::db::outbox::Entry;
-use crate::db::webhooks::{DeliveryRecord, Outcome, WebhookRecord, Webhooks};
-use crate::domain::webhooks::{
+use crate::events::{ChangeKind, Event, Snapshot, names};
+use crate::models::webhook::record::{WebhookRecord, Webhooks};
+use crate::models::webhook::rules::{
     DeliveryStatus, Refusal, TargetRules, check_address, check_url, sign,
 };
-use crate::events::{ChangeKind, Event, Snapshot, names};
+use crate::models::webhook_delivery::record::{DeliveryRecord, Outcome};
 use crate::state::AppState;
 
 /// What the configuration allows as targets.

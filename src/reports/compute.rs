@@ -14,11 +14,17 @@ use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 use super::params::{self, Parameters, Window};
-use crate::db::{Db, DbError, DbResult, audit, beneficiaries, enrollments, programs, sessions};
-use crate::domain::clinic::{Attendance, EnrollmentStatus};
-use crate::domain::inventory::AssetCategory;
-use crate::domain::reports::ReportType;
+use crate::db::{Db, DbError, DbResult};
 use crate::domain::{GlobalId, NodeKind, Role};
+use crate::models::asset::rules::AssetCategory;
+use crate::models::audit_log_entry::record as audit;
+use crate::models::beneficiary::record as beneficiaries;
+use crate::models::disability_program::record as programs;
+use crate::models::enrollment::record as enrollments;
+use crate::models::enrollment::rules::EnrollmentStatus;
+use crate::models::report::rules::ReportType;
+use crate::models::therapy_session::record as sessions;
+use crate::models::therapy_session::rules::Attendance;
 
 /// Rows per batch of a find or an aggregation's cursor.
 const BATCH: u32 = 1000;
@@ -223,7 +229,7 @@ async fn asset_inventory(db: &Db, category: Option<AssetCategory>) -> Computed {
     }
     let groups = grouped(
         db,
-        crate::db::assets::COLLECTION,
+        crate::models::asset::record::COLLECTION,
         &matched,
         Bson::Document(
             doc! { "category": "$category", "status": "$status", "currency": "$value.currency" },
@@ -558,7 +564,7 @@ async fn therapist_workload(db: &Db, window: Window) -> Computed {
     let seen: Vec<ObjectId> = loads.keys().copied().collect();
     let people = find(
         db,
-        crate::db::users::COLLECTION,
+        crate::models::user::record::COLLECTION,
         doc! { "$or": [
             { "role": bson::to_bson(&Role::Therapist)? },
             { "_id": { "$in": seen } },

@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 use crate::config::ReportSettings;
 use crate::db::DbError;
 use crate::db::model::Model;
-use crate::db::reports::{Claim, ReportQueue, ReportRecord};
 use crate::events::{ChangeKind, Event, Snapshot};
+use crate::models::report::record::{Claim, ReportQueue, ReportRecord};
 use crate::state::AppState;
 use compute::Failure;
 

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::domain::inventory::AssetCategory;
-use crate::domain::reports::ReportType;
 use crate::domain::{GlobalId, NodeKind};
+use crate::models::asset::rules::AssetCategory;
+use crate::models::report::rules::ReportType;
 
 /// A window of time, `from` inclusive, `to` exclusive; either end may be open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -18,20 +18,23 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::password;
 use crate::config::SeedSettings;
-use crate::db::assets::StoredMoney;
-use crate::db::beneficiaries::{BeneficiaryRecord, Consent, Guardian};
-use crate::db::enrollments::{self, EnrollmentRecord, Goal, closed_key, open_key};
-use crate::db::programs::ProgramRecord;
-use crate::db::schedules::{self, ScheduleRecord};
-use crate::db::sessions::SessionRecord;
 use crate::db::store::Record;
-use crate::db::users::UserForCreate;
 use crate::db::{Db, duplicate_key};
-use crate::domain::clinic::{
-    self, Attendance, BeneficiaryStatus, BookingSpan, EnrollmentStatus, Gender, ProgramCategory,
-    ProgramStatus, ScheduleResourceType, ScheduleStatus, Severity,
-};
 use crate::domain::{Email, GlobalId, Money, NodeKind, Role};
+use crate::models::asset::record::StoredMoney;
+use crate::models::beneficiary::record::{BeneficiaryRecord, Consent, Guardian};
+use crate::models::beneficiary::rules::{BeneficiaryStatus, Gender, Severity};
+use crate::models::disability_program::record::ProgramRecord;
+use crate::models::disability_program::rules::{ProgramCategory, ProgramStatus};
+use crate::models::enrollment::record::{
+    self as enrollments, EnrollmentRecord, Goal, closed_key, open_key,
+};
+use crate::models::enrollment::rules::EnrollmentStatus;
+use crate::models::schedule::record::{self as schedules, ScheduleRecord};
+use crate::models::schedule::rules::{BookingSpan, ScheduleResourceType, ScheduleStatus};
+use crate::models::therapy_session::record::SessionRecord;
+use crate::models::therapy_session::rules::Attendance;
+use crate::models::user::record::UserForCreate;
 use secrecy::ExposeSecret;
 
 const CLINIC: &str = include_str!("../../seeds/clinic.json");
@@ -242,9 +245,12 @@ pub async fn load(
                 },
                 category: p.category,
                 description: Some(p.description.clone()),
-                capacity: clinic::capacity(p.capacity).map_err(anyhow::Error::msg)?,
-                duration_weeks: clinic::duration_weeks(p.duration_weeks)
+                capacity: crate::models::disability_program::rules::capacity(p.capacity)
                     .map_err(anyhow::Error::msg)?,
+                duration_weeks: crate::models::disability_program::rules::duration_weeks(
+                    p.duration_weeks,
+                )
+                .map_err(anyhow::Error::msg)?,
                 fee: StoredMoney::from(&fee),
                 status: ProgramStatus::Active,
                 manager_id: Some(managers[i % managers.len()]),
@@ -269,13 +275,13 @@ pub async fn load(
             )?;
             let family = pick(&clinic.family_names, g * 7 + g / 16)?;
             let id = seed_id("beneficiary", g);
-            let national = clinic::national_id(&format!(
+            let national = crate::models::beneficiary::rules::national_id(&format!(
                 "{}{:09}",
                 if female { 2 } else { 1 },
                 100_000_000 + g
             ))
             .map_err(anyhow::Error::msg)?;
-            let born = clinic::date_of_birth(
+            let born = crate::models::beneficiary::rules::date_of_birth(
                 base - Duration::days(900 + ((g * 97) % 6000) as i64),
                 Utc::now().date_naive(),
             )
@@ -300,7 +306,7 @@ pub async fn load(
                 guardian: Some(Guardian {
                     name: format!("{guardian_given} {family}"),
                     phone: Some(
-                        clinic::phone(&format!(
+                        crate::models::beneficiary::rules::phone(&format!(
                             "+966 5{} {:03} {:04}",
                             g % 10,
                             g % 1000,
@@ -411,8 +417,9 @@ pub async fn load(
                             program_id: program.id,
                             schedule_id: None,
                             started_at: DateTime::from_millis(started.timestamp_millis()),
-                            duration_minutes: clinic::session_minutes(45)
-                                .map_err(anyhow::Error::msg)?,
+                            duration_minutes:
+                                crate::models::therapy_session::rules::session_minutes(45)
+                                    .map_err(anyhow::Error::msg)?,
                             attendance: *pick(
                                 &[
                                     Attendance::Attended,
@@ -429,8 +436,10 @@ pub async fn load(
                                 pick(&clinic.goals, g + slot)?
                             )),
                             progress_score: Some(
-                                clinic::progress_score(((30 + week * 12 + k % 10) % 101) as i32)
-                                    .map_err(anyhow::Error::msg)?,
+                                crate::models::therapy_session::rules::progress_score(
+                                    ((30 + week * 12 + k % 10) % 101) as i32,
+                                )
+                                .map_err(anyhow::Error::msg)?,
                             ),
                             created_at: created,
                             updated_at: created,

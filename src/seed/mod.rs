@@ -9,9 +9,9 @@ use serde::Deserialize;
 use crate::auth::password;
 use crate::config::SeedSettings;
 use crate::db::Db;
-use crate::db::assets::{AssetCategory, AssetForCreate, AssetStatus};
-use crate::db::users::UserForCreate;
 use crate::domain::{Email, Money, Role};
+use crate::models::asset::record::{AssetCategory, AssetForCreate, AssetStatus};
+use crate::models::user::record::UserForCreate;
 use secrecy::ExposeSecret;
 
 const USERS: &str = include_str!("../../seeds/users.json");

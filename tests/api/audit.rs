@@ -1,7 +1,7 @@
 //! The audit chain: appends link to each other, and `verify` names the first
 //! entry that was changed, removed or moved.
 
-use alawael::db::audit::{Actor, NewEntry};
+use alawael::models::audit_log_entry::record::{Actor, NewEntry};
 use bson::doc;
 
 use crate::helpers::spawn_app;

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use alawael::db::assets::{AssetCategory, AssetForCreate, AssetStatus};
 use alawael::domain::{Email, Money};
+use alawael::models::asset::record::{AssetCategory, AssetForCreate, AssetStatus};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_code, spawn_app};

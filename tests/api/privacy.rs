@@ -3,8 +3,8 @@
 //! still verifies), paging and filtering the audit log, and tampering that
 //! `verifyAuditChain` names.
 
-use alawael::db::audit::value_digest;
 use alawael::domain::GlobalId;
+use alawael::models::audit_log_entry::record::value_digest;
 use bson::{Bson, doc};
 use serde_json::{Value, json};
 

@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use alawael::db::reports::{Lease, ReportRecord};
-use alawael::domain::reports::{ReportStatus, ReportType};
 use alawael::domain::{GlobalId, NodeKind};
+use alawael::models::report::record::{Lease, ReportRecord};
+use alawael::models::report::rules::{ReportStatus, ReportType};
 use bson::oid::ObjectId;
 use bson::{Document, doc};
 use futures::TryStreamExt;
@@ -856,7 +856,7 @@ async fn two_workers_never_compute_the_same_attempt() {
 
 #[tokio::test]
 async fn a_claim_holds_its_report_until_it_is_handed_back_or_its_row_goes_stale() {
-    use alawael::db::reports::{Claim, ReportQueue};
+    use alawael::models::report::record::{Claim, ReportQueue};
     // No worker: the test is the only one claiming.
     let app = spawn_app_with(|s| s.reports.worker = false).await;
     let queue = ReportQueue::new(&app.state.db);

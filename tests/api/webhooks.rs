@@ -351,7 +351,7 @@ async fn a_created_webhook_receives_a_signed_delivery_and_its_secret_is_never_sh
         "the signature verifies"
     );
     assert_eq!(
-        valid_signatures(&alawael::domain::webhooks::new_secret(), request),
+        valid_signatures(&alawael::models::webhook::rules::new_secret(), request),
         0,
         "another secret does not verify"
     );
@@ -748,12 +748,12 @@ async fn a_stored_webhook_pointing_at_a_refused_address_is_never_called() {
     // Stored directly: the API refuses this URL with these settings, as if
     // it had been accepted under other settings (or its DNS changed since).
     let now = bson::DateTime::now();
-    let record = alawael::db::webhooks::WebhookRecord {
+    let record = alawael::models::webhook::record::WebhookRecord {
         id: bson::oid::ObjectId::new(),
         url: receiver.url(),
         events: vec!["asset.created".into()],
         description: None,
-        secret: alawael::domain::webhooks::new_secret(),
+        secret: alawael::models::webhook::rules::new_secret(),
         previous_secret: None,
         active: true,
         consecutive_failures: 0,

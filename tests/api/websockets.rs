@@ -64,12 +64,12 @@ pub async fn flood(app: &TestApp, count: usize) {
         .state
         .db
         .assets()
-        .create(alawael::db::assets::AssetForCreate {
+        .create(alawael::models::asset::record::AssetForCreate {
             name: "Flood ".repeat(2000),
-            category: alawael::db::assets::AssetCategory::It,
+            category: alawael::models::asset::record::AssetCategory::It,
             serial_number: None,
             value: alawael::domain::Money::parse(1, "SAR").unwrap(),
-            status: alawael::db::assets::AssetStatus::Available,
+            status: alawael::models::asset::record::AssetStatus::Available,
             location: None,
             purchase_date: None,
             warranty_until: None,
@@ -275,12 +275,12 @@ async fn a_subscriber_that_never_reads_is_let_go_at_shutdown() {
         app.state
             .db
             .assets()
-            .create(alawael::db::assets::AssetForCreate {
+            .create(alawael::models::asset::record::AssetForCreate {
                 name: "Flood ".repeat(2000),
-                category: alawael::db::assets::AssetCategory::It,
+                category: alawael::models::asset::record::AssetCategory::It,
                 serial_number: None,
                 value: alawael::domain::Money::parse(1, "SAR").unwrap(),
-                status: alawael::db::assets::AssetStatus::Available,
+                status: alawael::models::asset::record::AssetStatus::Available,
                 location: None,
                 purchase_date: None,
                 warranty_until: None,

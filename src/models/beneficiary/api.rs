@@ -1,0 +1,616 @@
+//! Beneficiaries: the `Beneficiary` type, its queries, and create and update
+//! (ADMIN, MANAGER). USER sees `id` and `fullName` only; every other field
+//! answers `FORBIDDEN` to USER. A THERAPIST sees only the beneficiaries of
+//! their enrolments (the data layer's scope), so the sensitive fields they
+//! can read are those of their own beneficiaries.
+
+use std::sync::Arc;
+
+use async_graphql::{
+    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+};
+use bson::oid::ObjectId;
+use bson::{Bson, DateTime as BsonDateTime, doc};
+
+use crate::domain::{NodeKind, text};
+use crate::error::{ApiError, ApiResult};
+use crate::graphql::context::ContextExt;
+use crate::graphql::enums::stored;
+use crate::graphql::guards::{ANY_ROLE, CLINICAL, MANAGERS, RoleGuard};
+use crate::graphql::inputs::{clearable, required};
+use crate::graphql::model::{self, ApiModel};
+use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use crate::graphql::scalars::{Date, DateTime};
+use crate::models::beneficiary::record::{
+    BeneficiaryFilter as DbFilter, BeneficiaryOrder, BeneficiaryRecord, Consent as DbConsent,
+    Guardian as DbGuardian,
+};
+use crate::models::enrollment::api::{
+    Enrollment, EnrollmentFilter, EnrollmentOrder, enrollments_of,
+};
+use crate::models::therapy_session::api::{
+    TherapySession, TherapySessionFilter, TherapySessionOrder, sessions_of,
+};
+use crate::models::user::api::search_pattern;
+
+const DUPLICATE: &str = "a beneficiary with this national id already exists";
+
+/// A person the centre serves.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Beneficiary {
+    #[graphql(skip)]
+    pub record: Arc<BeneficiaryRecord>,
+    /// The person's full name (`[erased]` once their data is erased).
+    pub full_name: String,
+}
+
+impl crate::graphql::rows::Plain for Beneficiary {}
+
+impl Listed for Beneficiary {
+    const NAME: &'static str = "Beneficiary";
+}
+
+impl ApiModel for Beneficiary {
+    type Record = BeneficiaryRecord;
+    const KIND: NodeKind = NodeKind::Beneficiary;
+    fn wrap(record: Arc<BeneficiaryRecord>) -> Self {
+        Self {
+            full_name: record.full_name.clone(),
+            record,
+        }
+    }
+    fn record(&self) -> &BeneficiaryRecord {
+        &self.record
+    }
+}
+
+/// Who looks after a beneficiary.
+#[derive(SimpleObject, Clone)]
+pub struct Guardian {
+    /// The guardian's name.
+    pub name: String,
+    /// How to reach them.
+    pub phone: Option<String>,
+    /// How they are related (mother, father, ...).
+    pub relation: Option<String>,
+}
+
+/// Consent to the processing of the beneficiary's data.
+#[derive(SimpleObject, Clone)]
+pub struct Consent {
+    /// Whether processing is agreed to.
+    pub data_processing: bool,
+    /// When the answer was recorded.
+    pub recorded_at: DateTime,
+}
+
+#[ComplexObject]
+impl Beneficiary {
+    /// The beneficiary's global id.
+    pub async fn id(&self) -> ID {
+        self.global_id()
+    }
+
+    /// National id (ADMIN, MANAGER and the beneficiary's therapists).
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn national_id(&self) -> Option<&str> {
+        self.record.national_id.as_deref()
+    }
+
+    /// Date of birth.
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn date_of_birth(&self) -> Option<Date> {
+        self.record
+            .date_of_birth
+            .as_deref()
+            .and_then(Date::from_stored)
+    }
+
+    /// Gender as recorded.
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn gender(&self) -> Gender {
+        self.record.gender.into()
+    }
+
+    /// The kind of disability (free text, e.g. "cerebral palsy").
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn disability_type(&self) -> &str {
+        &self.record.disability_type
+    }
+
+    /// How severe it is.
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn severity(&self) -> Severity {
+        self.record.severity.into()
+    }
+
+    /// Who looks after them.
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn guardian(&self) -> Option<Guardian> {
+        self.record.guardian.as_ref().map(|g| Guardian {
+            name: g.name.clone(),
+            phone: g.phone.clone(),
+            relation: g.relation.clone(),
+        })
+    }
+
+    /// Medical notes (ADMIN, MANAGER and the beneficiary's therapists).
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn medical_notes(&self) -> Option<&str> {
+        self.record.medical_notes.as_deref()
+    }
+
+    /// Consent to data processing.
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn consent(&self) -> Option<Consent> {
+        self.record.consent.as_ref().map(|c| Consent {
+            data_processing: c.data_processing,
+            recorded_at: c.recorded_at.into(),
+        })
+    }
+
+    /// Whether the centre currently serves them.
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn status(&self) -> BeneficiaryStatus {
+        self.record.status.into()
+    }
+
+    /// When their personal data was erased, if it was.
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn erased_at(&self) -> Option<DateTime> {
+        self.record.erased_at.map(Into::into)
+    }
+
+    /// Their enrolments, a page at a time (a THERAPIST sees their own).
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        guard = "RoleGuard::new(CLINICAL)",
+        complexity = "connection_cost(first, last, child_complexity)"
+    )]
+    async fn enrollments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
+        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Which enrolments to list.")] filter: Option<EnrollmentFilter>,
+        #[graphql(desc = "The ordering; by start date when absent.")] order_by: Option<
+            EnrollmentOrder,
+        >,
+    ) -> async_graphql::Result<Connection<Enrollment>> {
+        Ok(enrollments_of(
+            ctx,
+            "beneficiaryId",
+            self.record.id,
+            PageArgs::new(first, after, last, before),
+            filter,
+            order_by,
+        )
+        .await?)
+    }
+
+    /// Their therapy sessions, a page at a time (a THERAPIST sees their own).
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        guard = "RoleGuard::new(CLINICAL)",
+        complexity = "connection_cost(first, last, child_complexity)"
+    )]
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
+        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Which sessions to list.")] filter: Option<TherapySessionFilter>,
+        #[graphql(desc = "The ordering; by start time when absent.")] order_by: Option<
+            TherapySessionOrder,
+        >,
+    ) -> async_graphql::Result<Connection<TherapySession>> {
+        Ok(sessions_of(
+            ctx,
+            "beneficiaryId",
+            self.record.id,
+            PageArgs::new(first, after, last, before),
+            filter,
+            order_by,
+        )
+        .await?)
+    }
+
+    /// When the record was created.
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn created_at(&self) -> DateTime {
+        self.record.created_at.into()
+    }
+
+    /// When the record last changed.
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn updated_at(&self) -> DateTime {
+        self.record.updated_at.into()
+    }
+}
+
+/// Which beneficiaries `beneficiaries` lists.
+#[derive(InputObject, Default)]
+pub struct BeneficiaryFilter {
+    /// Case-insensitive text found in the full name.
+    search: Option<String>,
+    /// Exactly this national id (not for USER).
+    national_id: Option<String>,
+    /// Only these severities.
+    severity: Option<Vec<Severity>>,
+    /// Only these statuses.
+    status: Option<Vec<BeneficiaryStatus>>,
+    /// Only these genders.
+    gender: Option<Vec<Gender>>,
+    /// `true`: only erased people; `false`: only people not erased.
+    erased: Option<bool>,
+}
+
+/// Fields `beneficiaries` can be ordered by.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "BeneficiaryOrder")]
+pub enum BeneficiaryOrderField {
+    /// Alphabetically by full name.
+    FullName,
+    /// By creation time.
+    CreatedAt,
+    /// By last change.
+    UpdatedAt,
+    /// By date of birth.
+    DateOfBirth,
+}
+
+/// How `beneficiaries` is ordered.
+#[derive(InputObject)]
+#[graphql(name = "BeneficiaryOrder")]
+pub struct BeneficiaryOrderInput {
+    /// The field to order by.
+    field: BeneficiaryOrderField,
+    /// Ascending or descending.
+    #[graphql(default)]
+    direction: OrderDirection,
+}
+
+/// A guardian as entered.
+#[derive(InputObject)]
+pub struct GuardianInput {
+    /// The guardian's name.
+    name: String,
+    /// How to reach them.
+    phone: Option<String>,
+    /// How they are related (mother, father, ...).
+    relation: Option<String>,
+}
+
+/// Consent as given.
+#[derive(InputObject)]
+pub struct ConsentInput {
+    /// Whether processing is agreed to; recorded with the current time.
+    data_processing: bool,
+}
+
+/// A new beneficiary.
+#[derive(InputObject)]
+pub struct CreateBeneficiaryInput {
+    /// Full name.
+    full_name: String,
+    /// National id: 5 to 20 letters and digits; unique.
+    national_id: String,
+    /// Date of birth.
+    date_of_birth: Date,
+    /// Gender as recorded.
+    gender: Gender,
+    /// The kind of disability.
+    disability_type: String,
+    /// How severe it is.
+    severity: Severity,
+    /// Who looks after them.
+    guardian: Option<GuardianInput>,
+    /// Medical notes.
+    medical_notes: Option<String>,
+    /// Consent to data processing.
+    consent: Option<ConsentInput>,
+    /// Whether the centre serves them; ACTIVE when absent.
+    status: Option<BeneficiaryStatus>,
+}
+
+/// Changes to a beneficiary: absent fields stay, `null` clears the optional ones.
+#[derive(InputObject)]
+pub struct UpdateBeneficiaryInput {
+    /// Full name.
+    full_name: MaybeUndefined<String>,
+    /// National id; unique.
+    national_id: MaybeUndefined<String>,
+    /// Date of birth.
+    date_of_birth: MaybeUndefined<Date>,
+    /// Gender as recorded.
+    gender: MaybeUndefined<Gender>,
+    /// The kind of disability.
+    disability_type: MaybeUndefined<String>,
+    /// How severe it is.
+    severity: MaybeUndefined<Severity>,
+    /// Who looks after them; `null` clears it.
+    guardian: MaybeUndefined<GuardianInput>,
+    /// Medical notes; `null` clears them.
+    medical_notes: MaybeUndefined<String>,
+    /// Consent to data processing (recorded again with the current time).
+    consent: MaybeUndefined<ConsentInput>,
+    /// Whether the centre serves them.
+    status: MaybeUndefined<BeneficiaryStatus>,
+}
+
+fn person_name(value: &str, field: &str) -> ApiResult<String> {
+    text::required(value, 200).map_err(|m| ApiError::bad_input(field, format!("the name {m}")))
+}
+
+fn national_id(value: &str, field: &str) -> ApiResult<String> {
+    crate::models::beneficiary::rules::national_id(value).map_err(|m| ApiError::bad_input(field, m))
+}
+
+fn birth(value: Date) -> ApiResult<String> {
+    crate::models::beneficiary::rules::date_of_birth(value.0, chrono::Utc::now().date_naive())
+        .map(|d| Date(d).to_stored())
+        .map_err(|m| ApiError::bad_input("input.dateOfBirth", m))
+}
+
+fn disability(value: &str) -> ApiResult<String> {
+    text::required(value, 200).map_err(|m| {
+        ApiError::bad_input("input.disabilityType", format!("the disability type {m}"))
+    })
+}
+
+fn notes(value: &str) -> ApiResult<String> {
+    text::optional(value, 10_000)
+        .map_err(|m| ApiError::bad_input("input.medicalNotes", format!("the notes {m}")))
+}
+
+fn guardian(input: GuardianInput) -> ApiResult<DbGuardian> {
+    Ok(DbGuardian {
+        name: person_name(&input.name, "input.guardian.name")?,
+        phone: input
+            .phone
+            .as_deref()
+            .map(|p| {
+                crate::models::beneficiary::rules::phone(p)
+                    .map_err(|m| ApiError::bad_input("input.guardian.phone", m))
+            })
+            .transpose()?,
+        relation: input
+            .relation
+            .as_deref()
+            .map(|r| {
+                text::required(r, 50).map_err(|m| {
+                    ApiError::bad_input("input.guardian.relation", format!("the relation {m}"))
+                })
+            })
+            .transpose()?,
+    })
+}
+
+fn consent(input: ConsentInput) -> DbConsent {
+    DbConsent {
+        data_processing: input.data_processing,
+        recorded_at: BsonDateTime::now(),
+    }
+}
+
+fn to_bson<T: serde::Serialize>(value: &T) -> ApiResult<Bson> {
+    bson::to_bson(value).map_err(ApiError::internal)
+}
+
+#[derive(Default)]
+pub struct BeneficiaryQuery;
+
+#[Object]
+impl BeneficiaryQuery {
+    /// The people the centre serves, a page at a time (a THERAPIST sees
+    /// their own; USER sees names only).
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        guard = "RoleGuard::new(ANY_ROLE)",
+        complexity = "connection_cost(first, last, child_complexity)"
+    )]
+    async fn beneficiaries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
+        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Which beneficiaries to list.")] filter: Option<BeneficiaryFilter>,
+        #[graphql(desc = "The ordering; by full name when absent.")] order_by: Option<
+            BeneficiaryOrderInput,
+        >,
+    ) -> async_graphql::Result<Connection<Beneficiary>> {
+        let filter = filter.unwrap_or_default();
+        if filter.national_id.is_some() && ctx.caller()?.require(CLINICAL).is_err() {
+            return Err(ApiError::Forbidden.into());
+        }
+        let db_filter = DbFilter {
+            search: search_pattern(filter.search, "filter.search")?,
+            national_id: filter
+                .national_id
+                .as_deref()
+                .map(|n| national_id(n, "filter.nationalId"))
+                .transpose()?,
+            severities: stored(filter.severity),
+            statuses: stored(filter.status),
+            genders: stored(filter.gender),
+            erased: filter.erased,
+        };
+        let args = PageArgs::new(first, after, last, before);
+        Ok(model::list(
+            ctx,
+            args,
+            db_filter.to_document()?,
+            order_by.map(|o| (o.field.into(), o.direction)),
+        )
+        .await?)
+    }
+
+    /// One beneficiary by id.
+    #[graphql(guard = "RoleGuard::new(ANY_ROLE)")]
+    async fn beneficiary(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The beneficiary's global id.")] id: ID,
+    ) -> async_graphql::Result<Beneficiary> {
+        Ok(model::one(ctx, &id).await?)
+    }
+}
+
+#[derive(Default)]
+pub struct BeneficiaryMutation;
+
+#[Object]
+impl BeneficiaryMutation {
+    /// Registers a beneficiary (ADMIN, MANAGER).
+    #[graphql(guard = "RoleGuard::new(MANAGERS)")]
+    async fn create_beneficiary(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to create.")] input: CreateBeneficiaryInput,
+    ) -> async_graphql::Result<Beneficiary> {
+        let id = ObjectId::new();
+        let national = national_id(&input.national_id, "input.nationalId")?;
+        let now = BsonDateTime::now();
+        let record = BeneficiaryRecord {
+            id,
+            full_name: person_name(&input.full_name, "input.fullName")?,
+            national_id_key: national.clone(),
+            national_id: Some(national),
+            date_of_birth: Some(birth(input.date_of_birth)?),
+            gender: input.gender.into(),
+            disability_type: disability(&input.disability_type)?,
+            severity: input.severity.into(),
+            guardian: input.guardian.map(guardian).transpose()?,
+            medical_notes: input.medical_notes.as_deref().map(notes).transpose()?,
+            consent: input.consent.map(consent),
+            status: input
+                .status
+                .map(Into::into)
+                .unwrap_or(crate::models::beneficiary::rules::BeneficiaryStatus::Active),
+            erased_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        Ok(model::insert(ctx, record, "beneficiary.create", DUPLICATE).await?)
+    }
+
+    /// Changes a beneficiary (ADMIN, MANAGER). An erased person's
+    /// identifying fields cannot be set again.
+    #[graphql(guard = "RoleGuard::new(MANAGERS)")]
+    async fn update_beneficiary(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The beneficiary's global id.")] id: ID,
+        #[graphql(desc = "What to change.")] input: UpdateBeneficiaryInput,
+    ) -> async_graphql::Result<Beneficiary> {
+        let before: Beneficiary = model::one(ctx, &id).await?;
+        let before = before.record;
+        let mut set = doc! {};
+        if let Some(v) = required(input.full_name, "input.fullName", |v| {
+            person_name(&v, "input.fullName")
+        })? {
+            set.insert("fullName", v);
+        }
+        if let Some(v) = required(input.national_id, "input.nationalId", |v| {
+            national_id(&v, "input.nationalId")
+        })? {
+            set.insert("nationalId", &v);
+            set.insert("nationalIdKey", v);
+        }
+        if let Some(v) = required(input.date_of_birth, "input.dateOfBirth", birth)? {
+            set.insert("dateOfBirth", v);
+        }
+        if let Some(v) = required(input.gender, "input.gender", Ok)? {
+            set.insert(
+                "gender",
+                to_bson(&crate::models::beneficiary::rules::Gender::from(v))?,
+            );
+        }
+        if let Some(v) = required(input.disability_type, "input.disabilityType", |v| {
+            disability(&v)
+        })? {
+            set.insert("disabilityType", v);
+        }
+        if let Some(v) = required(input.severity, "input.severity", Ok)? {
+            set.insert(
+                "severity",
+                to_bson(&crate::models::beneficiary::rules::Severity::from(v))?,
+            );
+        }
+        if let Some(v) = clearable(input.guardian, guardian)? {
+            set.insert("guardian", to_bson(&v)?);
+        }
+        if let Some(v) = clearable(input.medical_notes, |v| notes(&v))? {
+            set.insert("medicalNotes", v);
+        }
+        if let Some(v) = clearable(input.consent, |c| Ok(consent(c)))? {
+            set.insert("consent", to_bson(&v)?);
+        }
+        if let Some(v) = required(input.status, "input.status", Ok)? {
+            set.insert(
+                "status",
+                to_bson(&crate::models::beneficiary::rules::BeneficiaryStatus::from(
+                    v,
+                ))?,
+            );
+        }
+        if before.erased_at.is_some()
+            && [
+                "fullName",
+                "nationalId",
+                "dateOfBirth",
+                "guardian",
+                "medicalNotes",
+            ]
+            .iter()
+            .any(|f| set.contains_key(*f))
+        {
+            return Err(ApiError::Conflict(
+                "this person's data was erased; identifying fields cannot be set again".into(),
+            )
+            .into());
+        }
+        Ok(model::update(ctx, &*before, set, "beneficiary.update", DUPLICATE).await?)
+    }
+}
+
+/// A beneficiary's gender as recorded.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::models::beneficiary::rules::Gender")]
+pub enum Gender {
+    /// Male.
+    Male,
+    /// Female.
+    Female,
+}
+
+/// How severe a disability is.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::models::beneficiary::rules::Severity")]
+pub enum Severity {
+    /// Mild.
+    Mild,
+    /// Moderate.
+    Moderate,
+    /// Severe.
+    Severe,
+    /// Profound.
+    Profound,
+}
+
+/// Whether a beneficiary is currently served.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::models::beneficiary::rules::BeneficiaryStatus")]
+pub enum BeneficiaryStatus {
+    /// Served by the centre.
+    Active,
+    /// Not currently served.
+    Inactive,
+}

@@ -1,0 +1,100 @@
+//! Data protection for ADMIN: `exportBeneficiaryData` (everything held about
+//! one person, as JSON) and `eraseBeneficiary` (the right to be forgotten).
+//! Both are audited; neither audit entry carries the person's data.
+
+use async_graphql::{Context, ID, Json, Object};
+
+use crate::error::ApiError;
+use crate::events::{ChangeKind, Event, Snapshot};
+use crate::graphql::context::{ContextExt, audit};
+use crate::graphql::guards::{ADMIN, RoleGuard};
+use crate::graphql::model::{self, ApiModel};
+use crate::models::audit_log_entry::record::Change;
+use crate::models::beneficiary::api::Beneficiary;
+use crate::models::beneficiary::privacy;
+
+#[derive(Default)]
+pub struct PrivacyMutation;
+
+#[Object]
+impl PrivacyMutation {
+    /// Everything held about one beneficiary across every collection, as
+    /// one JSON document (ADMIN). Audited as `beneficiary.export`.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn export_beneficiary_data(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The beneficiary's global id.")] id: ID,
+    ) -> async_graphql::Result<Json<serde_json::Value>> {
+        let oid = model::decode::<Beneficiary>(&id)?;
+        let data = privacy::export(&ctx.app()?.db, oid)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        audit(
+            ctx,
+            "beneficiary.export",
+            "Beneficiary",
+            Some(oid.to_hex()),
+            Vec::new(),
+        )
+        .await?;
+        Ok(Json(data))
+    }
+
+    /// Erases what identifies a beneficiary wherever it is held (name,
+    /// national id, birth date, guardian, medical and session notes, and
+    /// those values in the audit log, whose chain still verifies); keeps the
+    /// rows statistics need and sets `erasedAt` (ADMIN). Erasing again
+    /// changes nothing.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn erase_beneficiary(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The beneficiary's global id.")] id: ID,
+    ) -> async_graphql::Result<Beneficiary> {
+        let person: Beneficiary = model::one(ctx, &id).await?;
+        let app = ctx.app()?;
+        let Some(erasure) = privacy::erase(&app.db, person.record.as_ref().clone()).await? else {
+            return Ok(person);
+        };
+        let changes = vec![
+            Change::new(
+                "erasedAt",
+                bson::Bson::Null,
+                erasure
+                    .after
+                    .erased_at
+                    .map(bson::Bson::DateTime)
+                    .unwrap_or(bson::Bson::Null),
+            ),
+            Change::new(
+                "sessionNotesCleared",
+                bson::Bson::Null,
+                bson::Bson::Int64(i64::try_from(erasure.sessions_cleared).unwrap_or(i64::MAX)),
+            ),
+            Change::new(
+                "auditEntriesErased",
+                bson::Bson::Null,
+                bson::Bson::Int64(i64::try_from(erasure.audit_entries).unwrap_or(i64::MAX)),
+            ),
+        ];
+        // Erasure is not undone when its audit entry fails: the person asked
+        // to be forgotten. The failure is reported and logged.
+        audit(
+            ctx,
+            "beneficiary.erase",
+            "Beneficiary",
+            Some(erasure.before.id.to_hex()),
+            changes,
+        )
+        .await?;
+        let after = std::sync::Arc::new(erasure.after);
+        app.bus.publish(Event::record(
+            "Beneficiary",
+            ChangeKind::Updated,
+            after.id,
+            Snapshot::of(after.clone(), &[]).map_err(ApiError::internal)?,
+        ));
+        Ok(Beneficiary::wrap(after))
+    }
+}

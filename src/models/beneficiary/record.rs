@@ -1,0 +1,201 @@
+//! The `beneficiaries` collection: the people the centre serves, and the
+//! personal data that export and erasure act on. A stored `nationalIdKey`
+//! (the national id, or `erased:<id>` once erased) carries the unique index,
+//! so uniqueness never depends on how a server treats a missing field.
+//!
+//! Scope: ADMIN, MANAGER and USER see every row (USER only names, enforced by
+//! the API's field guards); a THERAPIST sees the beneficiaries of the
+//! enrolments they run.
+
+use bson::oid::ObjectId;
+use bson::{Bson, DateTime, Document, doc};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::db::model::{Access, Clause, Model, Scope};
+use crate::db::store::Record;
+use crate::db::{DbResult, filters};
+use crate::domain::Role;
+use crate::models::beneficiary::rules::{BeneficiaryStatus, Gender, Severity};
+use crate::models::enrollment::record::EnrollmentRecord;
+use crate::order_fields;
+
+pub const COLLECTION: &str = "beneficiaries";
+/// What an erased beneficiary's name reads.
+pub const ERASED_NAME: &str = "[erased]";
+
+/// Who looks after a beneficiary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Guardian {
+    pub name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub relation: Option<String>,
+}
+
+/// The beneficiary's (or guardian's) consent to processing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Consent {
+    pub data_processing: bool,
+    pub recorded_at: DateTime,
+}
+
+/// A stored beneficiary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BeneficiaryRecord {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub full_name: String,
+    #[serde(default)]
+    pub national_id: Option<String>,
+    pub national_id_key: String,
+    /// `YYYY-MM-DD`; absent once erased.
+    #[serde(default)]
+    pub date_of_birth: Option<String>,
+    pub gender: Gender,
+    pub disability_type: String,
+    pub severity: Severity,
+    #[serde(default)]
+    pub guardian: Option<Guardian>,
+    #[serde(default)]
+    pub medical_notes: Option<String>,
+    #[serde(default)]
+    pub consent: Option<Consent>,
+    pub status: BeneficiaryStatus,
+    #[serde(default)]
+    pub erased_at: Option<DateTime>,
+    #[serde(deserialize_with = "crate::db::dates::read")]
+    pub created_at: DateTime,
+    #[serde(deserialize_with = "crate::db::dates::read")]
+    pub updated_at: DateTime,
+}
+
+impl Record for BeneficiaryRecord {
+    const COLLECTION: &'static str = COLLECTION;
+    fn id(&self) -> ObjectId {
+        self.id
+    }
+}
+
+order_fields! {
+    /// Orders of `beneficiaries`.
+    pub enum BeneficiaryOrder {
+        FullName = "FULL_NAME" => "fullName",
+        CreatedAt = "CREATED_AT" => "createdAt",
+        UpdatedAt = "UPDATED_AT" => "updatedAt",
+        DateOfBirth = "DATE_OF_BIRTH" => "dateOfBirth",
+    }
+}
+
+/// The fields that identify a person: erased, and never in an export of someone else.
+pub const IDENTIFYING: &[&str] = &[
+    "fullName",
+    "nationalId",
+    "nationalIdKey",
+    "dateOfBirth",
+    "guardian",
+    "medicalNotes",
+];
+
+impl Model for BeneficiaryRecord {
+    const ENTITY: &'static str = "Beneficiary";
+    const INTERNAL: &'static [&'static str] = &["nationalIdKey"];
+    const SENSITIVE: &'static [&'static str] = &["nationalId", "nationalIdKey", "medicalNotes"];
+    type Order = BeneficiaryOrder;
+
+    fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
+        vec![
+            ("nationalIdKey_unique", doc! { "nationalIdKey": 1 }, true),
+            (
+                "severity_status",
+                doc! { "severity": 1, "status": 1 },
+                false,
+            ),
+        ]
+    }
+
+    async fn scope(access: &Access) -> DbResult<Scope> {
+        let Some(viewer) = access.viewer() else {
+            return Ok(Scope::Nothing);
+        };
+        if viewer.role != Role::Therapist {
+            return Ok(Scope::All);
+        }
+        // FerretDB refuses `maxTimeMS` on `distinct`; a projected `find` carries it.
+        let rows: Vec<Document> = access
+            .db()
+            .collection(EnrollmentRecord::COLLECTION)
+            .find(doc! { "therapistId": viewer.id })
+            .projection(doc! { "_id": 0, "beneficiaryId": 1 })
+            .max_time(access.db().max_time())
+            .await?
+            .try_collect()
+            .await?;
+        let mut ids: Vec<Bson> = rows
+            .into_iter()
+            .filter_map(|r| r.get_object_id("beneficiaryId").ok().map(Bson::ObjectId))
+            .collect();
+        ids.sort_by_key(|b| b.to_string());
+        ids.dedup();
+        Ok(Scope::AnyOf(vec![Clause {
+            field: "_id",
+            values: ids,
+        }]))
+    }
+}
+
+/// Which beneficiaries a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct BeneficiaryFilter {
+    /// Regex-escaped text matched case-insensitively in the full name.
+    pub search: Option<String>,
+    /// Exact national id (upper-cased).
+    pub national_id: Option<String>,
+    pub severities: Vec<Severity>,
+    pub statuses: Vec<BeneficiaryStatus>,
+    pub genders: Vec<Gender>,
+    /// `Some(true)`: only erased; `Some(false)`: only not erased.
+    pub erased: Option<bool>,
+}
+
+impl BeneficiaryFilter {
+    pub fn to_document(&self) -> DbResult<Document> {
+        let mut filter = Document::new();
+        filters::search(&mut filter, &["fullName"], self.search.as_deref());
+        if let Some(id) = &self.national_id {
+            filter.insert("nationalIdKey", id);
+        }
+        filters::one_of(&mut filter, "severity", &self.severities)?;
+        filters::one_of(&mut filter, "status", &self.statuses)?;
+        filters::one_of(&mut filter, "gender", &self.genders)?;
+        match self.erased {
+            Some(true) => {
+                filter.insert("erasedAt", doc! { "$type": "date" });
+            }
+            Some(false) => {
+                filter.insert("erasedAt", Bson::Null);
+            }
+            None => {}
+        }
+        Ok(filter)
+    }
+}
+
+/// The stored form of erasure: every identifying field cleared, the rest kept
+/// for statistics.
+pub fn erasure(id: ObjectId, at: DateTime) -> Document {
+    doc! {
+        "fullName": ERASED_NAME,
+        "nationalId": Bson::Null,
+        "nationalIdKey": format!("erased:{}", id.to_hex()),
+        "dateOfBirth": Bson::Null,
+        "guardian": Bson::Null,
+        "medicalNotes": Bson::Null,
+        "erasedAt": at,
+        "updatedAt": at,
+    }
+}

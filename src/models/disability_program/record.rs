@@ -1,0 +1,103 @@
+//! The `disability_programs` collection: the centre's programmes. Every
+//! signed-in caller reads them; ADMIN and MANAGER change them.
+
+use bson::oid::ObjectId;
+use bson::{DateTime, Document, doc};
+use serde::{Deserialize, Serialize};
+
+use crate::db::model::Model;
+use crate::db::store::Record;
+use crate::db::{DbResult, filters};
+use crate::models::asset::record::StoredMoney;
+use crate::models::disability_program::rules::{ProgramCategory, ProgramStatus};
+use crate::order_fields;
+
+pub const COLLECTION: &str = "disability_programs";
+
+/// A stored programme.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgramRecord {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub name: String,
+    pub category: ProgramCategory,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub capacity: i32,
+    pub duration_weeks: i32,
+    pub fee: StoredMoney,
+    pub status: ProgramStatus,
+    #[serde(default)]
+    pub manager_id: Option<ObjectId>,
+    #[serde(default)]
+    pub therapist_ids: Vec<ObjectId>,
+    #[serde(deserialize_with = "crate::db::dates::read")]
+    pub created_at: DateTime,
+    #[serde(deserialize_with = "crate::db::dates::read")]
+    pub updated_at: DateTime,
+}
+
+impl Record for ProgramRecord {
+    const COLLECTION: &'static str = COLLECTION;
+    fn id(&self) -> ObjectId {
+        self.id
+    }
+}
+
+order_fields! {
+    /// Orders of `disabilityPrograms`.
+    pub enum ProgramOrder {
+        Name = "NAME" => "name",
+        CreatedAt = "CREATED_AT" => "createdAt",
+        UpdatedAt = "UPDATED_AT" => "updatedAt",
+        Capacity = "CAPACITY" => "capacity",
+    }
+}
+
+impl Model for ProgramRecord {
+    const ENTITY: &'static str = "DisabilityProgram";
+    type Order = ProgramOrder;
+
+    fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
+        vec![
+            (
+                "category_status",
+                doc! { "category": 1, "status": 1 },
+                false,
+            ),
+            ("managerId", doc! { "managerId": 1 }, false),
+        ]
+    }
+}
+
+/// Which programmes a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ProgramFilter {
+    pub categories: Vec<ProgramCategory>,
+    pub statuses: Vec<ProgramStatus>,
+    pub manager: Option<ObjectId>,
+    pub therapist: Option<ObjectId>,
+    /// Regex-escaped text matched case-insensitively in the name and description.
+    pub search: Option<String>,
+}
+
+impl ProgramFilter {
+    pub fn to_document(&self) -> DbResult<Document> {
+        let mut filter = Document::new();
+        filters::one_of(&mut filter, "category", &self.categories)?;
+        filters::one_of(&mut filter, "status", &self.statuses)?;
+        if let Some(manager) = self.manager {
+            filter.insert("managerId", manager);
+        }
+        if let Some(therapist) = self.therapist {
+            filter.insert("therapistIds", therapist);
+        }
+        filters::search(
+            &mut filter,
+            &["name", "description"],
+            self.search.as_deref(),
+        );
+        Ok(filter)
+    }
+}

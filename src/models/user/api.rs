@@ -1,0 +1,528 @@
+//! Users: the `User` type, `users`/`user` queries, and account mutations.
+//! Everyone signed in may see a colleague's id and name; the rest of an
+//! account is for its owner, ADMIN and MANAGER.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
+use bson::oid::ObjectId;
+
+use crate::auth::password;
+use crate::domain::{Email, GlobalId, NodeKind, Role, text};
+use crate::error::{ApiError, ApiResult, Found};
+use crate::events::{ChangeKind, Event};
+use crate::graphql::context::ContextExt;
+use crate::graphql::enums::Role as RoleValue;
+use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard, SelfOrManagers};
+use crate::graphql::inputs::required;
+use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use crate::graphql::scalars::DateTime;
+use crate::models::user::record::{
+    UserFilter as DbUserFilter, UserForCreate, UserForUpdate, UserRecord,
+};
+
+/// A staff account. `id` and `name` are visible to everyone signed in; the
+/// other fields to the account's owner, ADMIN and MANAGER.
+#[derive(Clone)]
+pub struct User {
+    pub record: Arc<UserRecord>,
+    /// Handed to the account's owner (sign-in, `me`): every field is theirs to read.
+    pub own: bool,
+}
+
+impl User {
+    pub fn new(record: UserRecord) -> Self {
+        Self {
+            record: Arc::new(record),
+            own: false,
+        }
+    }
+
+    /// The caller's own account.
+    pub fn own(record: UserRecord) -> Self {
+        Self {
+            own: true,
+            ..Self::new(record)
+        }
+    }
+
+    pub fn global_id(&self) -> ID {
+        ID(GlobalId::new(NodeKind::User, self.record.id).encode())
+    }
+}
+
+impl crate::graphql::rows::Plain for User {
+    fn plain(&self, field: &str) -> Option<crate::graphql::rows::Scalar<'_>> {
+        use crate::graphql::rows::Scalar;
+        match field {
+            "id" => Some(Scalar::Id(GlobalId::new(NodeKind::User, self.record.id))),
+            "name" => Some(Scalar::Text(&self.record.name)),
+            _ => None,
+        }
+    }
+}
+
+impl Listed for User {
+    const NAME: &'static str = "User";
+}
+
+impl crate::graphql::model::ApiModel for User {
+    type Record = UserRecord;
+    const KIND: NodeKind = NodeKind::User;
+    fn wrap(record: Arc<UserRecord>) -> Self {
+        Self { record, own: false }
+    }
+    fn record(&self) -> &UserRecord {
+        &self.record
+    }
+}
+
+/// A staff account. `id` and `name` are visible to everyone signed in; the
+/// other fields to the account's owner, ADMIN and MANAGER.
+#[Object(cache_control(max_age = 60, private))]
+impl User {
+    /// The account's global id.
+    pub async fn id(&self) -> ID {
+        self.global_id()
+    }
+
+    /// The person's full name.
+    async fn name(&self) -> &str {
+        &self.record.name
+    }
+
+    /// Sign-in address, lower case.
+    #[graphql(guard = "SelfOrManagers(self.record.id, self.own)")]
+    async fn email(&self) -> &str {
+        &self.record.email
+    }
+
+    /// What the account may do.
+    #[graphql(guard = "SelfOrManagers(self.record.id, self.own)")]
+    async fn role(&self) -> RoleValue {
+        self.record.role.into()
+    }
+
+    /// Department or team.
+    #[graphql(guard = "SelfOrManagers(self.record.id, self.own)")]
+    async fn department(&self) -> Option<&str> {
+        self.record.department.as_deref()
+    }
+
+    /// Work phone number.
+    #[graphql(guard = "SelfOrManagers(self.record.id, self.own)")]
+    async fn phone(&self) -> Option<&str> {
+        self.record.phone.as_deref()
+    }
+
+    /// False once the account is deactivated; it can no longer sign in.
+    #[graphql(guard = "SelfOrManagers(self.record.id, self.own)")]
+    async fn active(&self) -> bool {
+        self.record.active
+    }
+
+    /// When the account last signed in (never cached: signing in changes it
+    /// without a write the cache hears of).
+    #[graphql(
+        guard = "SelfOrManagers(self.record.id, self.own)",
+        cache_control(no_cache)
+    )]
+    async fn last_login_at(&self) -> Option<DateTime> {
+        self.record.last_login_at.map(Into::into)
+    }
+
+    /// When the account was created.
+    #[graphql(guard = "SelfOrManagers(self.record.id, self.own)")]
+    async fn created_at(&self) -> DateTime {
+        self.record.created_at.into()
+    }
+
+    /// When the account last changed.
+    #[graphql(guard = "SelfOrManagers(self.record.id, self.own)")]
+    async fn updated_at(&self) -> DateTime {
+        self.record.updated_at.into()
+    }
+}
+
+/// Which accounts `users` lists.
+#[derive(InputObject, Default)]
+pub struct UserFilter {
+    /// Only these roles.
+    role: Option<Vec<RoleValue>>,
+    /// Only active (true) or deactivated (false) accounts.
+    active: Option<bool>,
+    /// Case-insensitive text found in the name or e-mail address.
+    search: Option<String>,
+}
+
+/// Fields `users` can be ordered by.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::models::user::record::UserOrder")]
+pub enum UserOrderField {
+    /// Alphabetically by name.
+    Name,
+    /// By creation time.
+    CreatedAt,
+}
+
+/// How `users` is ordered.
+#[derive(InputObject)]
+pub struct UserOrder {
+    /// The field to order by.
+    field: UserOrderField,
+    /// Ascending or descending.
+    #[graphql(default)]
+    direction: OrderDirection,
+}
+
+/// A new account.
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    /// Sign-in address; must be unique (case-insensitive).
+    email: String,
+    /// Full name.
+    name: String,
+    /// MANAGER may create THERAPIST and USER accounts only.
+    role: RoleValue,
+    /// At least 12 characters.
+    password: String,
+    /// Department or team.
+    department: Option<String>,
+    /// Work phone number.
+    phone: Option<String>,
+}
+
+/// Changes to an account; absent fields stay as they are, `null` clears
+/// `department` and `phone`.
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    /// Full name.
+    name: MaybeUndefined<String>,
+    /// New role; ADMIN only, or MANAGER between THERAPIST and USER.
+    role: MaybeUndefined<RoleValue>,
+    /// A new password (at least 12 characters).
+    password: MaybeUndefined<String>,
+    /// Department or team.
+    department: MaybeUndefined<String>,
+    /// Work phone number.
+    phone: MaybeUndefined<String>,
+}
+
+/// Changes a signed-in user may make to their own account.
+#[derive(InputObject)]
+pub struct UpdateMeInput {
+    /// Full name.
+    name: MaybeUndefined<String>,
+    /// Work phone number; `null` clears it.
+    phone: MaybeUndefined<String>,
+}
+
+fn name_of(value: &str, field: &str) -> ApiResult<String> {
+    text::required(value, 120).map_err(|m| ApiError::bad_input(field, format!("the name {m}")))
+}
+
+fn optional_text(
+    value: MaybeUndefined<String>,
+    field: &str,
+    max: usize,
+) -> ApiResult<Option<Option<String>>> {
+    Ok(match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => {
+            let v = text::optional(&v, max)
+                .map_err(|m| ApiError::bad_input(field, format!("`{field}` {m}")))?;
+            Some((!v.is_empty()).then_some(v))
+        }
+    })
+}
+
+pub fn search_pattern(search: Option<String>, field: &str) -> ApiResult<Option<String>> {
+    match search {
+        None => Ok(None),
+        Some(s) => {
+            let s = text::optional(&s, 100)
+                .map_err(|m| ApiError::bad_input(field, format!("the search text {m}")))?;
+            Ok((!s.is_empty()).then(|| text::regex_escape(&s)))
+        }
+    }
+}
+
+/// Reads a user id argument; a malformed id or one of another type is NOT_FOUND.
+pub fn user_id(id: &ID) -> ApiResult<ObjectId> {
+    GlobalId::decode_as(id.as_str(), NodeKind::User).ok_or(ApiError::NotFound)
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The signed-in account.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let caller = ctx.caller()?.principal()?.clone();
+        let record = ctx
+            .app()?
+            .db
+            .users()
+            .get(caller.id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(User::own(record.ok_or_else(|| {
+            ApiError::Unauthenticated("the account no longer exists".into())
+        })?))
+    }
+
+    /// All accounts, a page at a time (ADMIN, MANAGER).
+    // The four Relay arguments, a filter and an ordering are the public API.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        guard = "RoleGuard::new(MANAGERS)",
+        complexity = "connection_cost(first, last, child_complexity)"
+    )]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
+        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Which accounts to list.")] filter: Option<UserFilter>,
+        #[graphql(desc = "The ordering; by name when absent.")] order_by: Option<UserOrder>,
+    ) -> async_graphql::Result<Connection<User>> {
+        let filter = filter.unwrap_or_default();
+        let filter = DbUserFilter {
+            roles: crate::graphql::enums::stored(filter.role),
+            active: filter.active,
+            search: search_pattern(filter.search, "filter.search")?,
+        };
+        let args = PageArgs::new(first, after, last, before);
+        Ok(crate::graphql::model::list(
+            ctx,
+            args,
+            filter.to_document(),
+            order_by.map(|o| (o.field.into(), o.direction)),
+        )
+        .await?)
+    }
+
+    /// One account by id. Everyone signed in may read a colleague's name.
+    #[graphql(guard = "RoleGuard::new(ANY_ROLE)")]
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's global id.")] id: ID,
+    ) -> async_graphql::Result<User> {
+        Ok(crate::graphql::model::one(ctx, &id).await?)
+    }
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Creates an account (ADMIN any role; MANAGER THERAPIST and USER).
+    #[graphql(guard = "RoleGuard::new(MANAGERS)")]
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to create.")] input: CreateUserInput,
+    ) -> async_graphql::Result<User> {
+        let caller = ctx.caller()?.principal()?.clone();
+        let new_role: Role = input.role.into();
+        if !caller.role.may_manage_role(new_role) {
+            return Err(ApiError::Forbidden.into());
+        }
+        let email =
+            Email::parse(&input.email).map_err(|m| ApiError::bad_input("input.email", m))?;
+        let name = name_of(&input.name, "input.name")?;
+        password::check_strength(&input.password)
+            .map_err(|m| ApiError::bad_input("input.password", m))?;
+        let department = optional_text(
+            MaybeUndefined::from(input.department.map(Some)),
+            "input.department",
+            120,
+        )?
+        .flatten();
+        let phone = optional_text(
+            MaybeUndefined::from(input.phone.map(Some)),
+            "input.phone",
+            40,
+        )?
+        .flatten();
+        let app = ctx.app()?;
+        let password_hash = password::hash(input.password)
+            .await
+            .map_err(ApiError::internal)?;
+        let id = ObjectId::new();
+        let pending = crate::graphql::model::intend::<UserRecord>(
+            ctx,
+            ChangeKind::Created,
+            id,
+            None,
+            None,
+            "user.create",
+        )
+        .await?;
+        let users = app.db.users();
+        let (pending, record) = crate::graphql::model::attempt(ctx, pending, async {
+            Ok(users
+                .create_with_id(
+                    id,
+                    UserForCreate {
+                        email,
+                        name,
+                        role: new_role,
+                        department,
+                        phone,
+                        password_hash,
+                    },
+                )
+                .await?)
+        })
+        .await?;
+        Ok(crate::graphql::model::created(ctx, pending, record).await?)
+    }
+
+    /// Changes an account (ADMIN any; MANAGER THERAPIST and USER accounts).
+    #[graphql(guard = "RoleGuard::new(MANAGERS)")]
+    async fn update_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The global id of the object.")] id: ID,
+        #[graphql(desc = "What to change.")] input: UpdateUserInput,
+    ) -> async_graphql::Result<User> {
+        let caller = ctx.caller()?.principal()?.clone();
+        let id = user_id(&id)?;
+        let app = ctx.app()?;
+        let before = app.db.users().get(id).await.found()?;
+        let role: Option<Role> = required(input.role, "input.role", |r| Ok(r.into()))?;
+        if !caller.role.may_manage_role(before.role)
+            || role.is_some_and(|r| !caller.role.may_manage_role(r))
+        {
+            return Err(ApiError::Forbidden.into());
+        }
+        if caller.id == id && role.is_some_and(|r| r != caller.role) {
+            return Err(
+                ApiError::bad_input("input.role", "you cannot change your own role").into(),
+            );
+        }
+        let mut change = UserForUpdate {
+            name: required(input.name, "input.name", |n| name_of(&n, "input.name"))?,
+            role,
+            department: optional_text(input.department, "input.department", 120)?,
+            phone: optional_text(input.phone, "input.phone", 40)?,
+            password_hash: None,
+        };
+        if let Some(password) = required(input.password, "input.password", Ok)? {
+            password::check_strength(&password)
+                .map_err(|m| ApiError::bad_input("input.password", m))?;
+            change.password_hash =
+                Some(password::hash(password).await.map_err(ApiError::internal)?);
+        }
+        update_and_audit(ctx, before, change).await
+    }
+
+    /// Changes the signed-in account's own name and phone.
+    #[graphql(guard = "RoleGuard::new(ANY_ROLE)")]
+    async fn update_me(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to change.")] input: UpdateMeInput,
+    ) -> async_graphql::Result<User> {
+        let caller = ctx.caller()?.principal()?.clone();
+        let app = ctx.app()?;
+        let before = app.db.users().get(caller.id).await.found()?;
+        let change = UserForUpdate {
+            name: required(input.name, "input.name", |n| name_of(&n, "input.name"))?,
+            phone: optional_text(input.phone, "input.phone", 40)?,
+            ..Default::default()
+        };
+        update_and_audit(ctx, before, change).await
+    }
+
+    /// Deactivates an account: it can no longer sign in, its sessions end
+    /// (ADMIN any but their own; MANAGER THERAPIST and USER accounts).
+    #[graphql(guard = "RoleGuard::new(MANAGERS)")]
+    async fn deactivate_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's global id.")] id: ID,
+    ) -> async_graphql::Result<User> {
+        let caller = ctx.caller()?.principal()?.clone();
+        let id = user_id(&id)?;
+        if caller.id == id {
+            return Err(ApiError::bad_input("id", "you cannot deactivate your own account").into());
+        }
+        let app = ctx.app()?;
+        let before = app.db.users().get(id).await.found()?;
+        if !caller.role.may_manage_role(before.role) {
+            return Err(ApiError::Forbidden.into());
+        }
+        let stamp = crate::graphql::model::stamp();
+        let pending = crate::graphql::model::intend(
+            ctx,
+            ChangeKind::Updated,
+            id,
+            Some(&before),
+            Some(stamp),
+            "user.deactivate",
+        )
+        .await?;
+        let users = app.db.users();
+        let (pending, after) = crate::graphql::model::attempt(ctx, pending, async {
+            users
+                .set_active(id, false, stamp)
+                .await?
+                .ok_or(ApiError::NotFound)
+        })
+        .await?;
+        app.db
+            .refresh_tokens()
+            .revoke_user(id)
+            .await
+            .map_err(ApiError::from)?;
+        let deactivated =
+            crate::graphql::model::changed(ctx, pending, &before, after, users.restore(&before))
+                .await?;
+        app.accounts.forget(id);
+        app.bus.publish(Event::AccountChanged { user: id });
+        Ok(deactivated)
+    }
+}
+
+async fn update_and_audit(
+    ctx: &Context<'_>,
+    before: UserRecord,
+    change: UserForUpdate,
+) -> async_graphql::Result<User> {
+    let app = ctx.app()?;
+    let stamp = crate::graphql::model::stamp();
+    let pending = crate::graphql::model::intend(
+        ctx,
+        ChangeKind::Updated,
+        before.id,
+        Some(&before),
+        Some(stamp),
+        "user.update",
+    )
+    .await?;
+    let users = app.db.users();
+    let (pending, after) = crate::graphql::model::attempt(ctx, pending, async {
+        users
+            .update(before.id, &change, stamp)
+            .await?
+            .ok_or(ApiError::NotFound)
+    })
+    .await?;
+    let role_changed = after.role != before.role;
+    app.accounts.forget(before.id);
+    let updated =
+        crate::graphql::model::changed(ctx, pending, &before, after, users.restore(&before))
+            .await?;
+    if role_changed {
+        app.bus.publish(Event::AccountChanged { user: before.id });
+    }
+    Ok(updated)
+}
