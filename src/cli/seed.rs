@@ -10,17 +10,6 @@ use clap::Args as ClapArgs;
 use crate::db::Db;
 use crate::response_cache::ResponseCache;
 
-/// The entity types the seed writes.
-const SEEDED: &[&str] = &[
-    "User",
-    "Asset",
-    "DisabilityProgram",
-    "Beneficiary",
-    "Enrollment",
-    "TherapySession",
-    "Schedule",
-];
-
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// How many times to repeat the clinic data set (1 = 8 programmes, 64 beneficiaries).
@@ -56,7 +45,7 @@ async fn stale_cached_answers(settings: &crate::config::Settings, db: &Db) {
     let taken = match crate::cache::Cache::connect(&settings.redis).await {
         Ok(cache) => {
             ResponseCache::new(Arc::new(cache), settings.response_cache.clone(), db.name())
-                .invalidate_types(SEEDED)
+                .invalidate_types(&crate::models::registry::seeded_types())
                 .await
         }
         Err(_) => false,

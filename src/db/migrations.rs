@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use mongodb::IndexModel;
 use mongodb::options::IndexOptions;
 
-use super::model::{IndexSpec, Model};
+use super::model::IndexSpec;
 use super::{Db, DbResult};
 
 pub const COLLECTION: &str = "_migrations";
@@ -30,104 +30,35 @@ struct Step {
     /// the model's extras). Re-ensured on every `up`, so an order field added
     /// to a model later gets its index without a new step.
     generated: Option<fn() -> Vec<IndexSpec>>,
+    /// Indexes this step removes (`collection`, `name`), before its own are made.
+    drops: &'static [(&'static str, &'static str)],
 }
 
 const STEPS: &[Step] = &[
     Step {
         id: 1,
         name: "users: unique e-mail and list orderings",
-        generated: None,
-        indexes: &[
-            Index {
-                collection: "users",
-                name: "email_unique",
-                keys: || doc! { "email": 1 },
-                unique: true,
-                ttl_secs: None,
-            },
-            Index {
-                collection: "users",
-                name: "name_id",
-                keys: || doc! { "name": 1, "_id": 1 },
-                unique: false,
-                ttl_secs: None,
-            },
-            Index {
-                collection: "users",
-                name: "createdAt_id",
-                keys: || doc! { "createdAt": 1, "_id": 1 },
-                unique: false,
-                ttl_secs: None,
-            },
-            Index {
-                collection: "users",
-                name: "role_active",
-                keys: || doc! { "role": 1, "active": 1 },
-                unique: false,
-                ttl_secs: None,
-            },
-        ],
+        // Every model's declared indexes (`models::registry::indexes`): one
+        // behind each order field and the model's extras. Re-ensured after
+        // every `up`, so a model or order field added later gets its index
+        // without a new step; undone with this, the first step.
+        generated: Some(crate::models::registry::indexes),
+        indexes: &[],
+        drops: &[],
     },
     Step {
         id: 2,
         name: "assets: category/status, unique serial key, list orderings",
+        // Declared by the asset model since step 9.
         generated: None,
-        indexes: &[
-            Index {
-                collection: "assets",
-                name: "category_status",
-                keys: || doc! { "category": 1, "status": 1 },
-                unique: false,
-                ttl_secs: None,
-            },
-            Index {
-                collection: "assets",
-                name: "serialKey_unique",
-                keys: || doc! { "serialKey": 1 },
-                unique: true,
-                ttl_secs: None,
-            },
-            Index {
-                collection: "assets",
-                name: "name_id",
-                keys: || doc! { "name": 1, "_id": 1 },
-                unique: false,
-                ttl_secs: None,
-            },
-            Index {
-                collection: "assets",
-                name: "createdAt_id",
-                keys: || doc! { "createdAt": 1, "_id": 1 },
-                unique: false,
-                ttl_secs: None,
-            },
-            Index {
-                collection: "assets",
-                name: "updatedAt_id",
-                keys: || doc! { "updatedAt": 1, "_id": 1 },
-                unique: false,
-                ttl_secs: None,
-            },
-            Index {
-                collection: "assets",
-                name: "value_id",
-                keys: || doc! { "value.amountMinor": 1, "_id": 1 },
-                unique: false,
-                ttl_secs: None,
-            },
-            Index {
-                collection: "assets",
-                name: "assignedTo",
-                keys: || doc! { "assignedTo": 1 },
-                unique: false,
-                ttl_secs: None,
-            },
-        ],
+        indexes: &[],
+        drops: &[],
     },
     Step {
         id: 3,
         name: "refresh-token families and the audit chain",
         generated: None,
+        drops: &[],
         indexes: &[
             Index {
                 collection: "refresh_tokens",
@@ -170,6 +101,7 @@ const STEPS: &[Step] = &[
         id: 4,
         name: "refresh-token use claims",
         generated: None,
+        drops: &[],
         indexes: &[
             Index {
                 collection: "refresh_token_uses",
@@ -191,6 +123,7 @@ const STEPS: &[Step] = &[
         id: 5,
         name: "refresh-token family revocations",
         generated: None,
+        drops: &[],
         indexes: &[Index {
             collection: "refresh_token_revocations",
             name: "expiresAt_ttl",
@@ -202,7 +135,8 @@ const STEPS: &[Step] = &[
     Step {
         id: 6,
         name: "clinical models, booking slots, programme seats, audit filters",
-        generated: Some(clinical_indexes),
+        generated: None,
+        drops: &[],
         indexes: &[
             Index {
                 collection: "schedule_slots",
@@ -237,7 +171,8 @@ const STEPS: &[Step] = &[
     Step {
         id: 7,
         name: "analytics, webhooks and deliveries, the outbox; TTL backstops for retention",
-        generated: Some(live_indexes),
+        generated: None,
+        drops: &[],
         indexes: &[
             Index {
                 collection: super::outbox::COLLECTION,
@@ -286,7 +221,8 @@ const STEPS: &[Step] = &[
     Step {
         id: 8,
         name: "reports: list orderings, the worker's queue, claims by report",
-        generated: Some(report_indexes),
+        generated: None,
+        drops: &[],
         indexes: &[Index {
             collection: crate::models::report::record::CLAIMS,
             name: "reportId",
@@ -295,42 +231,23 @@ const STEPS: &[Step] = &[
             ttl_secs: None,
         }],
     },
+    Step {
+        id: 9,
+        name: "users and assets: list orderings from their declarations (order_<field>)",
+        generated: None,
+        indexes: &[],
+        // Named by hand before the models declared them; the declared ones
+        // have the same keys, so these must go before those are made.
+        drops: &[
+            ("users", "name_id"),
+            ("users", "createdAt_id"),
+            ("assets", "name_id"),
+            ("assets", "createdAt_id"),
+            ("assets", "updatedAt_id"),
+            ("assets", "value_id"),
+        ],
+    },
 ];
-
-/// Every index the analytics and webhook models declare.
-pub fn live_indexes() -> Vec<IndexSpec> {
-    use crate::models::analytics_event::record as analytics;
-    use crate::models::webhook::record as webhooks;
-    use crate::models::webhook_delivery::record as deliveries;
-    [
-        analytics::AnalyticsRecord::indexes(),
-        webhooks::WebhookRecord::indexes(),
-        deliveries::DeliveryRecord::indexes(),
-    ]
-    .concat()
-}
-
-/// Every index the reports declare (`createdAt` among them, for retention).
-pub fn report_indexes() -> Vec<IndexSpec> {
-    crate::models::report::record::ReportRecord::indexes()
-}
-
-/// Every index the clinical models declare.
-pub fn clinical_indexes() -> Vec<IndexSpec> {
-    use crate::models::beneficiary::record as beneficiaries;
-    use crate::models::disability_program::record as programs;
-    use crate::models::enrollment::record as enrollments;
-    use crate::models::schedule::record as schedules;
-    use crate::models::therapy_session::record as sessions;
-    [
-        programs::ProgramRecord::indexes(),
-        beneficiaries::BeneficiaryRecord::indexes(),
-        enrollments::EnrollmentRecord::indexes(),
-        sessions::SessionRecord::indexes(),
-        schedules::ScheduleRecord::indexes(),
-    ]
-    .concat()
-}
 
 /// A step and whether it is applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -361,21 +278,22 @@ pub async fn status(db: &Db) -> DbResult<Vec<StepStatus>> {
         .collect())
 }
 
-/// Applies every pending step; returns the ids applied.
+/// Applies every pending step, then makes sure every generated index of
+/// the steps applied before exists; returns the ids applied.
 pub async fn up(db: &Db) -> DbResult<Vec<i32>> {
     let done = status(db).await?;
     let mut applied = Vec::new();
+    let mut ensure = Vec::new();
     for step in STEPS {
         if done
             .iter()
             .any(|s| s.id == step.id && s.applied_at.is_some())
         {
-            if let Some(generated) = step.generated {
-                for index in generated() {
-                    create_generated(db, &index).await?;
-                }
-            }
+            ensure.extend(step.generated);
             continue;
+        }
+        for (collection, name) in step.drops {
+            drop_index(db, collection, name).await;
         }
         for index in step.indexes {
             create_index(db, index).await?;
@@ -391,7 +309,21 @@ pub async fn up(db: &Db) -> DbResult<Vec<i32>> {
         tracing::info!(step = step.id, name = step.name, "migration applied");
         applied.push(step.id);
     }
+    // After the pending steps: one of them may drop an index whose keys a
+    // generated one takes over (step 9).
+    for generated in ensure {
+        for index in generated() {
+            create_generated(db, &index).await?;
+        }
+    }
     Ok(applied)
+}
+
+async fn drop_index(db: &Db, collection: &str, name: &str) {
+    if let Err(error) = db.collection(collection).drop_index(name).await {
+        // An index that was never created (TTL on FerretDB) or already gone.
+        tracing::debug!(index = name, %error, "index not dropped");
+    }
 }
 
 /// Undoes the last applied step; returns its id, `None` when none is applied.
@@ -413,10 +345,7 @@ pub async fn down(db: &Db) -> DbResult<Option<i32>> {
         .iter()
         .map(|i| (i.collection, i.name.to_string()));
     for (collection, name) in listed.chain(generated) {
-        if let Err(error) = db.collection(collection).drop_index(&name).await {
-            // An index that was never created (TTL on FerretDB) or already gone.
-            tracing::debug!(index = name, %error, "index not dropped");
-        }
+        drop_index(db, collection, &name).await;
     }
     db.collection(COLLECTION)
         .delete_one(doc! { "_id": step.id })

@@ -20,7 +20,7 @@ use tokio::sync::OnceCell;
 use super::page::{self, Page, Position, Sort, Window};
 use super::store::{CountQuery, Record, Store};
 use super::{Db, DbError, DbResult};
-use crate::domain::Role;
+use crate::domain::{NodeKind, Role};
 
 /// How many child keys the first batch of a child-list read holds.
 const KEY_BATCH: u32 = 100_000;
@@ -147,8 +147,11 @@ impl Scope {
 
 /// A stored model: what the machinery needs to list, load, audit and index it.
 pub trait Model: Record {
-    /// The name in audit entries, events and global ids (`DisabilityProgram`).
-    const ENTITY: &'static str;
+    /// The node kind: its name is the one in audit entries, events and
+    /// global ids (`DisabilityProgram`).
+    const KIND: NodeKind;
+    /// `KIND`'s name.
+    const ENTITY: &'static str = Self::KIND.name();
     /// Field names whose values never enter the audit log.
     const SENSITIVE: &'static [&'static str] = &[];
     /// Field names whose values never leave the process (not on the event

@@ -6,7 +6,6 @@
 //! Redis pub/sub (`relay`). Without Redis, or while it is down, the bus is
 //! in-process only and recovers by itself when Redis comes back.
 
-pub mod names;
 mod relay;
 
 use std::any::Any;

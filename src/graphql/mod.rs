@@ -32,6 +32,49 @@ use crate::config::GraphqlSettings;
 /// mutations of its own (it contributes nothing to the merged root).
 pub type NoFields = async_graphql::EmptyMutation;
 
+/// A subscription share with no streams, for a model that streams nothing.
+/// Unlike `EmptySubscription`, which answers every field with an error, it
+/// leaves the field to the other shares of the merged root.
+#[derive(Default, Clone, Copy)]
+pub struct NoStreams;
+
+impl async_graphql::SubscriptionType for NoStreams {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("NoStreams")
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        registry.create_subscription_type::<Self, _>(|_| {
+            async_graphql::registry::MetaType::Object {
+                name: "NoStreams".to_string(),
+                description: None,
+                fields: Default::default(),
+                cache_control: Default::default(),
+                extends: false,
+                shareable: false,
+                resolvable: true,
+                keys: None,
+                visible: None,
+                inaccessible: false,
+                interface_object: false,
+                tags: Default::default(),
+                is_subscription: true,
+                rust_typename: Some(std::any::type_name::<Self>()),
+                directive_invocations: Default::default(),
+                requires_scopes: Default::default(),
+            }
+        })
+    }
+
+    fn create_field_stream<'a>(
+        &'a self,
+        _ctx: &'a async_graphql::Context<'_>,
+    ) -> Option<std::pin::Pin<Box<dyn futures::Stream<Item = async_graphql::Response> + Send + 'a>>>
+    {
+        None
+    }
+}
+
 macro_rules! roots {
     ($($name:ident => $folder:ident),+ $(,)?) => {
         /// Everything a client can read.

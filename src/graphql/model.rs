@@ -29,7 +29,8 @@ use crate::models::audit_log_entry::record::Actor;
 /// A GraphQL node type backed by a stored model.
 pub trait ApiModel: Listed {
     type Record: Model;
-    const KIND: NodeKind;
+    /// The record's kind (declared once, by the record's `Model`).
+    const KIND: NodeKind = <Self::Record as Model>::KIND;
     fn wrap(record: Arc<Self::Record>) -> Self;
     fn record(&self) -> &Self::Record;
 

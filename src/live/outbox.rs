@@ -12,8 +12,9 @@ use bson::{DateTime, Document};
 
 use crate::db::DbResult;
 use crate::db::outbox::{Entry, Outbox};
-use crate::events::{ChangeKind, Event, Snapshot, names};
+use crate::events::{ChangeKind, Event, Snapshot};
 use crate::models::audit_log_entry::record::{Change, NewEntry, diff, redact_fields};
+use crate::models::events as names;
 use crate::state::AppState;
 
 /// How old an intent must be before recovery settles it: far longer than

@@ -21,7 +21,8 @@ use super::payload::{derived_id, row_json};
 use crate::db::DbResult;
 use crate::db::model::Model;
 use crate::db::outbox::Entry;
-use crate::events::{ChangeKind, Event, Snapshot, names};
+use crate::events::{ChangeKind, Event, Snapshot};
+use crate::models::events as names;
 use crate::models::webhook::record::{WebhookRecord, Webhooks};
 use crate::models::webhook::rules::{
     DeliveryStatus, Refusal, TargetRules, check_address, check_url, sign,

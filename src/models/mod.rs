@@ -14,6 +14,8 @@ pub mod audit_log_entry;
 pub mod beneficiary;
 pub mod disability_program;
 pub mod enrollment;
+pub mod events;
+pub mod registry;
 pub mod report;
 pub mod schedule;
 pub mod therapy_session;

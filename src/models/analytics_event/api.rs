@@ -12,7 +12,6 @@ use bson::oid::ObjectId;
 use bson::{Bson, Document};
 use futures::Stream;
 
-use crate::domain::NodeKind;
 use crate::error::ApiError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard};
@@ -45,12 +44,11 @@ pub struct AnalyticsEvent {
 impl crate::graphql::rows::Plain for AnalyticsEvent {}
 
 impl Listed for AnalyticsEvent {
-    const NAME: &'static str = "AnalyticsEvent";
+    const NAME: &'static str = <Self as ApiModel>::KIND.name();
 }
 
 impl ApiModel for AnalyticsEvent {
     type Record = AnalyticsRecord;
-    const KIND: NodeKind = NodeKind::AnalyticsEvent;
     fn wrap(record: Arc<AnalyticsRecord>) -> Self {
         Self {
             name: record.name.clone(),

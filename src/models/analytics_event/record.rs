@@ -76,7 +76,7 @@ order_fields! {
 }
 
 impl Model for AnalyticsRecord {
-    const ENTITY: &'static str = "AnalyticsEvent";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::AnalyticsEvent;
     type Order = AnalyticsOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {

@@ -63,12 +63,11 @@ impl crate::graphql::rows::Plain for Asset {
 }
 
 impl Listed for Asset {
-    const NAME: &'static str = "Asset";
+    const NAME: &'static str = <Self as ApiModel>::KIND.name();
 }
 
 impl ApiModel for Asset {
     type Record = AssetRecord;
-    const KIND: NodeKind = NodeKind::Asset;
     fn wrap(record: Arc<AssetRecord>) -> Self {
         Self {
             category: record.category.into(),

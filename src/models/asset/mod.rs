@@ -4,6 +4,21 @@ pub mod api;
 pub mod record;
 pub mod rules;
 
+/// The stored record, whose `Model` declaration says the collection, order
+/// fields, indexes, row scope and the fields kept out of logs and payloads.
+pub type Record = record::AssetRecord;
+
+/// The domain events its changes raise, which webhooks subscribe to.
+pub const EVENTS: &[&str] = &[
+    "asset.created",
+    "asset.updated",
+    "asset.deleted",
+    "asset.status_changed",
+];
+
+/// Whether `alawael seed` writes rows of it.
+pub const SEEDED: bool = true;
+
 /// The model's fields on the schema's roots.
 pub type Query = api::AssetQuery;
 pub type Mutation = api::AssetMutation;

@@ -255,9 +255,21 @@ crate::order_fields! {
 }
 
 impl crate::db::model::Model for AssetRecord {
-    const ENTITY: &'static str = "Asset";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Asset;
     const INTERNAL: &'static [&'static str] = &["serialKey"];
     type Order = AssetOrder;
+
+    fn extra_indexes() -> Vec<(&'static str, bson::Document, bool)> {
+        vec![
+            (
+                "category_status",
+                bson::doc! { "category": 1, "status": 1 },
+                false,
+            ),
+            ("serialKey_unique", bson::doc! { "serialKey": 1 }, true),
+            ("assignedTo", bson::doc! { "assignedTo": 1 }, false),
+        ]
+    }
 }
 
 impl Db {

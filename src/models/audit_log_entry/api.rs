@@ -38,12 +38,11 @@ pub struct AuditLogEntry {
 impl crate::graphql::rows::Plain for AuditLogEntry {}
 
 impl Listed for AuditLogEntry {
-    const NAME: &'static str = "AuditLogEntry";
+    const NAME: &'static str = <Self as ApiModel>::KIND.name();
 }
 
 impl ApiModel for AuditLogEntry {
     type Record = AuditEntry;
-    const KIND: NodeKind = NodeKind::AuditLogEntry;
     fn wrap(record: Arc<AuditEntry>) -> Self {
         Self {
             action: record.action.clone(),

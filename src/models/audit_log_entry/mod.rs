@@ -4,7 +4,17 @@
 pub mod api;
 pub mod record;
 
+/// The stored record, whose `Model` declaration says the collection, order
+/// fields, indexes, row scope and the fields kept out of logs and payloads.
+pub type Record = record::AuditEntry;
+
+/// The domain events its changes raise, which webhooks subscribe to.
+pub const EVENTS: &[&str] = &[];
+
+/// Whether `alawael seed` writes rows of it.
+pub const SEEDED: bool = false;
+
 /// The model's fields on the schema's roots.
 pub type Query = api::AuditQuery;
 pub type Mutation = crate::graphql::NoFields;
-pub type Subscription = async_graphql::EmptySubscription;
+pub type Subscription = crate::graphql::NoStreams;

@@ -484,7 +484,7 @@ crate::order_fields! {
 }
 
 impl crate::db::model::Model for AuditEntry {
-    const ENTITY: &'static str = "AuditLogEntry";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::AuditLogEntry;
     type Order = AuditOrder;
 
     async fn scope(access: &crate::db::model::Access) -> DbResult<crate::db::model::Scope> {

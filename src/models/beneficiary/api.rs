@@ -12,7 +12,7 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{Bson, DateTime as BsonDateTime, doc};
 
-use crate::domain::{NodeKind, text};
+use crate::domain::text;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::ContextExt;
 use crate::graphql::enums::stored;
@@ -48,12 +48,11 @@ pub struct Beneficiary {
 impl crate::graphql::rows::Plain for Beneficiary {}
 
 impl Listed for Beneficiary {
-    const NAME: &'static str = "Beneficiary";
+    const NAME: &'static str = <Self as ApiModel>::KIND.name();
 }
 
 impl ApiModel for Beneficiary {
     type Record = BeneficiaryRecord;
-    const KIND: NodeKind = NodeKind::Beneficiary;
     fn wrap(record: Arc<BeneficiaryRecord>) -> Self {
         Self {
             full_name: record.full_name.clone(),

@@ -7,6 +7,16 @@ pub mod privacy_api;
 pub mod record;
 pub mod rules;
 
+/// The stored record, whose `Model` declaration says the collection, order
+/// fields, indexes, row scope and the fields kept out of logs and payloads.
+pub type Record = record::BeneficiaryRecord;
+
+/// The domain events its changes raise, which webhooks subscribe to.
+pub const EVENTS: &[&str] = &["beneficiary.created", "beneficiary.updated"];
+
+/// Whether `alawael seed` writes rows of it.
+pub const SEEDED: bool = true;
+
 /// The model's fields on the schema's roots.
 pub type Query = api::BeneficiaryQuery;
 
@@ -14,4 +24,4 @@ pub type Query = api::BeneficiaryQuery;
 #[derive(async_graphql::MergedObject, Default)]
 pub struct BeneficiaryMutations(api::BeneficiaryMutation, privacy_api::PrivacyMutation);
 pub type Mutation = BeneficiaryMutations;
-pub type Subscription = async_graphql::EmptySubscription;
+pub type Subscription = crate::graphql::NoStreams;

@@ -102,7 +102,7 @@ pub const IDENTIFYING: &[&str] = &[
 ];
 
 impl Model for BeneficiaryRecord {
-    const ENTITY: &'static str = "Beneficiary";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Beneficiary;
     const INTERNAL: &'static [&'static str] = &["nationalIdKey"];
     const SENSITIVE: &'static [&'static str] = &["nationalId", "nationalIdKey", "medicalNotes"];
     type Order = BeneficiaryOrder;

@@ -29,7 +29,7 @@ use crate::models::enrollment::api::{
 use crate::models::user::api::{User, search_pattern};
 use crate::models::user::record::UserRecord;
 
-use crate::domain::{NodeKind, Role, text};
+use crate::domain::{Role, text};
 use crate::error::{ApiError, ApiResult};
 
 /// A programme the centre runs (physiotherapy, speech therapy, ...).
@@ -53,12 +53,11 @@ pub struct DisabilityProgram {
 impl crate::graphql::rows::Plain for DisabilityProgram {}
 
 impl Listed for DisabilityProgram {
-    const NAME: &'static str = "DisabilityProgram";
+    const NAME: &'static str = <Self as ApiModel>::KIND.name();
 }
 
 impl ApiModel for DisabilityProgram {
     type Record = ProgramRecord;
-    const KIND: NodeKind = NodeKind::DisabilityProgram;
     fn wrap(record: Arc<ProgramRecord>) -> Self {
         Self {
             name: record.name.clone(),

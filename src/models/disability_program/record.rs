@@ -56,7 +56,7 @@ order_fields! {
 }
 
 impl Model for ProgramRecord {
-    const ENTITY: &'static str = "DisabilityProgram";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::DisabilityProgram;
     type Order = ProgramOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {

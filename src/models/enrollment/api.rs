@@ -12,7 +12,7 @@ use bson::oid::ObjectId;
 use bson::{Bson, DateTime as BsonDateTime, doc};
 
 use crate::db::store::Store;
-use crate::domain::{NodeKind, Role, text};
+use crate::domain::{Role, text};
 use crate::error::{ApiError, ApiResult};
 use crate::events::ChangeKind;
 use crate::graphql::context::ContextExt;
@@ -45,12 +45,11 @@ pub struct Enrollment {
 impl crate::graphql::rows::Plain for Enrollment {}
 
 impl Listed for Enrollment {
-    const NAME: &'static str = "Enrollment";
+    const NAME: &'static str = <Self as ApiModel>::KIND.name();
 }
 
 impl ApiModel for Enrollment {
     type Record = EnrollmentRecord;
-    const KIND: NodeKind = NodeKind::Enrollment;
     fn wrap(record: Arc<EnrollmentRecord>) -> Self {
         Self {
             status: record.status.into(),

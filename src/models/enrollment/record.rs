@@ -95,7 +95,7 @@ order_fields! {
 }
 
 impl Model for EnrollmentRecord {
-    const ENTITY: &'static str = "Enrollment";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Enrollment;
     const INTERNAL: &'static [&'static str] = &["activeKey"];
     type Order = EnrollmentOrder;
 

@@ -11,7 +11,7 @@ use async_graphql::{
 use bson::Bson;
 use futures::Stream;
 
-use crate::domain::{NodeKind, Role};
+use crate::domain::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Event;
 use crate::graphql::context::ContextExt;
@@ -72,12 +72,11 @@ pub struct Report {
 impl crate::graphql::rows::Plain for Report {}
 
 impl Listed for Report {
-    const NAME: &'static str = "Report";
+    const NAME: &'static str = <Self as ApiModel>::KIND.name();
 }
 
 impl ApiModel for Report {
     type Record = ReportRecord;
-    const KIND: NodeKind = NodeKind::Report;
     fn wrap(record: Arc<ReportRecord>) -> Self {
         Self {
             kind: record.kind.into(),

@@ -90,7 +90,7 @@ order_fields! {
 }
 
 impl Model for ReportRecord {
-    const ENTITY: &'static str = "Report";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Report;
     type Order = ReportOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {

@@ -51,12 +51,11 @@ pub struct Schedule {
 impl crate::graphql::rows::Plain for Schedule {}
 
 impl Listed for Schedule {
-    const NAME: &'static str = "Schedule";
+    const NAME: &'static str = <Self as ApiModel>::KIND.name();
 }
 
 impl ApiModel for Schedule {
     type Record = ScheduleRecord;
-    const KIND: NodeKind = NodeKind::Schedule;
     fn wrap(record: Arc<ScheduleRecord>) -> Self {
         Self {
             title: record.title.clone(),

@@ -4,7 +4,17 @@ pub mod api;
 pub mod record;
 pub mod rules;
 
+/// The stored record, whose `Model` declaration says the collection, order
+/// fields, indexes, row scope and the fields kept out of logs and payloads.
+pub type Record = record::ScheduleRecord;
+
+/// The domain events its changes raise, which webhooks subscribe to.
+pub const EVENTS: &[&str] = &["schedule.created", "schedule.updated", "schedule.cancelled"];
+
+/// Whether `alawael seed` writes rows of it.
+pub const SEEDED: bool = true;
+
 /// The model's fields on the schema's roots.
 pub type Query = api::ScheduleQuery;
 pub type Mutation = api::ScheduleMutation;
-pub type Subscription = async_graphql::EmptySubscription;
+pub type Subscription = crate::graphql::NoStreams;

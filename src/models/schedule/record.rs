@@ -71,7 +71,7 @@ order_fields! {
 }
 
 impl Model for ScheduleRecord {
-    const ENTITY: &'static str = "Schedule";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Schedule;
     type Order = ScheduleOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {

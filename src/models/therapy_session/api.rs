@@ -10,7 +10,7 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
 
-use crate::domain::{NodeKind, Role, text};
+use crate::domain::{Role, text};
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::ContextExt;
 use crate::graphql::enums::stored;
@@ -46,12 +46,11 @@ pub struct TherapySession {
 impl crate::graphql::rows::Plain for TherapySession {}
 
 impl Listed for TherapySession {
-    const NAME: &'static str = "TherapySession";
+    const NAME: &'static str = <Self as ApiModel>::KIND.name();
 }
 
 impl ApiModel for TherapySession {
     type Record = SessionRecord;
-    const KIND: NodeKind = NodeKind::TherapySession;
     fn wrap(record: Arc<SessionRecord>) -> Self {
         Self {
             duration_minutes: record.duration_minutes,

@@ -4,7 +4,22 @@ pub mod api;
 pub mod record;
 pub mod rules;
 
+/// The stored record, whose `Model` declaration says the collection, order
+/// fields, indexes, row scope and the fields kept out of logs and payloads.
+pub type Record = record::SessionRecord;
+
+/// The domain events its changes raise, which webhooks subscribe to.
+pub const EVENTS: &[&str] = &[
+    "session.recorded",
+    "session.created",
+    "session.updated",
+    "session.deleted",
+];
+
+/// Whether `alawael seed` writes rows of it.
+pub const SEEDED: bool = true;
+
 /// The model's fields on the schema's roots.
 pub type Query = api::SessionQuery;
 pub type Mutation = api::SessionMutation;
-pub type Subscription = async_graphql::EmptySubscription;
+pub type Subscription = crate::graphql::NoStreams;

@@ -56,7 +56,7 @@ order_fields! {
 }
 
 impl Model for SessionRecord {
-    const ENTITY: &'static str = "TherapySession";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::TherapySession;
     const SENSITIVE: &'static [&'static str] = &["notes"];
     type Order = SessionOrder;
 

@@ -63,12 +63,11 @@ impl crate::graphql::rows::Plain for User {
 }
 
 impl Listed for User {
-    const NAME: &'static str = "User";
+    const NAME: &'static str = <Self as crate::graphql::model::ApiModel>::KIND.name();
 }
 
 impl crate::graphql::model::ApiModel for User {
     type Record = UserRecord;
-    const KIND: NodeKind = NodeKind::User;
     fn wrap(record: Arc<UserRecord>) -> Self {
         Self { record, own: false }
     }

@@ -249,10 +249,17 @@ crate::order_fields! {
 /// Every signed-in caller may load a colleague (the API shows them only
 /// `id` and `name`).
 impl crate::db::model::Model for UserRecord {
-    const ENTITY: &'static str = "User";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::User;
     const SENSITIVE: &'static [&'static str] = &["passwordHash"];
     const SECRET: &'static [&'static str] = &["passwordHash"];
     type Order = UserOrder;
+
+    fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
+        vec![
+            ("email_unique", bson::doc! { "email": 1 }, true),
+            ("role_active", bson::doc! { "role": 1, "active": 1 }, false),
+        ]
+    }
 }
 
 impl Db {

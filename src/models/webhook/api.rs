@@ -10,15 +10,15 @@ use bson::oid::ObjectId;
 use bson::{Bson, DateTime as BsonDateTime, doc};
 use futures::Stream;
 
-use crate::domain::NodeKind;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{ChangeKind, names};
+use crate::events::ChangeKind;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::{ADMIN, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use crate::graphql::scalars::DateTime;
 use crate::live::webhooks::{publish_delivery, resolve_target, rules};
+use crate::models::events as names;
 use crate::models::user::api::User;
 use crate::models::webhook::record::{PreviousSecret, WebhookOrder, WebhookRecord, Webhooks};
 use crate::models::webhook::rules::{Refusal, new_secret};
@@ -50,12 +50,11 @@ pub struct Webhook {
 impl crate::graphql::rows::Plain for Webhook {}
 
 impl Listed for Webhook {
-    const NAME: &'static str = "Webhook";
+    const NAME: &'static str = <Self as ApiModel>::KIND.name();
 }
 
 impl ApiModel for Webhook {
     type Record = WebhookRecord;
-    const KIND: NodeKind = NodeKind::Webhook;
     fn wrap(record: Arc<WebhookRecord>) -> Self {
         Self {
             url: record.url.clone(),
@@ -189,7 +188,7 @@ fn check_events(events: &[String]) -> ApiResult<Vec<String>> {
         ));
     }
     for name in events {
-        if name != names::ALL && !names::CATALOGUE.contains(&name.as_str()) {
+        if name != names::ALL && !names::catalogue().contains(&name.as_str()) {
             return Err(ApiError::bad_input(
                 "input.events",
                 format!("`{name}` is not an event name; see webhookEventNames"),
@@ -263,7 +262,7 @@ impl WebhookQuery {
     /// Every event name a webhook can subscribe to.
     #[graphql(guard = "RoleGuard::new(ADMIN)")]
     async fn webhook_event_names(&self) -> Vec<&'static str> {
-        names::CATALOGUE.to_vec()
+        names::catalogue().to_vec()
     }
 }
 

@@ -94,7 +94,7 @@ pub fn admins_only(access: &Access) -> Scope {
 }
 
 impl Model for WebhookRecord {
-    const ENTITY: &'static str = "Webhook";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Webhook;
     const SENSITIVE: &'static [&'static str] = &["secret", "previousSecret"];
     const SECRET: &'static [&'static str] = &["secret", "previousSecret"];
     type Order = WebhookOrder;

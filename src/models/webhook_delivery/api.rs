@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
 
-use crate::domain::NodeKind;
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Listed, OrderDirection};
 use crate::graphql::scalars::DateTime;
@@ -69,12 +68,11 @@ pub struct WebhookDelivery {
 impl crate::graphql::rows::Plain for WebhookDelivery {}
 
 impl Listed for WebhookDelivery {
-    const NAME: &'static str = "WebhookDelivery";
+    const NAME: &'static str = <Self as ApiModel>::KIND.name();
 }
 
 impl ApiModel for WebhookDelivery {
     type Record = DeliveryRecord;
-    const KIND: NodeKind = NodeKind::WebhookDelivery;
     fn wrap(record: Arc<DeliveryRecord>) -> Self {
         Self {
             event: record.event.clone(),

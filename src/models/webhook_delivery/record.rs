@@ -63,7 +63,7 @@ order_fields! {
 }
 
 impl Model for DeliveryRecord {
-    const ENTITY: &'static str = "WebhookDelivery";
+    const KIND: crate::domain::NodeKind = crate::domain::NodeKind::WebhookDelivery;
     type Order = DeliveryOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {

@@ -3,39 +3,15 @@
 //! from its audit action (`enrollment.activate` → `enrollment.activated`),
 //! plus the generic name of its kind when that differs
 //! (`enrollment.updated`), plus `asset.status_changed` when an update
-//! moved an asset's status. `CATALOGUE` is every name a webhook may subscribe to.
+//! moved an asset's status. `catalogue()` is every name a webhook may subscribe to.
 
-use super::ChangeKind;
+use crate::events::ChangeKind;
 
-/// Every domain event name, as webhooks subscribe to them (`*` = all).
-pub const CATALOGUE: &[&str] = &[
-    "asset.created",
-    "asset.updated",
-    "asset.deleted",
-    "asset.status_changed",
-    "beneficiary.created",
-    "beneficiary.updated",
-    "enrollment.created",
-    "enrollment.updated",
-    "enrollment.activated",
-    "enrollment.completed",
-    "enrollment.withdrawn",
-    "program.created",
-    "program.updated",
-    "program.deleted",
-    "schedule.created",
-    "schedule.updated",
-    "schedule.cancelled",
-    "session.recorded",
-    "session.created",
-    "session.updated",
-    "session.deleted",
-    "user.created",
-    "user.updated",
-    "user.deactivated",
-    "report.requested",
-    "report.created",
-];
+/// Every domain event name, as webhooks subscribe to them (`*` = all):
+/// each model's `EVENTS`, in the order of the list of models.
+pub fn catalogue() -> &'static [&'static str] {
+    super::registry::event_names()
+}
 
 /// Subscribes a webhook to every name.
 pub const ALL: &str = "*";
@@ -73,7 +49,7 @@ pub fn raised(action: &str, kind: ChangeKind, changed: &[String]) -> Vec<String>
     if subject == "asset" && kind == ChangeKind::Updated && changed.iter().any(|f| f == "status") {
         names.push("asset.status_changed".into());
     }
-    names.retain(|n| CATALOGUE.contains(&n.as_str()));
+    names.retain(|n| catalogue().contains(&n.as_str()));
     names
 }
 
@@ -113,7 +89,7 @@ mod tests {
 
     #[test]
     fn every_catalogued_name_is_lower_dotted() {
-        for name in CATALOGUE {
+        for name in catalogue() {
             assert!(
                 name.split_once('.').is_some()
                     && name
