@@ -47,7 +47,7 @@ async fn rows(app: &TestApp, collection: &str, filter: Document) -> Vec<Document
 }
 
 /// Requests a report; returns its id.
-async fn request(app: &TestApp, token: &str, kind: &str, parameters: Value) -> String {
+pub async fn request(app: &TestApp, token: &str, kind: &str, parameters: Value) -> String {
     let body = app
         .gql(Some(token), REQUEST, json!({ "t": kind, "p": parameters }))
         .await;
@@ -58,7 +58,7 @@ async fn request(app: &TestApp, token: &str, kind: &str, parameters: Value) -> S
 }
 
 /// Reads the report until it is READY or FAILED.
-async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
+pub async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let body = app.gql(Some(token), READ, json!({ "id": id })).await;

@@ -48,7 +48,7 @@ enum Reply {
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-struct Received {
+pub struct Received {
     headers: HeaderMap,
     body: String,
 }
@@ -62,11 +62,11 @@ impl Received {
             .expect("a header in ASCII")
     }
 
-    fn id(&self) -> &str {
+    pub fn id(&self) -> &str {
         self.header("webhook-id")
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("the body is JSON")
     }
 }
@@ -85,7 +85,7 @@ struct ReceiverState {
 
 /// A partner's endpoint on 127.0.0.1: records every request (headers and
 /// body) and answers with the scripted replies, then with `then`.
-struct Receiver {
+pub struct Receiver {
     port: u16,
     state: Arc<ReceiverState>,
 }
@@ -143,11 +143,11 @@ impl Receiver {
     }
 
     /// Answers every request with `status`.
-    async fn always(status: u16) -> Self {
+    pub async fn always(status: u16) -> Self {
         Self::start(&[], Reply::Status(status)).await
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
@@ -168,7 +168,7 @@ impl Receiver {
     }
 
     /// Waits until at least `count` requests arrived; returns them all.
-    async fn wait_requests(&self, count: usize) -> Vec<Received> {
+    pub async fn wait_requests(&self, count: usize) -> Vec<Received> {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let requests = self.requests();
@@ -236,7 +236,7 @@ fn msg_id(delivery: &Value) -> String {
 }
 
 /// Registers a webhook as `token`; returns its id and secret.
-async fn create_webhook(
+pub async fn create_webhook(
     app: &TestApp,
     token: &str,
     url: &str,
