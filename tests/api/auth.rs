@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, error_code, spawn_app};
+use crate::support::helpers::{PASSWORD, error_code, spawn_app};
 
 const ME: &str = "{ me { id email role } }";
 const REFRESH: &str =

@@ -11,8 +11,8 @@ use bson::Document;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
-use crate::clinic::{RECORD, SET_STATUS, create_beneficiary, create_program, enroll, ok};
-use crate::helpers::{PASSWORD, TestApp, error_code, spawn_app_with};
+use crate::support::clinic::{RECORD, SET_STATUS, create_beneficiary, create_program, enroll, ok};
+use crate::support::helpers::{PASSWORD, TestApp, error_code, spawn_app_with};
 
 const ROLES: [&str; 4] = ["admin", "manager", "therapist", "user"];
 
@@ -412,7 +412,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "enrol a beneficiary",
-            query: crate::clinic::ENROLL,
+            query: crate::support::clinic::ENROLL,
             needs: BENEFICIARY,
             variables: |f| {
                 json!({ "i": { "beneficiaryId": f.fresh_beneficiary, "programId": f.w.program,

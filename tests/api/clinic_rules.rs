@@ -8,11 +8,11 @@
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-use crate::clinic::{
+use crate::support::clinic::{
     RECORD, SET_STATUS, active_enrollment, create_beneficiary, create_program, enroll, ok,
     record_session,
 };
-use crate::helpers::{PASSWORD, TestApp, error_code, spawn_app};
+use crate::support::helpers::{PASSWORD, TestApp, error_code, spawn_app};
 
 const BOOK: &str = "mutation($i: CreateScheduleInput!) { createSchedule(input: $i) { id status resourceId startDate endDate } }";
 const CANCEL: &str = "mutation($id: ID!) { cancelSchedule(id: $id) { id status } }";
@@ -823,7 +823,8 @@ fn shape(body: &Value) -> (usize, usize, usize) {
 
 #[tokio::test]
 async fn the_deep_query_costs_a_fixed_number_of_database_commands() {
-    let app = crate::helpers::spawn_app_with(|s| s.server.background_workers = false).await;
+    let app =
+        crate::support::helpers::spawn_app_with(|s| s.server.background_workers = false).await;
     let admin = app.login("admin").await;
     let (second, _) = second_therapist(&app, &admin, "therapist2").await;
     let therapists = vec![app.user_id("therapist").await, second];

@@ -15,13 +15,13 @@ use bson::oid::ObjectId;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use crate::clinic::{
+use crate::models::report::{finished as finished_report, request as request_report};
+use crate::models::webhook::{Receiver, create_webhook};
+use crate::support::clinic::{
     ENROLL, RECORD, SET_STATUS, active_enrollment, create_beneficiary, create_program, ok,
     record_session,
 };
-use crate::helpers::{PASSWORD, TestApp, error_code, spawn_app, spawn_app_with};
-use crate::reports::{finished as finished_report, request as request_report};
-use crate::webhooks::{Receiver, create_webhook};
+use crate::support::helpers::{PASSWORD, TestApp, error_code, spawn_app, spawn_app_with};
 
 /// How many rows each model's list gets.
 const ROWS: usize = 7;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::browser::Browser;
-use crate::helpers::{TestApp, spawn_app_with, spawn_with_settings, test_settings};
+use crate::support::browser::Browser;
+use crate::support::helpers::{TestApp, spawn_app_with, spawn_with_settings, test_settings};
 
 const LIMIT: Duration = Duration::from_secs(30);
 

@@ -2,9 +2,13 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{error_code, spawn_app, spawn_with_settings, test_settings};
+use crate::support::helpers::{error_code, spawn_app, spawn_with_settings, test_settings};
 
-async fn post_raw(app: &crate::helpers::TestApp, token: Option<&str>, body: Value) -> (u16, Value) {
+async fn post_raw(
+    app: &crate::support::helpers::TestApp,
+    token: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
     let mut request = app
         .http
         .post(format!("{}/graphql", app.address))

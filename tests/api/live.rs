@@ -11,7 +11,7 @@ use bson::{DateTime, doc};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, spawn_app, spawn_with_settings, test_settings};
+use crate::support::helpers::{TestApp, error_code, spawn_app, spawn_with_settings, test_settings};
 use crate::websockets::{Socket, init, next, send};
 use alawael::config::{Environment, Settings};
 
@@ -602,7 +602,7 @@ async fn every_audited_write_leaves_a_settled_outbox_entry_without_personal_data
 #[tokio::test]
 async fn the_sweeper_removes_exactly_what_is_past_its_age() {
     // The background sweeper is off: this test runs the sweep itself.
-    let app = crate::helpers::spawn_app_with(|s| {
+    let app = crate::support::helpers::spawn_app_with(|s| {
         s.retention.batch_size = 2;
         s.server.background_workers = false;
     })

@@ -4,33 +4,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod assets;
-mod audit;
 mod auth;
-mod browser;
-mod clinic;
 mod clinic_roles;
 mod clinic_rules;
 mod config;
 mod contract;
 mod graphiql;
-mod helpers;
 mod limits;
 mod live;
 mod migrations;
+pub mod models;
 mod pagination;
 mod persisted;
-mod privacy;
-mod reports;
 mod resilience;
 mod response_cache;
 mod roles;
 mod schema;
 mod seeds;
+mod support;
 mod tls;
 mod transport;
 mod trusted;
-mod users;
-mod webhooks;
 mod websockets;
 mod ws_legacy;

@@ -3,9 +3,9 @@
 use alawael::db::migrations;
 use futures::TryStreamExt;
 
-use crate::helpers::spawn_app;
+use crate::support::helpers::spawn_app;
 
-async fn index_names(app: &crate::helpers::TestApp, collection: &str) -> Vec<String> {
+async fn index_names(app: &crate::support::helpers::TestApp, collection: &str) -> Vec<String> {
     let indexes: Vec<_> = app
         .state
         .db
@@ -27,7 +27,8 @@ async fn down_undoes_the_last_step_and_up_applies_it_again() {
     // No background workers: dropping and creating indexes while they query
     // the same database can leave FerretDB's index metadata out of step
     // with SQLite ("index … already exists"), seen once in a clean-clone run.
-    let app = crate::helpers::spawn_app_with(|s| s.server.background_workers = false).await;
+    let app =
+        crate::support::helpers::spawn_app_with(|s| s.server.background_workers = false).await;
     let db = &app.state.db;
     let status = migrations::status(db).await.unwrap();
     assert!(status.iter().all(|s| s.applied_at.is_some()), "{status:?}");

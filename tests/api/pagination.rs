@@ -7,7 +7,7 @@ use alawael::domain::{Email, Money};
 use alawael::models::asset::record::{AssetCategory, AssetForCreate, AssetStatus};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, spawn_app};
+use crate::support::helpers::{TestApp, error_code, spawn_app};
 
 async fn insert_assets(app: &TestApp, n: usize, assign: bool) {
     let mut users = Vec::new();
@@ -178,7 +178,7 @@ async fn page_arguments_out_of_bounds_or_tampered_are_bad_user_input() {
 async fn a_page_of_100_assets_with_assignees_and_total_costs_3_database_commands() {
     // Counts what computing a page costs; answers from the response cache
     // cost none (tests/api/response_cache.rs).
-    let app = crate::helpers::spawn_app_with(|s| {
+    let app = crate::support::helpers::spawn_app_with(|s| {
         s.server.background_workers = false;
         s.response_cache.enabled = false;
     })
@@ -225,7 +225,7 @@ async fn a_page_of_100_assets_with_assignees_and_total_costs_3_database_commands
 async fn without_command_events_the_same_page_is_counted_as_3_operations() {
     // Production turns per-command events off (the driver copies every
     // reply for them); pool checkouts still count each operation.
-    let app = crate::helpers::spawn_app_with(|s| {
+    let app = crate::support::helpers::spawn_app_with(|s| {
         s.server.background_workers = false;
         s.response_cache.enabled = false;
         s.database.command_events = false;
@@ -255,7 +255,7 @@ async fn without_command_events_the_same_page_is_counted_as_3_operations() {
 
 #[tokio::test]
 async fn rows_keep_the_selection_order_and_nodes_load_assignees_in_one_batch() {
-    let app = crate::helpers::spawn_app_with(|s| {
+    let app = crate::support::helpers::spawn_app_with(|s| {
         s.server.background_workers = false;
         s.response_cache.enabled = false;
     })
@@ -305,7 +305,7 @@ async fn rows_keep_the_selection_order_and_nodes_load_assignees_in_one_batch() {
 
 #[tokio::test]
 async fn rows_resolved_in_place_answer_and_fail_as_async_graphql_itself_does() {
-    let app = crate::helpers::spawn_app_with(|s| {
+    let app = crate::support::helpers::spawn_app_with(|s| {
         s.server.background_workers = false;
         s.response_cache.enabled = false;
     })
@@ -339,7 +339,7 @@ async fn rows_resolved_in_place_answer_and_fail_as_async_graphql_itself_does() {
 
 #[tokio::test]
 async fn fields_read_directly_answer_as_their_resolvers_do() {
-    let app = crate::helpers::spawn_app_with(|s| {
+    let app = crate::support::helpers::spawn_app_with(|s| {
         s.server.background_workers = false;
         s.response_cache.enabled = false;
     })

@@ -5,7 +5,7 @@
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{
+use crate::support::helpers::{
     TestApp, error_code, sha256_hex as hash, spawn_app, spawn_app_with, spawn_with_settings,
     test_settings, url_encode,
 };

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{spawn_app_with, spawn_with_settings, test_settings};
+use crate::support::helpers::{spawn_app_with, spawn_with_settings, test_settings};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -51,7 +51,7 @@ async fn with_redis_down_requests_are_served_and_readiness_says_degraded() {
         } else {
             "RATE_LIMITED"
         };
-        assert_eq!(crate::helpers::error_code(&body), expected);
+        assert_eq!(crate::support::helpers::error_code(&body), expected);
     }
 }
 
@@ -149,7 +149,7 @@ async fn with_the_database_stopped_requests_fail_fast_and_acknowledged_writes_su
         )
         .await;
     let elapsed = started.elapsed();
-    let code = crate::helpers::error_code(&body).to_string();
+    let code = crate::support::helpers::error_code(&body).to_string();
     assert!(
         ["INTERNAL", "SERVICE_UNAVAILABLE", "UNAUTHENTICATED"].contains(&code.as_str())
             || code == "SERVICE_UNAVAILABLE",
@@ -323,7 +323,7 @@ async fn past_the_concurrent_operations_limit_an_operation_is_refused_at_once_an
         .expect("room");
     let busy = app.gql(Some(&admin), "{ me { id } }", json!({})).await;
     assert_eq!(
-        crate::helpers::error_code(&busy),
+        crate::support::helpers::error_code(&busy),
         "SERVICE_UNAVAILABLE",
         "{busy}"
     );
@@ -335,7 +335,7 @@ async fn past_the_concurrent_operations_limit_an_operation_is_refused_at_once_an
         )
         .await;
     assert_eq!(
-        crate::helpers::error_code(&write),
+        crate::support::helpers::error_code(&write),
         "SERVICE_UNAVAILABLE",
         "{write}"
     );

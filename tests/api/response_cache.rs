@@ -6,7 +6,7 @@
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{
+use crate::support::helpers::{
     PASSWORD, TestApp, sha256_hex as hash, spawn_app_with, spawn_with_settings, test_settings,
     url_encode,
 };

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, spawn_app};
+use crate::support::helpers::{TestApp, error_code, spawn_app};
 
 const ROLES: [&str; 4] = ["admin", "manager", "therapist", "user"];
 

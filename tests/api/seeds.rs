@@ -8,9 +8,9 @@ use bson::{Document, doc};
 use futures::TryStreamExt;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::support::helpers::spawn_app;
 
-async fn all(app: &crate::helpers::TestApp, collection: &str) -> Vec<Document> {
+async fn all(app: &crate::support::helpers::TestApp, collection: &str) -> Vec<Document> {
     app.state
         .db
         .collection(collection)
@@ -104,5 +104,9 @@ async fn the_clinic_seed_is_coherent_and_loads_once() {
             } }),
         )
         .await;
-    assert_eq!(crate::helpers::error_code(&clash), "CONFLICT", "{clash}");
+    assert_eq!(
+        crate::support::helpers::error_code(&clash),
+        "CONFLICT",
+        "{clash}"
+    );
 }

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app_with;
+use crate::support::helpers::spawn_app_with;
 
 #[tokio::test]
 async fn the_server_speaks_https_with_a_configured_certificate() {

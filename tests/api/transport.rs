@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{error_code, spawn_app, spawn_with_settings, test_settings};
+use crate::support::helpers::{error_code, spawn_app, spawn_with_settings, test_settings};
 
 #[tokio::test]
 async fn simple_requests_that_could_be_csrf_are_refused_with_415() {
@@ -173,7 +173,7 @@ async fn metrics_count_requests_and_database_commands() {
 
 #[tokio::test]
 async fn cors_admits_only_the_configured_origins() {
-    let app = crate::helpers::spawn_app_with(|s| {
+    let app = crate::support::helpers::spawn_app_with(|s| {
         s.server.cors_origins = vec!["https://staff.alawael.example".into()]
     })
     .await;
@@ -304,7 +304,11 @@ fn thread_named(name: &str) -> bool {
 
 /// Sends `body` through a client of its own: a new connection, accepted by
 /// whichever serving thread takes it.
-async fn on_a_new_connection(app: &crate::helpers::TestApp, token: &str, body: Value) -> Value {
+async fn on_a_new_connection(
+    app: &crate::support::helpers::TestApp,
+    token: &str,
+    body: Value,
+) -> Value {
     reqwest::Client::new()
         .post(format!("{}/graphql", app.address))
         .bearer_auth(token)

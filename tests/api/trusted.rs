@@ -13,7 +13,9 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{TestApp, error_code, spawn_app_with, spawn_with_settings, test_settings};
+use crate::support::helpers::{
+    TestApp, error_code, spawn_app_with, spawn_with_settings, test_settings,
+};
 use crate::websockets::{Socket, connect_with, send};
 use alawael::config::{Environment, Settings};
 

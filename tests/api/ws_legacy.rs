@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::support::helpers::{TestApp, spawn_app, spawn_app_with};
 use crate::websockets::{SUBSCRIBE, Socket, connect_with, send};
 
 const PROTOCOL: &str = "graphql-ws";

@@ -15,7 +15,7 @@ use bson::{Document, doc};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, spawn_app_with, spawn_with_settings};
+use crate::support::helpers::{TestApp, error_code, spawn_app_with, spawn_with_settings};
 use crate::websockets::{init, next, send};
 
 const REQUEST: &str = "mutation($t: ReportType!, $p: JSON) { requestReport(type: $t, parameters: $p) { id type status parameters requestedBy { email } } }";
@@ -746,7 +746,7 @@ async fn a_report_whose_worker_died_is_computed_again_after_a_restart() {
     // A process claimed two reports and died: one after its first attempt,
     // one on its last allowed attempt. The database is prepared before the
     // next process starts.
-    let mut settings = crate::helpers::test_settings(alawael::config::Environment::Test);
+    let mut settings = crate::support::helpers::test_settings(alawael::config::Environment::Test);
     settings.reports.worker = true;
     let db = alawael::db::Db::connect(&settings.database).await.unwrap();
     alawael::db::migrations::up(&db).await.unwrap();

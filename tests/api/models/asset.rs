@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{error_code, spawn_app};
+use crate::support::helpers::{error_code, spawn_app};
 
 const CREATE: &str = "mutation($i: CreateAssetInput!) { createAsset(input: $i) { id name serialNumber status value { amountMinor currency } purchaseDate warrantyUntil location assignedTo { name } } }";
 const UPDATE: &str = "mutation($id: ID!, $i: UpdateAssetInput!) { updateAsset(id: $id, input: $i) { id name location serialNumber assignedTo { name } value { amountMinor } } }";

@@ -21,7 +21,9 @@ use sha2::Sha256;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{TestApp, error_code, spawn_app, spawn_app_with, spawn_with_settings};
+use crate::support::helpers::{
+    TestApp, error_code, spawn_app, spawn_app_with, spawn_with_settings,
+};
 
 /// How long any awaited state may take to appear.
 const DEADLINE: Duration = Duration::from_secs(20);

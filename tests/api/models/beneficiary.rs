@@ -8,8 +8,10 @@ use alawael::models::audit_log_entry::record::value_digest;
 use bson::{Bson, doc};
 use serde_json::{Value, json};
 
-use crate::clinic::{active_enrollment, create_beneficiary, create_program, ok, record_session};
-use crate::helpers::{TestApp, error_code, spawn_app};
+use crate::support::clinic::{
+    active_enrollment, create_beneficiary, create_program, ok, record_session,
+};
+use crate::support::helpers::{TestApp, error_code, spawn_app};
 
 const EXPORT: &str = "mutation($id: ID!) { exportBeneficiaryData(id: $id) }";
 const ERASE: &str = "mutation($id: ID!) { eraseBeneficiary(id: $id) { id fullName nationalId dateOfBirth guardian { name } medicalNotes erasedAt } }";

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::support::helpers::TestApp;
 
 /// Runs an operation that must succeed and returns `data.<field>`.
 pub async fn ok(app: &TestApp, token: &str, query: &str, variables: Value, field: &str) -> Value {

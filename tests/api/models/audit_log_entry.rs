@@ -4,7 +4,7 @@
 use alawael::models::audit_log_entry::record::{Actor, NewEntry};
 use bson::doc;
 
-use crate::helpers::spawn_app;
+use crate::support::helpers::spawn_app;
 
 fn entry(n: usize) -> NewEntry {
     NewEntry {
@@ -98,7 +98,11 @@ async fn when_the_audit_entry_cannot_be_written_the_change_is_undone() {
     let create = app
         .gql(Some(&token), "mutation { createAsset(input: { name: \"Ghost\", category: IT, value: { amountMinor: 1, currency: \"SAR\" } }) { id } }", serde_json::json!({}))
         .await;
-    assert_eq!(crate::helpers::error_code(&create), "INTERNAL", "{create}");
+    assert_eq!(
+        crate::support::helpers::error_code(&create),
+        "INTERNAL",
+        "{create}"
+    );
     let update = app
         .gql(
             Some(&token),
@@ -106,7 +110,7 @@ async fn when_the_audit_entry_cannot_be_written_the_change_is_undone() {
             serde_json::json!({ "id": kept }),
         )
         .await;
-    assert_eq!(crate::helpers::error_code(&update), "INTERNAL");
+    assert_eq!(crate::support::helpers::error_code(&update), "INTERNAL");
     let delete = app
         .gql(
             Some(&token),
@@ -114,7 +118,7 @@ async fn when_the_audit_entry_cannot_be_written_the_change_is_undone() {
             serde_json::json!({ "id": kept }),
         )
         .await;
-    assert_eq!(crate::helpers::error_code(&delete), "INTERNAL");
+    assert_eq!(crate::support::helpers::error_code(&delete), "INTERNAL");
 
     let list = app
         .gql(

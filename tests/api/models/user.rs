@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{error_code, spawn_app};
+use crate::support::helpers::{error_code, spawn_app};
 
 const CREATE: &str =
     "mutation($i: CreateUserInput!) { createUser(input: $i) { id email role active } }";

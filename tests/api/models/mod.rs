@@ -1,0 +1,9 @@
+//! One file per model: what is particular to it (the list contract every
+//! model keeps is checked once, in `contract`, over all of them).
+
+mod asset;
+mod audit_log_entry;
+mod beneficiary;
+pub mod report;
+mod user;
+pub mod webhook;
