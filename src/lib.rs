@@ -1,10 +1,13 @@
 //! Alawael: the GraphQL API of a rehabilitation centre's ERP.
 //!
-//! Requests flow one way: `http` (transport, auth header, limits) →
-//! `graphql` (one file per model: types, guards, resolvers) → `db` (one file
-//! per collection; row rules and queries live here) → MongoDB or FerretDB.
-//! `events` carries changes to subscriptions; `cache` is Redis or in-process;
-//! `reports` is the background worker that computes requested reports.
+//! Requests flow one way: `http` (transport, auth header, documents,
+//! caches, admission) → `graphql` (the engine: schema, pagination, loaders,
+//! guards, the shared resolvers) → `models` (one folder per model: its
+//! record, rules and API; `with_models!` lists them) → `db` (the handle,
+//! stores, pages, scopes, migrations) → MongoDB or FerretDB. `events`
+//! carries changes to subscriptions; `live` runs the workers (outbox,
+//! webhooks, sweeper); `cache` is Redis or in-process; `reports` computes
+//! requested reports in the background. See `docs/ARCHITECTURE.md`.
 
 pub mod auth;
 pub mod cache;

@@ -1,6 +1,8 @@
-//! The database handle: one MongoDB client (FerretDB in development and CI),
-//! monitoring for metrics and slow-operation logs, and one file per
-//! collection. Every query carries the configured time limit (`maxTimeMS`).
+//! The data layer's machinery: the database handle (one MongoDB client,
+//! FerretDB in development and CI), monitoring, stores, keyset pages, row
+//! scopes, claims, migrations and the outbox. A model's own collection
+//! lives in `models::<model>::record`. Every query carries the configured
+//! time limit (`maxTimeMS`).
 
 pub mod claims;
 pub mod dates;
