@@ -7,8 +7,15 @@
 //! `reportUpdated` streams), and on shutdown hands an unfinished report back
 //! to the queue.
 
+mod asset_inventory;
+mod audit_summary;
+mod beneficiary_progress;
 pub mod compute;
 pub mod params;
+mod program_occupancy;
+mod reads;
+mod therapist_workload;
+mod values;
 
 use std::sync::Arc;
 
