@@ -17,7 +17,7 @@ use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
 use super::{Db, DbResult};
-use crate::models::audit_log_entry::record::Actor;
+use crate::models::audit_log_entry::entry::Actor;
 
 pub const COLLECTION: &str = "outbox";
 

@@ -11,7 +11,7 @@ use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
 use crate::db::refresh_tokens::{Redeemed, RefreshTokenRecord};
 use crate::domain::Email;
 use crate::error::{ApiError, ApiResult};
-use crate::models::audit_log_entry::record::{Actor, NewEntry};
+use crate::models::audit_log_entry::entry::{Actor, NewEntry};
 use crate::models::user::api::User;
 use crate::models::user::record::UserRecord;
 use crate::state::AppState;

@@ -9,7 +9,8 @@ use super::loaders::Loaders;
 use crate::auth::Caller;
 use crate::db::model::{Access, Viewer};
 use crate::error::{ApiError, ApiResult};
-use crate::models::audit_log_entry::record::{Actor, Change, NewEntry};
+use crate::models::audit_log_entry::changes::Change;
+use crate::models::audit_log_entry::entry::{Actor, NewEntry};
 use crate::state::AppState;
 
 /// Per-request facts, put in the request's data by the HTTP layer.

@@ -24,7 +24,7 @@ use crate::db::{DbError, DbResult};
 use crate::domain::{GlobalId, NodeKind};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{ChangeKind, Snapshot};
-use crate::models::audit_log_entry::record::Actor;
+use crate::models::audit_log_entry::entry::Actor;
 
 /// A GraphQL node type backed by a stored model.
 pub trait ApiModel: Listed {

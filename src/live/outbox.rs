@@ -13,7 +13,8 @@ use bson::{DateTime, Document};
 use crate::db::DbResult;
 use crate::db::outbox::{Entry, Outbox};
 use crate::events::{ChangeKind, Event, Snapshot};
-use crate::models::audit_log_entry::record::{Change, NewEntry, diff, redact_fields};
+use crate::models::audit_log_entry::changes::{Change, diff, redact_fields};
+use crate::models::audit_log_entry::entry::NewEntry;
 use crate::models::events as names;
 use crate::state::AppState;
 

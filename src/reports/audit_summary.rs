@@ -9,7 +9,7 @@ use super::params::Window;
 use super::reads::grouped;
 use super::values::{number, text, window_filter, window_json};
 use crate::db::{Db, DbResult};
-use crate::models::audit_log_entry::record as audit;
+use crate::models::audit_log_entry::entry as audit;
 
 /// Groups `audit_logs` in the window by `field`; rows by count, most first.
 async fn audit_counts(

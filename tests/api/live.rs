@@ -469,7 +469,7 @@ async fn a_redis_outage_keeps_events_local_and_sharing_resumes_without_a_restart
 #[tokio::test]
 async fn a_change_whose_request_stopped_after_the_write_is_settled_by_recovery() {
     use alawael::db::outbox::{Entry, Outbox, State};
-    use alawael::models::audit_log_entry::record::Actor;
+    use alawael::models::audit_log_entry::entry::Actor;
 
     let app = spawn_app().await;
     let old = DateTime::from_millis(DateTime::now().timestamp_millis() - 60_000);

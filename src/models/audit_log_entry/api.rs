@@ -14,7 +14,7 @@ use crate::graphql::inputs::DateTimeRange;
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use crate::graphql::scalars::{DateTime, Long};
-use crate::models::audit_log_entry::record::{AuditEntry, AuditFilter as DbFilter, AuditOrder};
+use crate::models::audit_log_entry::entry::{AuditEntry, AuditFilter as DbFilter, AuditOrder};
 use crate::models::user::api::User;
 
 /// One entry of the append-only, hash-chained audit log.

@@ -2,11 +2,13 @@
 //! change goes through, verification, and its API (ADMIN).
 
 pub mod api;
-pub mod record;
+pub mod chain;
+pub mod changes;
+pub mod entry;
 
 /// The stored record, whose `Model` declaration says the collection, order
 /// fields, indexes, row scope and the fields kept out of logs and payloads.
-pub type Record = record::AuditEntry;
+pub type Record = entry::AuditEntry;
 
 /// The domain events its changes raise, which webhooks subscribe to.
 pub const EVENTS: &[&str] = &[];

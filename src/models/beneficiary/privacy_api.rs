@@ -9,7 +9,7 @@ use crate::events::{ChangeKind, Event, Snapshot};
 use crate::graphql::context::{ContextExt, audit};
 use crate::graphql::guards::{ADMIN, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
-use crate::models::audit_log_entry::record::Change;
+use crate::models::audit_log_entry::changes::Change;
 use crate::models::beneficiary::api::Beneficiary;
 use crate::models::beneficiary::privacy;
 

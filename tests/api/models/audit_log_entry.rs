@@ -1,7 +1,7 @@
 //! The audit chain: appends link to each other, and `verify` names the first
 //! entry that was changed, removed or moved.
 
-use alawael::models::audit_log_entry::record::{Actor, NewEntry};
+use alawael::models::audit_log_entry::entry::{Actor, NewEntry};
 use bson::doc;
 
 use crate::support::helpers::spawn_app;

@@ -4,7 +4,7 @@
 //! `verifyAuditChain` names.
 
 use alawael::domain::GlobalId;
-use alawael::models::audit_log_entry::record::value_digest;
+use alawael::models::audit_log_entry::changes::value_digest;
 use bson::{Bson, doc};
 use serde_json::{Value, json};
 

@@ -173,7 +173,7 @@ impl TestApp {
         &self,
         entity_type: &str,
         id: bson::oid::ObjectId,
-    ) -> Vec<alawael::models::audit_log_entry::record::AuditEntry> {
+    ) -> Vec<alawael::models::audit_log_entry::entry::AuditEntry> {
         self.state
             .db
             .audit()
