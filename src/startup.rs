@@ -79,7 +79,7 @@ impl Application {
             accounts: Arc::new(accounts),
             responses,
             admission: Arc::new(tokio::sync::Semaphore::new(settings_admission)),
-            trusted: Arc::new(crate::trusted::Trusted::default()),
+            trusted: Arc::new(crate::documents::trusted::Trusted::default()),
         });
         Ok(Self {
             listener,
@@ -112,7 +112,7 @@ impl Application {
         let server_settings = state.settings.server.clone();
         let documents = &state.settings.documents;
         if documents.manifest.is_some() || documents.from_redis {
-            let count = crate::trusted::reload(&state)
+            let count = crate::documents::trusted::reload(&state)
                 .await
                 .context("the trusted documents did not load")?;
             tracing::info!(
@@ -122,8 +122,9 @@ impl Application {
             );
         }
         // Reloads the trusted documents on SIGHUP (and on changes of the Redis set).
-        let _trusted =
-            crate::live::Workers(vec![tokio::spawn(crate::trusted::watch(state.clone()))]);
+        let _trusted = crate::live::Workers(vec![tokio::spawn(crate::documents::trusted::watch(
+            state.clone(),
+        ))]);
         let tls = match (
             &server_settings.tls_cert_path,
             &server_settings.tls_key_path,
@@ -144,12 +145,14 @@ impl Application {
             _ => None,
         };
         let serving = Serving {
-            documents: Arc::new(crate::graphql::documents::Documents::new(
+            documents: Arc::new(crate::documents::parsed::Documents::new(
                 state.settings.graphql.clone(),
             )),
             schema: build_schema(&state.settings.graphql),
             validated_schema: build_schema_for_validated(&state.settings.graphql),
-            hints: Arc::new(crate::graphql::hints::Hints::of::<crate::graphql::Query>()),
+            hints: Arc::new(crate::response_cache::hints::Hints::of::<
+                crate::graphql::Query,
+            >()),
             compressed: Arc::new(crate::http::responses::Compressed::new(
                 COMPRESSED_BODIES_BYTES,
             )),
@@ -254,10 +257,10 @@ impl Application {
 /// What every serving thread builds its router from.
 #[derive(Clone)]
 struct Serving {
-    documents: Arc<crate::graphql::documents::Documents>,
+    documents: Arc<crate::documents::parsed::Documents>,
     schema: crate::graphql::AlawaelSchema,
     validated_schema: crate::graphql::AlawaelSchema,
-    hints: Arc<crate::graphql::hints::Hints>,
+    hints: Arc<crate::response_cache::hints::Hints>,
     compressed: Arc<crate::http::responses::Compressed>,
     tls: Option<RustlsConfig>,
 }

@@ -34,7 +34,7 @@ pub struct AppState {
     /// Answers of read operations, dropped when a write touches what they show.
     pub responses: crate::response_cache::ResponseCache,
     /// The trusted documents (empty unless `[documents]` names a source).
-    pub trusted: Arc<crate::trusted::Trusted>,
+    pub trusted: Arc<crate::documents::trusted::Trusted>,
 }
 
 impl AppState {

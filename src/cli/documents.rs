@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use secrecy::ExposeSecret;
 
-use crate::graphql::manifest::normalise_id;
-use crate::trusted::store::Store;
+use crate::documents::trusted::manifest::normalise_id;
+use crate::documents::trusted::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,7 +34,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let database = crate::db::database_name(&options);
     match args.action {
         Action::Add { file } => {
-            let operations = crate::trusted::read_manifest(&file)?;
+            let operations = crate::documents::trusted::read_manifest(&file)?;
             let mut store = Store::open(&settings.redis, &database).await?;
             let added = store.add(&operations).await?;
             println!(

@@ -7,15 +7,11 @@
 pub mod auth;
 pub mod batch;
 pub mod context;
-pub mod documents;
 pub mod enums;
 pub mod errors;
 pub mod guards;
-pub mod hints;
 pub mod inputs;
-pub mod limits;
 pub mod loaders;
-pub mod manifest;
 pub mod model;
 pub mod money;
 pub mod node;

@@ -24,9 +24,9 @@ use crate::auth::caller::Caller;
 use crate::error::code;
 use crate::graphql::context::RequestContext;
 use crate::graphql::errors;
-use crate::graphql::hints::Plan;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::splice::{self, Splice};
+use crate::response_cache::hints::Plan;
 use crate::response_cache::{self, Flight, Lookup};
 use crate::state::AppState;
 
@@ -419,11 +419,14 @@ pub async fn execute(
 ) -> Result<Answer, Response> {
     let state = &api.app;
     let started = Instant::now();
-    let admitted = match super::trusted::admit(state, &api.documents, &mut request) {
-        Ok(super::trusted::Gate::Run) => Ok(()),
-        Ok(super::trusted::Gate::Persisted) => super::persisted::resolve(state, &mut request).await,
-        Err(refusal) => Err(refusal),
-    };
+    let admitted =
+        match crate::documents::trusted::admit::admit(state, &api.documents, &mut request) {
+            Ok(crate::documents::trusted::admit::Gate::Run) => Ok(()),
+            Ok(crate::documents::trusted::admit::Gate::Persisted) => {
+                crate::documents::persisted::resolve(state, &mut request).await
+            }
+            Err(refusal) => Err(refusal),
+        };
     if let Err((code, message)) = admitted {
         let operation = crate::http::metrics::operation_label(request.operation_name.as_deref());
         crate::http::metrics::record_request(operation, false, started.elapsed().as_secs_f64());

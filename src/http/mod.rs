@@ -8,9 +8,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
-pub mod persisted;
 pub mod responses;
-pub mod trusted;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -106,9 +104,9 @@ pub struct Api {
     /// `graphql::build_schema_for_validated`).
     pub validated_schema: AlawaelSchema,
     /// Documents already parsed and limit-checked, by their hash.
-    pub documents: Arc<crate::graphql::documents::Documents>,
+    pub documents: Arc<crate::documents::parsed::Documents>,
     /// The cache hints of the query root's fields and types.
-    pub hints: Arc<crate::graphql::hints::Hints>,
+    pub hints: Arc<crate::response_cache::hints::Hints>,
     /// Compressed bodies of answers read from the response cache.
     pub compressed: Arc<responses::Compressed>,
 }

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::caller::Caller;
 use crate::domain::Role;
-use crate::graphql::hints::Plan;
+use crate::response_cache::hints::Plan;
 
 /// What the cache did for one operation, as `extensions.cacheStatus` tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -431,7 +431,7 @@ fn operation(
     mut request: Request,
 ) -> Result<Operation, Message> {
     // Over websockets a persisted query is only ever a trusted document.
-    super::trusted::admit(&api.app, &api.documents, &mut request)
+    crate::documents::trusted::admit::admit(&api.app, &api.documents, &mut request)
         .map_err(|(code, message)| protocol.refused(id, code, &message))?;
     let document = api
         .documents

@@ -329,7 +329,9 @@ async fn a_reload_takes_a_new_manifest_and_keeps_the_old_set_when_the_new_one_is
     required(&post(&app, Some(&token), json!({ "query": OTHER })).await);
 
     manifest.write(&codegen(&[LOGIN, ME, OTHER]));
-    let count = alawael::trusted::reload(&app.state).await.expect("reloads");
+    let count = alawael::documents::trusted::reload(&app.state)
+        .await
+        .expect("reloads");
     assert_eq!(count, 3);
     let other = post(&app, Some(&token), json!({ "query": OTHER })).await;
     assert!(other["errors"].is_null(), "{other}");
@@ -337,7 +339,7 @@ async fn a_reload_takes_a_new_manifest_and_keeps_the_old_set_when_the_new_one_is
     let mut broken = apollo(&[ME]);
     broken["operations"][0]["id"] = json!(sha(OTHER));
     manifest.write(&broken);
-    let error = alawael::trusted::reload(&app.state)
+    let error = alawael::documents::trusted::reload(&app.state)
         .await
         .expect_err("a wrong hash is refused")
         .to_string();

@@ -12,11 +12,11 @@
 use async_graphql::Request;
 use async_graphql::parser::types::{DocumentOperations, OperationDefinition, Selection};
 
-use super::persisted::{Refusal, requested_hash};
+use crate::documents::parsed::Documents;
+use crate::documents::persisted::{Refusal, requested_hash};
+use crate::documents::trusted::{Digest32, Trusted, digest};
 use crate::error::code;
-use crate::graphql::documents::Documents;
 use crate::state::AppState;
-use crate::trusted::{Digest32, Trusted, digest};
 
 /// What to do with an admitted operation.
 #[derive(Debug, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use redis::aio::MultiplexedConnection;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use super::{Operation, TrustedError};
 use crate::config::RedisSettings;
+use crate::documents::trusted::{Operation, TrustedError};
 use crate::events::{self, Event};
 
 #[derive(Serialize, Deserialize)]
@@ -99,7 +99,7 @@ impl Store {
                         id: id.clone(),
                         reason: e.to_string(),
                     })?;
-                if hex::encode(super::digest(&stored.body)) != id {
+                if hex::encode(crate::documents::trusted::digest(&stored.body)) != id {
                     return Err(TrustedError::Stored {
                         id,
                         reason: "its body's SHA-256 is not its id".into(),

@@ -6,6 +6,8 @@
 //! announces a change on the event bus. A reload that fails keeps the set
 //! in use.
 
+pub mod admit;
+pub mod manifest;
 pub mod store;
 
 use std::collections::HashMap;
@@ -17,8 +19,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::config::Settings;
 use crate::events::Event;
-use crate::graphql::manifest::{self, ManifestError};
 use crate::state::AppState;
+use manifest::ManifestError;
 
 /// One trusted operation: its id (the SHA-256 of `body`, lowercase hex),
 /// the name and type the tools gave it (or the body says), and its text.

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::trusted::Operation;
+use crate::documents::trusted::Operation;
 
 const APOLLO_FORMAT: &str = "apollo-persisted-query-manifest";
 

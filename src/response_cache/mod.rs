@@ -13,6 +13,8 @@
 //! could not learn of this one's writes. Bumps that could not reach Redis
 //! are sent before the next lookup.
 
+pub mod hints;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

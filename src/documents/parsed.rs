@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use async_graphql::parser::types::ExecutableDocument;
 use sha2::{Digest, Sha256};
 
-use super::limits::{self, Refusal};
 use crate::config::GraphqlSettings;
+use crate::documents::limits::{self, Refusal};
 
 const CAPACITY: usize = 2_000;
 
