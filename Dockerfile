@@ -4,6 +4,7 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY macros ./macros
 COPY src ./src
 COPY assets ./assets
 COPY seeds ./seeds

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
 use crate::models::analytics_event::record::{
     Analytics, AnalyticsFilter as DbFilter, AnalyticsOrder, AnalyticsRecord, Interval,
@@ -154,10 +154,10 @@ pub struct AnalyticsBucket {
 #[derive(Default)]
 pub struct AnalyticsQuery;
 
+#[alawael_macros::connections]
 #[Object]
 impl AnalyticsQuery {
     /// Analytics events, a page at a time, newest last (ADMIN, MANAGER).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(MANAGERS)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -165,10 +165,7 @@ impl AnalyticsQuery {
     async fn analytics_events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which events to list.")] filter: Option<AnalyticsEventFilter>,
         #[graphql(desc = "The ordering; by time when absent.")] order_by: Option<
             AnalyticsEventOrder,
@@ -188,7 +185,7 @@ impl AnalyticsQuery {
         .to_document()?;
         Ok(model::list(
             ctx,
-            PageArgs::new(first, after, last, before),
+            page,
             filter,
             order_by.map(|o| (o.field.into(), o.direction)),
         )

@@ -23,7 +23,7 @@ use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard};
 use crate::graphql::inputs::{DateTimeRange, clearable, required};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::money::{Money, MoneyInput};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::rows::{Row, Scalar};
 use crate::graphql::scalars::{Date, DateTime};
 use crate::models::asset::record::{
@@ -285,11 +285,11 @@ fn to_bson<T: serde::Serialize>(value: &T) -> ApiResult<bson::Bson> {
 #[derive(Default)]
 pub struct AssetQuery;
 
+#[alawael_macros::connections]
 #[Object]
 impl AssetQuery {
     /// The centre's assets, a page at a time. Cacheable for 60 s (any asset
     /// write makes cached answers stale).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(ANY_ROLE)",
         complexity = "connection_cost(first, last, child_complexity)",
@@ -298,10 +298,7 @@ impl AssetQuery {
     async fn assets(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which assets to list.")] filter: Option<AssetFilter>,
         #[graphql(desc = "The ordering; by name when absent.")] order_by: Option<AssetOrder>,
     ) -> async_graphql::Result<Connection<Asset>> {
@@ -319,7 +316,7 @@ impl AssetQuery {
             created_from: range.from.map(Into::into),
             created_to: range.to.map(Into::into),
         };
-        let args = PageArgs::new(first, after, last, before);
+        let args = page;
         Ok(model::list(
             ctx,
             args,

@@ -19,7 +19,7 @@ use crate::graphql::enums::stored;
 use crate::graphql::guards::{ANY_ROLE, CLINICAL, MANAGERS, RoleGuard};
 use crate::graphql::inputs::{clearable, required};
 use crate::graphql::model::{self, ApiModel};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::{Date, DateTime};
 use crate::models::beneficiary::record::{
     BeneficiaryFilter as DbFilter, BeneficiaryOrder, BeneficiaryRecord, Consent as DbConsent,
@@ -84,6 +84,7 @@ pub struct Consent {
     pub recorded_at: DateTime,
 }
 
+#[alawael_macros::connections]
 #[ComplexObject]
 impl Beneficiary {
     /// The beneficiary's global id.
@@ -162,7 +163,6 @@ impl Beneficiary {
     }
 
     /// Their enrolments, a page at a time (a THERAPIST sees their own).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(CLINICAL)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -170,28 +170,16 @@ impl Beneficiary {
     async fn enrollments(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which enrolments to list.")] filter: Option<EnrollmentFilter>,
         #[graphql(desc = "The ordering; by start date when absent.")] order_by: Option<
             EnrollmentOrder,
         >,
     ) -> async_graphql::Result<Connection<Enrollment>> {
-        Ok(enrollments_of(
-            ctx,
-            "beneficiaryId",
-            self.record.id,
-            PageArgs::new(first, after, last, before),
-            filter,
-            order_by,
-        )
-        .await?)
+        Ok(enrollments_of(ctx, "beneficiaryId", self.record.id, page, filter, order_by).await?)
     }
 
     /// Their therapy sessions, a page at a time (a THERAPIST sees their own).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(CLINICAL)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -199,24 +187,13 @@ impl Beneficiary {
     async fn sessions(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which sessions to list.")] filter: Option<TherapySessionFilter>,
         #[graphql(desc = "The ordering; by start time when absent.")] order_by: Option<
             TherapySessionOrder,
         >,
     ) -> async_graphql::Result<Connection<TherapySession>> {
-        Ok(sessions_of(
-            ctx,
-            "beneficiaryId",
-            self.record.id,
-            PageArgs::new(first, after, last, before),
-            filter,
-            order_by,
-        )
-        .await?)
+        Ok(sessions_of(ctx, "beneficiaryId", self.record.id, page, filter, order_by).await?)
     }
 
     /// When the record was created.
@@ -404,11 +381,11 @@ fn to_bson<T: serde::Serialize>(value: &T) -> ApiResult<Bson> {
 #[derive(Default)]
 pub struct BeneficiaryQuery;
 
+#[alawael_macros::connections]
 #[Object]
 impl BeneficiaryQuery {
     /// The people the centre serves, a page at a time (a THERAPIST sees
     /// their own; USER sees names only).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(ANY_ROLE)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -416,10 +393,7 @@ impl BeneficiaryQuery {
     async fn beneficiaries(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which beneficiaries to list.")] filter: Option<BeneficiaryFilter>,
         #[graphql(desc = "The ordering; by full name when absent.")] order_by: Option<
             BeneficiaryOrderInput,
@@ -441,7 +415,7 @@ impl BeneficiaryQuery {
             genders: stored(filter.gender),
             erased: filter.erased,
         };
-        let args = PageArgs::new(first, after, last, before);
+        let args = page;
         Ok(model::list(
             ctx,
             args,

@@ -17,7 +17,7 @@ use crate::graphql::guards::{ANY_ROLE, CLINICAL, MANAGERS, RoleGuard};
 use crate::graphql::inputs::{clearable, required};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::money::{Money, MoneyInput};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
 use crate::models::asset::record::StoredMoney;
 use crate::models::disability_program::record::{
@@ -73,6 +73,7 @@ impl ApiModel for DisabilityProgram {
     }
 }
 
+#[alawael_macros::connections]
 #[ComplexObject]
 impl DisabilityProgram {
     /// The programme's global id.
@@ -104,7 +105,6 @@ impl DisabilityProgram {
     }
 
     /// Its enrolments, a page at a time (a THERAPIST sees their own).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(CLINICAL)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -112,24 +112,13 @@ impl DisabilityProgram {
     async fn enrollments(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which enrolments to list.")] filter: Option<EnrollmentFilter>,
         #[graphql(desc = "The ordering; by start date when absent.")] order_by: Option<
             EnrollmentOrder,
         >,
     ) -> async_graphql::Result<Connection<Enrollment>> {
-        Ok(enrollments_of(
-            ctx,
-            "programId",
-            self.record.id,
-            PageArgs::new(first, after, last, before),
-            filter,
-            order_by,
-        )
-        .await?)
+        Ok(enrollments_of(ctx, "programId", self.record.id, page, filter, order_by).await?)
     }
 
     /// When the record was created.
@@ -297,11 +286,11 @@ async fn staff(
 #[derive(Default)]
 pub struct ProgramQuery;
 
+#[alawael_macros::connections]
 #[Object]
 impl ProgramQuery {
     /// The centre's programmes, a page at a time. Cacheable for 300 s (any
     /// programme write makes cached answers stale).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(ANY_ROLE)",
         complexity = "connection_cost(first, last, child_complexity)",
@@ -310,17 +299,14 @@ impl ProgramQuery {
     async fn disability_programs(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which programmes to list.")] filter: Option<DisabilityProgramFilter>,
         #[graphql(desc = "The ordering; by name when absent.")] order_by: Option<
             DisabilityProgramOrder,
         >,
     ) -> async_graphql::Result<Connection<DisabilityProgram>> {
         let filter = filter.unwrap_or_default().into_db()?.to_document()?;
-        let args = PageArgs::new(first, after, last, before);
+        let args = page;
         Ok(model::list(
             ctx,
             args,

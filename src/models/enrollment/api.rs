@@ -280,10 +280,10 @@ async fn therapist(ctx: &Context<'_>, id: &ID) -> ApiResult<ObjectId> {
 #[derive(Default)]
 pub struct EnrollmentQuery;
 
+#[alawael_macros::connections]
 #[Object]
 impl EnrollmentQuery {
     /// Enrolments, a page at a time (ADMIN, MANAGER; a THERAPIST sees their own).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(CLINICAL)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -291,17 +291,14 @@ impl EnrollmentQuery {
     async fn enrollments(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which enrolments to list.")] filter: Option<EnrollmentFilter>,
         #[graphql(desc = "The ordering; by start date when absent.")] order_by: Option<
             EnrollmentOrder,
         >,
     ) -> async_graphql::Result<Connection<Enrollment>> {
         let filter = filter.unwrap_or_default().into_db()?.to_document()?;
-        let args = PageArgs::new(first, after, last, before);
+        let args = page;
         Ok(model::list(ctx, args, filter, order_by.map(EnrollmentOrder::pair)).await?)
     }
 

@@ -18,7 +18,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::enums::stored;
 use crate::graphql::guards::{MANAGERS, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
 use crate::models::report::record::{
     ReportFilter as DbFilter, ReportOrder as DbOrder, ReportRecord,
@@ -192,10 +192,10 @@ fn parameters_text(parameters: Option<Json<serde_json::Value>>) -> ApiResult<Str
 #[derive(Default)]
 pub struct ReportQuery;
 
+#[alawael_macros::connections]
 #[Object]
 impl ReportQuery {
     /// Reports, a page at a time (ADMIN all, MANAGER the ones they requested).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(MANAGERS)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -203,10 +203,7 @@ impl ReportQuery {
     async fn reports(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which reports to list.")] filter: Option<ReportFilter>,
         #[graphql(desc = "The ordering; by request time when absent.")] order_by: Option<
             ReportOrder,
@@ -217,7 +214,7 @@ impl ReportQuery {
             kinds: stored(filter.kind),
             statuses: stored(filter.status),
         };
-        let args = PageArgs::new(first, after, last, before);
+        let args = page;
         Ok(model::list(
             ctx,
             args,

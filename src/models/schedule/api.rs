@@ -21,7 +21,7 @@ use crate::graphql::guards::{ANY_ROLE, RoleGuard};
 use crate::graphql::inputs::DateTimeRange;
 use crate::graphql::inputs::required;
 use crate::graphql::model::{self, ApiModel};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
 use crate::models::asset::record::AssetRecord;
 use crate::models::disability_program::api::DisabilityProgram;
@@ -242,11 +242,11 @@ fn may_change(ctx: &Context<'_>, record: &ScheduleRecord) -> ApiResult<()> {
 #[derive(Default)]
 pub struct ScheduleQuery;
 
+#[alawael_macros::connections]
 #[Object]
 impl ScheduleQuery {
     /// Bookings, a page at a time (ADMIN and MANAGER see all; others the
     /// ones they made or that book them).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(ANY_ROLE)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -254,10 +254,7 @@ impl ScheduleQuery {
     async fn schedules(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which bookings to list.")] filter: Option<ScheduleFilter>,
         #[graphql(desc = "The ordering; by start time when absent.")] order_by: Option<
             ScheduleOrder,
@@ -284,7 +281,7 @@ impl ScheduleQuery {
             starts_from: range.from.map(Into::into),
             starts_to: range.to.map(Into::into),
         };
-        let args = PageArgs::new(first, after, last, before);
+        let args = page;
         Ok(model::list(
             ctx,
             args,

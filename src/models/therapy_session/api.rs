@@ -267,10 +267,10 @@ fn may_write(ctx: &Context<'_>, therapist: ObjectId) -> ApiResult<()> {
 #[derive(Default)]
 pub struct SessionQuery;
 
+#[alawael_macros::connections]
 #[Object]
 impl SessionQuery {
     /// Therapy sessions, a page at a time (ADMIN, MANAGER; a THERAPIST sees their own).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(CLINICAL)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -278,17 +278,14 @@ impl SessionQuery {
     async fn therapy_sessions(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which sessions to list.")] filter: Option<TherapySessionFilter>,
         #[graphql(desc = "The ordering; by start time when absent.")] order_by: Option<
             TherapySessionOrder,
         >,
     ) -> async_graphql::Result<Connection<TherapySession>> {
         let filter = filter.unwrap_or_default().into_db()?.to_document()?;
-        let args = PageArgs::new(first, after, last, before);
+        let args = page;
         Ok(model::list(ctx, args, filter, order_by.map(TherapySessionOrder::pair)).await?)
     }
 

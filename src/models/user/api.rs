@@ -15,7 +15,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::enums::Role as RoleValue;
 use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard, SelfOrManagers};
 use crate::graphql::inputs::required;
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
 use crate::models::user::record::{
     UserFilter as DbUserFilter, UserForCreate, UserForUpdate, UserRecord,
@@ -255,6 +255,7 @@ pub fn user_id(id: &ID) -> ApiResult<ObjectId> {
 #[derive(Default)]
 pub struct UserQuery;
 
+#[alawael_macros::connections]
 #[Object]
 impl UserQuery {
     /// The signed-in account.
@@ -274,7 +275,6 @@ impl UserQuery {
 
     /// All accounts, a page at a time (ADMIN, MANAGER).
     // The four Relay arguments, a filter and an ordering are the public API.
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(MANAGERS)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -282,10 +282,7 @@ impl UserQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which accounts to list.")] filter: Option<UserFilter>,
         #[graphql(desc = "The ordering; by name when absent.")] order_by: Option<UserOrder>,
     ) -> async_graphql::Result<Connection<User>> {
@@ -295,7 +292,7 @@ impl UserQuery {
             active: filter.active,
             search: search_pattern(filter.search, "filter.search")?,
         };
-        let args = PageArgs::new(first, after, last, before);
+        let args = page;
         Ok(crate::graphql::model::list(
             ctx,
             args,

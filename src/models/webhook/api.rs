@@ -15,7 +15,7 @@ use crate::events::ChangeKind;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::{ADMIN, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
 use crate::live::webhooks::{publish_delivery, resolve_target, rules};
 use crate::models::events as names;
@@ -71,6 +71,7 @@ impl ApiModel for Webhook {
     }
 }
 
+#[alawael_macros::connections]
 #[ComplexObject]
 impl Webhook {
     /// The webhook's global id.
@@ -104,15 +105,11 @@ impl Webhook {
     }
 
     /// Its deliveries, a page at a time (oldest first unless ordered otherwise).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Which deliveries to list.")] filter: Option<WebhookDeliveryFilter>,
         #[graphql(desc = "The ordering; by creation time when absent.")] order_by: Option<
             WebhookDeliveryOrder,
@@ -134,7 +131,7 @@ impl Webhook {
             ctx,
             "webhookId",
             self.record.id,
-            PageArgs::new(first, after, last, before),
+            page,
             filter,
             order_by.map(|o| (o.field.into(), o.direction)),
         )
@@ -219,10 +216,10 @@ async fn loaded(ctx: &Context<'_>, id: &ID) -> ApiResult<Arc<WebhookRecord>> {
 #[derive(Default)]
 pub struct WebhookQuery;
 
+#[alawael_macros::connections]
 #[Object]
 impl WebhookQuery {
     /// The webhooks, a page at a time (ADMIN).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(
         guard = "RoleGuard::new(ADMIN)",
         complexity = "connection_cost(first, last, child_complexity)"
@@ -230,10 +227,7 @@ impl WebhookQuery {
     async fn webhooks(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Rows before this cursor.")] before: Option<String>,
-        #[graphql(desc = "How many rows from the start (at most 100).")] first: Option<i32>,
-        #[graphql(desc = "How many rows from the end (at most 100).")] last: Option<i32>,
+        page: PageArgs,
         #[graphql(desc = "Only active (true) or inactive (false) webhooks.")] active: Option<bool>,
     ) -> async_graphql::Result<Connection<Webhook>> {
         let filter = match active {
@@ -242,7 +236,7 @@ impl WebhookQuery {
         };
         Ok(model::list(
             ctx,
-            PageArgs::new(first, after, last, before),
+            page,
             filter,
             Some((WebhookOrder::CreatedAt, OrderDirection::Asc)),
         )
