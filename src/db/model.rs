@@ -154,6 +154,9 @@ pub trait Model: Record {
     const ENTITY: &'static str = Self::KIND.name();
     /// Field names whose values never enter the audit log.
     const SENSITIVE: &'static [&'static str] = &[];
+    /// Field names left out of the audit log altogether: stored-only keys
+    /// whose changes tell a reader nothing (`SENSITIVE` ones are listed, redacted).
+    const UNAUDITED: &'static [&'static str] = &[];
     /// Field names whose values never leave the process (not on the event
     /// bus across instances, not in webhooks).
     const SECRET: &'static [&'static str] = &[];

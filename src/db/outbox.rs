@@ -17,6 +17,7 @@ use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
 use super::{Db, DbResult};
+use crate::models::audit_log_entry::changes::Redaction;
 use crate::models::audit_log_entry::entry::Actor;
 
 pub const COLLECTION: &str = "outbox";
@@ -58,6 +59,9 @@ pub struct Entry {
     /// Stored-only fields left out of webhook payloads.
     #[serde(default)]
     pub internal: Vec<String>,
+    /// Fields left out of the audit entry.
+    #[serde(default)]
+    pub unaudited: Vec<String>,
     /// The row before the change (updates and deletions); dropped when done.
     #[serde(default)]
     pub before: Option<Document>,
@@ -66,6 +70,16 @@ pub struct Entry {
     pub stamp: Option<DateTime>,
     #[serde(default)]
     pub prev_stamp: Option<DateTime>,
+}
+
+impl Entry {
+    /// What the audit entry keeps out of the change, as the model declared it.
+    pub fn redaction(&self) -> Redaction {
+        Redaction {
+            redacted: self.sensitive.clone(),
+            omitted: self.unaudited.clone(),
+        }
+    }
 }
 
 pub struct Outbox {

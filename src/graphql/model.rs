@@ -24,6 +24,7 @@ use crate::db::{DbError, DbResult};
 use crate::domain::{GlobalId, NodeKind};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{ChangeKind, Snapshot};
+use crate::models::audit_log_entry::changes::Redaction;
 use crate::models::audit_log_entry::entry::Actor;
 
 /// A GraphQL node type backed by a stored model.
@@ -271,6 +272,7 @@ pub async fn intend<M: Model>(
     let prev_stamp = before
         .as_ref()
         .and_then(|b| b.get_datetime("updatedAt").ok().copied());
+    let redaction = Redaction::of::<M>();
     let entry = Entry {
         id: ObjectId::new(),
         state: OutboxState::Intent,
@@ -282,7 +284,8 @@ pub async fn intend<M: Model>(
         action: action.to_string(),
         actor,
         request_id: Some(request.request_id.clone()),
-        sensitive: M::SENSITIVE.iter().map(|f| f.to_string()).collect(),
+        sensitive: redaction.redacted,
+        unaudited: redaction.omitted,
         secret: M::SECRET.iter().map(|f| f.to_string()).collect(),
         internal: M::INTERNAL.iter().map(|f| f.to_string()).collect(),
         before,

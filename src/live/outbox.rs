@@ -13,7 +13,7 @@ use bson::{DateTime, Document};
 use crate::db::DbResult;
 use crate::db::outbox::{Entry, Outbox};
 use crate::events::{ChangeKind, Event, Snapshot};
-use crate::models::audit_log_entry::changes::{Change, diff, redact_fields};
+use crate::models::audit_log_entry::changes::{Change, diff};
 use crate::models::audit_log_entry::entry::NewEntry;
 use crate::models::events as names;
 use crate::state::AppState;
@@ -32,8 +32,7 @@ pub async fn audit(
     entry: &Entry,
     after: Option<&Document>,
 ) -> DbResult<Vec<Change>> {
-    let sensitive: Vec<&str> = entry.sensitive.iter().map(String::as_str).collect();
-    let changes = redact_fields(diff(entry.before.as_ref(), after), &sensitive);
+    let changes = diff(entry.before.as_ref(), after, &entry.redaction());
     app.db
         .audit()
         .append(NewEntry {

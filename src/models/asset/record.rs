@@ -257,6 +257,7 @@ crate::order_fields! {
 impl crate::db::model::Model for AssetRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Asset;
     const INTERNAL: &'static [&'static str] = &["serialKey"];
+    const UNAUDITED: &'static [&'static str] = &["serialKey"];
     type Order = AssetOrder;
 
     fn extra_indexes() -> Vec<(&'static str, bson::Document, bool)> {

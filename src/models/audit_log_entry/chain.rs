@@ -11,7 +11,7 @@ use mongodb::Collection;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use super::changes::{redact_fields, value_digest};
+use super::changes::value_digest;
 use super::entry::{AuditEntry, COLLECTION, NewEntry};
 use crate::db::{Db, DbError, DbResult};
 
@@ -231,10 +231,6 @@ impl AuditLog {
     pub async fn append(&self, entry: NewEntry) -> DbResult<AuditEntry> {
         let lock = append_lock();
         let _guard = lock.lock().await;
-        let entry = NewEntry {
-            changes: redact_fields(entry.changes, &[]),
-            ..entry
-        };
         for _ in 0..APPEND_ATTEMPTS {
             let last = self
                 .collection
@@ -347,3 +343,4 @@ impl Db {
         AuditLog::new(self)
     }
 }
+

@@ -6,17 +6,14 @@ use bson::{Bson, Document};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::db::model::Model;
+
 /// What an erased value reads.
 pub const ERASED: &str = "[erased]";
-/// Field names whose values never enter the log.
-const SENSITIVE: &[&str] = &[
-    "passwordHash",
-    "password",
-    "secret",
-    "nationalId",
-    "medicalNotes",
-    "notes",
-];
+/// What a redacted value reads.
+pub const REDACTED: &str = "[redacted]";
+/// Fields no change lists: the id and the bookkeeping stamps.
+const BOOKKEEPING: &[&str] = &["_id", "updatedAt", "createdAt"];
 
 /// One changed field, before and after. When a person's data is erased, a
 /// value is replaced by `[erased]` and its digest kept beside it, so the
@@ -75,29 +72,50 @@ pub fn value_digest(value: &Bson) -> String {
     ))
 }
 
-/// Replaces the values of sensitive fields (the shared list and `extra`) by a mark.
-pub fn redact_fields(changes: Vec<Change>, extra: &[&str]) -> Vec<Change> {
-    changes
-        .into_iter()
-        .map(|mut c| {
-            if SENSITIVE.contains(&c.field.as_str()) || extra.contains(&c.field.as_str()) {
-                let mark = |b: &Bson| {
-                    if matches!(b, Bson::Null) {
-                        Bson::Null
-                    } else {
-                        Bson::String("[redacted]".into())
-                    }
-                };
-                c.before = mark(&c.before);
-                c.after = mark(&c.after);
-            }
-            c
-        })
-        .collect()
+/// What the audit log keeps out of one model's changes, as the model
+/// declares it: the values it redacts (`Model::SENSITIVE`) and the fields
+/// it leaves out altogether (`Model::UNAUDITED`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redaction {
+    pub redacted: Vec<String>,
+    pub omitted: Vec<String>,
 }
 
-/// The fields that differ between two documents, as changes.
-pub fn diff(before: Option<&Document>, after: Option<&Document>) -> Vec<Change> {
+impl Redaction {
+    /// The redaction `M` declares.
+    pub fn of<M: Model>() -> Self {
+        let owned = |fields: &[&str]| fields.iter().map(|f| f.to_string()).collect();
+        Self {
+            redacted: owned(M::SENSITIVE),
+            omitted: owned(M::UNAUDITED),
+        }
+    }
+
+    fn redacts(&self, field: &str) -> bool {
+        self.redacted.iter().any(|f| f == field)
+    }
+
+    fn omits(&self, field: &str) -> bool {
+        BOOKKEEPING.contains(&field) || self.omitted.iter().any(|f| f == field)
+    }
+}
+
+/// A set value replaced by the redaction mark (an unset one stays unset).
+fn redact(value: Bson) -> Bson {
+    match value {
+        Bson::Null => Bson::Null,
+        _ => Bson::String(REDACTED.into()),
+    }
+}
+
+/// The top-level fields that differ between two versions of a row, as
+/// changes (a nested document that differs is one change, whole), with
+/// `redaction` applied; the id and the bookkeeping stamps are left out.
+pub fn diff(
+    before: Option<&Document>,
+    after: Option<&Document>,
+    redaction: &Redaction,
+) -> Vec<Change> {
     let empty = Document::new();
     let before = before.unwrap_or(&empty);
     let after = after.unwrap_or(&empty);
@@ -105,11 +123,18 @@ pub fn diff(before: Option<&Document>, after: Option<&Document>) -> Vec<Change> 
     keys.sort();
     keys.dedup();
     keys.into_iter()
-        .filter(|k| !matches!(k.as_str(), "_id" | "updatedAt" | "createdAt" | "serialKey"))
+        .filter(|k| !redaction.omits(k))
         .filter_map(|k| {
             let b = before.get(k).cloned().unwrap_or(Bson::Null);
             let a = after.get(k).cloned().unwrap_or(Bson::Null);
-            (b != a).then(|| Change::new(k.clone(), b, a))
+            (b != a).then(|| {
+                if redaction.redacts(k) {
+                    Change::new(k.clone(), redact(b), redact(a))
+                } else {
+                    Change::new(k.clone(), b, a)
+                }
+            })
         })
         .collect()
 }
+
