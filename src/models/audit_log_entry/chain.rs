@@ -344,3 +344,161 @@ impl Db {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use bson::oid::ObjectId;
+
+    use super::*;
+    use crate::models::audit_log_entry::changes::Change;
+    use crate::models::audit_log_entry::entry::Actor;
+
+    fn new_entry(n: u8) -> NewEntry {
+        NewEntry {
+            id: None,
+            actor: Actor::user(ObjectId::from_bytes([n; 12])),
+            action: format!("test.step{n}"),
+            entity_type: "Test".into(),
+            entity_id: Some(n.to_string()),
+            changes: vec![Change::new(
+                "name",
+                Bson::String(format!("before {n}")),
+                Bson::String(format!("after {n}")),
+            )],
+            request_id: Some(format!("request-{n}")),
+        }
+    }
+
+    /// `count` entries, each chained after the one before.
+    fn chain(count: u8) -> Vec<AuditEntry> {
+        let mut entries: Vec<AuditEntry> = Vec::new();
+        for n in 1..=count {
+            let link = match entries.last() {
+                Some(last) => Link::after(last.seq, &last.hash).expect("far from exhausted"),
+                None => Link::first(),
+            };
+            let at = DateTime::from_millis(1_700_000_000_000 + i64::from(n));
+            entries.push(new_entry(n).chained(link, at));
+        }
+        entries
+    }
+
+    #[test]
+    fn an_entrys_hash_changes_when_any_hashed_field_changes() {
+        let entry = chain(1).remove(0);
+        let edits: Vec<(&str, fn(&mut AuditEntry))> = vec![
+            ("seq", |e| e.seq += 1),
+            ("at", |e| {
+                e.at = DateTime::from_millis(e.at.timestamp_millis() + 1);
+            }),
+            ("actor kind", |e| e.actor.kind = "system".into()),
+            ("actor id", |e| e.actor.id = None),
+            ("action", |e| e.action = "test.rewritten".into()),
+            ("entity type", |e| e.entity_type = "Other".into()),
+            ("entity id", |e| e.entity_id = None),
+            ("a change's field", |e| e.changes[0].field = "title".into()),
+            ("a change's before", |e| e.changes[0].before = Bson::Null),
+            ("a change's after", |e| e.changes[0].after = Bson::Int32(1)),
+            ("a change added", |e| {
+                e.changes
+                    .push(Change::new("extra", Bson::Null, Bson::Int32(1)));
+            }),
+            ("a change removed", |e| e.changes.clear()),
+            ("request id", |e| e.request_id = None),
+            ("prev hash", |e| e.prev_hash = "1".repeat(64)),
+        ];
+        for (what, edit) in edits {
+            let mut edited = entry.clone();
+            edit(&mut edited);
+            assert_ne!(edited.compute_hash(), entry.hash, "{what}");
+        }
+        let mut moved = entry.clone();
+        moved.id = ObjectId::new();
+        assert_eq!(moved.compute_hash(), entry.hash, "the id is not hashed");
+    }
+
+    #[test]
+    fn the_chain_links_each_entry_to_the_previous_hash_starting_from_genesis() {
+        let entries = chain(4);
+        assert_eq!(entries[0].seq, 1);
+        assert_eq!(entries[0].prev_hash, GENESIS);
+        for pair in entries.windows(2) {
+            assert_eq!(pair[1].seq, pair[0].seq + 1);
+            assert_eq!(pair[1].prev_hash, pair[0].hash);
+        }
+        for entry in &entries {
+            assert_eq!(entry.v, CHAIN_VERSION);
+            assert_eq!(entry.hash, entry.compute_hash());
+        }
+        assert_eq!(verify_entries(&entries), (4, None));
+    }
+
+    #[test]
+    fn no_entry_follows_the_last_possible_seq() {
+        assert_eq!(Link::after(i64::MAX, GENESIS), None);
+    }
+
+    #[test]
+    fn verification_finds_a_changed_entry() {
+        let mut entries = chain(5);
+        entries[2].action = "test.rewritten".into();
+        let breach = Breach {
+            seq: 3,
+            reason: "its content does not match its hash".into(),
+        };
+        assert_eq!(verify_entries(&entries), (2, Some(breach)));
+    }
+
+    #[test]
+    fn verification_finds_a_removed_entry() {
+        let mut entries = chain(5);
+        entries.remove(3);
+        let breach = Breach {
+            seq: 4,
+            reason: "entry 4 is missing (found 5 next)".into(),
+        };
+        assert_eq!(verify_entries(&entries), (3, Some(breach)));
+    }
+
+    #[test]
+    fn verification_finds_a_reordered_entry() {
+        let mut entries = chain(5);
+        entries.swap(1, 2);
+        let breach = Breach {
+            seq: 2,
+            reason: "entry 2 is missing (found 3 next)".into(),
+        };
+        assert_eq!(verify_entries(&entries), (1, Some(breach)));
+    }
+
+    #[test]
+    fn verification_finds_entries_whose_positions_were_swapped() {
+        let mut entries = chain(5);
+        entries.swap(1, 2);
+        entries[1].seq = 2;
+        entries[2].seq = 3;
+        let (checked, breach) = verify_entries(&entries);
+        assert_eq!(checked, 1);
+        assert_eq!(breach.map(|b| b.seq), Some(2));
+    }
+
+    #[test]
+    fn erased_values_keep_the_chain_verifiable() {
+        let mut entries = chain(3);
+        assert!(entries[1].changes[0].erase());
+        assert_eq!(verify_entries(&entries), (3, None));
+    }
+
+    #[test]
+    fn verification_finds_a_digest_kept_beside_a_value_that_is_not_erased() {
+        let mut entries = chain(3);
+        let change = &mut entries[1].changes[0];
+        change.after_digest = Some(crate::models::audit_log_entry::changes::value_digest(
+            &change.after,
+        ));
+        let breach = Breach {
+            seq: 2,
+            reason: "a value kept beside its digest is not the erased mark".into(),
+        };
+        assert_eq!(verify_entries(&entries), (1, Some(breach)));
+    }
+}

@@ -138,3 +138,153 @@ pub fn diff(
         .collect()
 }
 
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use bson::doc;
+
+    use super::*;
+
+    fn none() -> Redaction {
+        Redaction::default()
+    }
+
+    #[test]
+    fn diff_lists_added_removed_and_changed_fields() {
+        let before = doc! { "name": "Walker", "location": "Store" };
+        let after = doc! { "name": "Walker 2", "status": "AVAILABLE" };
+        assert_eq!(
+            diff(Some(&before), Some(&after), &none()),
+            [
+                Change::new("location", "Store".into(), Bson::Null),
+                Change::new("name", "Walker".into(), "Walker 2".into()),
+                Change::new("status", Bson::Null, "AVAILABLE".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn diff_of_a_creation_or_a_deletion_lists_every_field() {
+        let row = doc! { "_id": 1, "name": "Walker" };
+        assert_eq!(
+            diff(None, Some(&row), &none()),
+            [Change::new("name", Bson::Null, "Walker".into())]
+        );
+        assert_eq!(
+            diff(Some(&row), None, &none()),
+            [Change::new("name", "Walker".into(), Bson::Null)]
+        );
+    }
+
+    #[test]
+    fn diff_lists_a_changed_nested_document_as_one_change() {
+        let before = doc! { "value": { "amountMinor": 1_i64, "currency": "SAR" } };
+        let after = doc! { "value": { "amountMinor": 2_i64, "currency": "SAR" } };
+        assert_eq!(
+            diff(Some(&before), Some(&after), &none()),
+            [Change::new(
+                "value",
+                Bson::Document(doc! { "amountMinor": 1_i64, "currency": "SAR" }),
+                Bson::Document(doc! { "amountMinor": 2_i64, "currency": "SAR" }),
+            )]
+        );
+        assert!(diff(Some(&before), Some(&before), &none()).is_empty());
+    }
+
+    #[test]
+    fn unchanged_fields_and_bookkeeping_stamps_produce_nothing() {
+        let before = doc! { "_id": 1, "name": "Walker", "createdAt": 1, "updatedAt": 1 };
+        let after = doc! { "_id": 2, "name": "Walker", "createdAt": 2, "updatedAt": 2 };
+        assert!(diff(Some(&before), Some(&after), &none()).is_empty());
+    }
+
+    #[test]
+    fn sensitive_fields_are_redacted_and_omitted_ones_left_out() {
+        let redaction = Redaction {
+            redacted: vec!["notes".into()],
+            omitted: vec!["serialKey".into()],
+        };
+        let before = doc! { "notes": "private", "serialKey": "a" };
+        let after = doc! { "notes": "more private", "serialKey": "b" };
+        assert_eq!(
+            diff(Some(&before), Some(&after), &redaction),
+            [Change::new("notes", REDACTED.into(), REDACTED.into())]
+        );
+        assert_eq!(
+            diff(None, Some(&after), &redaction),
+            [Change::new("notes", Bson::Null, REDACTED.into())],
+            "an unset value stays unset"
+        );
+    }
+
+    /// Every field `M` declares anything about, and one it does not, each
+    /// changed: the fields redacted are exactly `SENSITIVE`, the fields
+    /// left out exactly `UNAUDITED`; every other field shows its values.
+    fn assert_redaction_is_declaration<M: Model>() {
+        let redaction = Redaction::of::<M>();
+        assert_eq!(redaction.redacted, M::SENSITIVE, "{}", M::ENTITY);
+        assert_eq!(redaction.omitted, M::UNAUDITED, "{}", M::ENTITY);
+        let fields: BTreeSet<&str> = [M::SENSITIVE, M::UNAUDITED, M::SECRET, M::INTERNAL]
+            .concat()
+            .into_iter()
+            .chain(["plain"])
+            .collect();
+        let mut before = Document::new();
+        let mut after = Document::new();
+        for field in &fields {
+            before.insert(*field, "old");
+            after.insert(*field, "new");
+        }
+        let changes = diff(Some(&before), Some(&after), &redaction);
+        let listed: BTreeSet<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        let left_out: BTreeSet<&str> = fields.difference(&listed).copied().collect();
+        let redacted: BTreeSet<&str> = changes
+            .iter()
+            .filter(|c| c.before == Bson::String(REDACTED.into()))
+            .map(|c| c.field.as_str())
+            .collect();
+        let declared = |list: &[&'static str]| list.iter().copied().collect::<BTreeSet<&str>>();
+        assert_eq!(left_out, declared(M::UNAUDITED), "{}", M::ENTITY);
+        assert_eq!(redacted, declared(M::SENSITIVE), "{}", M::ENTITY);
+        for change in changes
+            .iter()
+            .filter(|c| !redacted.contains(c.field.as_str()))
+        {
+            assert_eq!(
+                (&change.before, &change.after),
+                (&Bson::from("old"), &Bson::from("new")),
+                "{}",
+                M::ENTITY
+            );
+        }
+    }
+
+    #[test]
+    fn the_redaction_for_each_model_is_exactly_its_declaration() {
+        use crate::models::*;
+        assert_redaction_is_declaration::<analytics_event::record::AnalyticsRecord>();
+        assert_redaction_is_declaration::<asset::record::AssetRecord>();
+        assert_redaction_is_declaration::<audit_log_entry::entry::AuditEntry>();
+        assert_redaction_is_declaration::<beneficiary::record::BeneficiaryRecord>();
+        assert_redaction_is_declaration::<disability_program::record::ProgramRecord>();
+        assert_redaction_is_declaration::<enrollment::record::EnrollmentRecord>();
+        assert_redaction_is_declaration::<report::record::ReportRecord>();
+        assert_redaction_is_declaration::<schedule::record::ScheduleRecord>();
+        assert_redaction_is_declaration::<therapy_session::record::SessionRecord>();
+        assert_redaction_is_declaration::<user::record::UserRecord>();
+        assert_redaction_is_declaration::<webhook::record::WebhookRecord>();
+        assert_redaction_is_declaration::<webhook_delivery::record::DeliveryRecord>();
+    }
+
+    #[test]
+    fn assets_leave_their_serial_key_out_of_the_audit_log() {
+        assert_eq!(
+            Redaction::of::<crate::models::asset::record::AssetRecord>(),
+            Redaction {
+                redacted: vec![],
+                omitted: vec!["serialKey".into()],
+            }
+        );
+    }
+}
