@@ -382,10 +382,13 @@ mod tests {
         entries
     }
 
+    /// A change made to a stored entry.
+    type Edit = fn(&mut AuditEntry);
+
     #[test]
     fn an_entrys_hash_changes_when_any_hashed_field_changes() {
         let entry = chain(1).remove(0);
-        let edits: Vec<(&str, fn(&mut AuditEntry))> = vec![
+        let edits: Vec<(&str, Edit)> = vec![
             ("seq", |e| e.seq += 1),
             ("at", |e| {
                 e.at = DateTime::from_millis(e.at.timestamp_millis() + 1);
