@@ -59,9 +59,11 @@ pub struct Entry {
     /// Stored-only fields left out of webhook payloads.
     #[serde(default)]
     pub internal: Vec<String>,
-    /// Fields left out of the audit entry.
+    /// Fields left out of the audit entry; `None` in intents written before
+    /// models declared them, which leave out their stored-only keys instead
+    /// (what the audit writer left out then was one of those).
     #[serde(default)]
-    pub unaudited: Vec<String>,
+    pub unaudited: Option<Vec<String>>,
     /// The row before the change (updates and deletions); dropped when done.
     #[serde(default)]
     pub before: Option<Document>,
@@ -77,7 +79,10 @@ impl Entry {
     pub fn redaction(&self) -> Redaction {
         Redaction {
             redacted: self.sensitive.clone(),
-            omitted: self.unaudited.clone(),
+            omitted: self
+                .unaudited
+                .clone()
+                .unwrap_or_else(|| self.internal.clone()),
         }
     }
 }

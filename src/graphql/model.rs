@@ -285,7 +285,7 @@ pub async fn intend<M: Model>(
         actor,
         request_id: Some(request.request_id.clone()),
         sensitive: redaction.redacted,
-        unaudited: redaction.omitted,
+        unaudited: Some(redaction.omitted),
         secret: M::SECRET.iter().map(|f| f.to_string()).collect(),
         internal: M::INTERNAL.iter().map(|f| f.to_string()).collect(),
         before,

@@ -487,7 +487,7 @@ async fn a_change_whose_request_stopped_after_the_write_is_settled_by_recovery()
         sensitive: vec![],
         secret: vec![],
         internal: vec![],
-        unaudited: vec![],
+        unaudited: Some(vec![]),
         before: None,
         stamp: None,
         prev_stamp: None,
