@@ -18,6 +18,25 @@ use serde::de::DeserializeOwned;
 use super::page::{self, Page, Sort, Window};
 use super::{Db, DbError, DbResult};
 
+/// A validated change to a stored record: each field `None` leaves the
+/// stored one as it is, `Some(None)` clears an optional one. The `$set` is
+/// derived from it (serialised under the stored names), so no update builds
+/// its document by hand. Fields are `#[serde(skip_serializing_if =
+/// "Option::is_none")]`.
+pub trait ForUpdate: Serialize {
+    /// The `$set` document.
+    fn to_set(&self) -> DbResult<Document> {
+        Ok(bson::to_document(self)?)
+    }
+}
+
+/// A `$set` written out by hand (updates that have no typed change yet).
+impl ForUpdate for Document {
+    fn to_set(&self) -> DbResult<Document> {
+        Ok(self.clone())
+    }
+}
+
 /// A stored model: its collection and its id. Declaring this is what a new
 /// model needs for `Store` and for a dataloader by id.
 pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {

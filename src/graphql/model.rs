@@ -19,7 +19,7 @@ use crate::auth::Caller;
 use crate::db::model::{Model, OrderField};
 use crate::db::outbox::{Entry, Outbox, State as OutboxState};
 use crate::db::page::Page;
-use crate::db::store::{Record, Store};
+use crate::db::store::{ForUpdate, Record, Store};
 use crate::db::{DbError, DbResult};
 use crate::domain::{GlobalId, NodeKind};
 use crate::error::{ApiError, ApiResult};
@@ -410,11 +410,12 @@ pub async fn insert<N: ApiModel>(
 pub async fn update<N: ApiModel>(
     ctx: &Context<'_>,
     before: &N::Record,
-    mut set: Document,
+    change: impl ForUpdate,
     action: &str,
     clash: &str,
 ) -> ApiResult<N> {
     let stamp = DateTime::now();
+    let mut set = change.to_set()?;
     set.insert("updatedAt", stamp);
     let pending = intend(
         ctx,

@@ -12,16 +12,16 @@ use bson::oid::ObjectId;
 use bson::{Bson, Document};
 use futures::Stream;
 
+use super::record::{
+    Analytics, AnalyticsFilter as DbFilter, AnalyticsOrder, AnalyticsRecord, Interval,
+};
+use super::rules::{check_dimensions, check_name, check_value};
 use crate::error::ApiError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
-use crate::models::analytics_event::record::{
-    Analytics, AnalyticsFilter as DbFilter, AnalyticsOrder, AnalyticsRecord, Interval,
-};
-use crate::models::analytics_event::rules::{check_dimensions, check_name, check_value};
 use crate::models::user::api::User;
 
 /// Events one account may record per minute.

@@ -13,6 +13,11 @@ use bson::oid::ObjectId;
 use futures::Stream;
 use futures::future::BoxFuture;
 
+use super::record::{
+    AssetFilter as DbAssetFilter, AssetForCreate, AssetForUpdate, AssetOrder as DbOrder,
+    AssetRecord, DUPLICATE_SERIAL, StoredMoney, serial_key,
+};
+use super::rules as inventory;
 use crate::db::store::Store;
 use crate::domain::ids::GlobalId;
 use crate::domain::{NodeKind, text};
@@ -26,11 +31,6 @@ use crate::graphql::money::{Money, MoneyInput};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::rows::{Row, Scalar};
 use crate::graphql::scalars::{Date, DateTime};
-use crate::models::asset::record::{
-    AssetFilter as DbAssetFilter, AssetForCreate, AssetOrder as DbOrder, AssetRecord,
-    DUPLICATE_SERIAL, StoredMoney, serial_key,
-};
-use crate::models::asset::rules as inventory;
 use crate::models::user::api::{User, search_pattern};
 use crate::models::user::record::UserRecord;
 
@@ -278,10 +278,6 @@ async fn assignee(ctx: &Context<'_>, id: &ID) -> ApiResult<ObjectId> {
     }
 }
 
-fn to_bson<T: serde::Serialize>(value: &T) -> ApiResult<bson::Bson> {
-    bson::to_bson(value).map_err(ApiError::internal)
-}
-
 #[derive(Default)]
 pub struct AssetQuery;
 
@@ -383,54 +379,43 @@ impl AssetMutation {
     ) -> async_graphql::Result<Asset> {
         let before: Asset = model::one(ctx, &id).await?;
         let before = before.record;
-        let mut set = doc! {};
-        if let Some(v) = required(input.name, "input.name", |n| asset_name(&n))? {
-            set.insert("name", v);
-        }
-        if let Some(v) = required(input.category, "input.category", Ok)? {
-            set.insert("category", to_bson(&inventory::AssetCategory::from(v))?);
-        }
-        if let Some(v) = required(input.value, "input.value", |v| v.parse("input.value"))? {
-            set.insert("value", to_bson(&StoredMoney::from(&v))?);
-        }
-        if let Some(v) = required(input.status, "input.status", Ok)? {
-            set.insert("status", to_bson(&inventory::AssetStatus::from(v))?);
-        }
-        if let Some(v) = clearable(input.serial_number, |s| serial(&s))? {
-            set.insert("serialKey", serial_key(v.as_deref(), before.id));
-            set.insert("serialNumber", v);
-        }
-        if let Some(v) = clearable(input.location, |s| location(&s))? {
-            set.insert("location", v);
-        }
-        let purchase = clearable(input.purchase_date, |d| Ok(d.to_stored()))?;
-        let until = clearable(input.warranty_until, |d| Ok(d.to_stored()))?;
+        // Checked in the order of the input's fields; the assignee, which
+        // needs a read, last.
+        let mut change = AssetForUpdate {
+            name: required(input.name, "input.name", |n| asset_name(&n))?,
+            category: required(input.category, "input.category", |v| Ok(v.into()))?,
+            value: required(input.value, "input.value", |v| {
+                v.parse("input.value").map(|m| StoredMoney::from(&m))
+            })?,
+            status: required(input.status, "input.status", |v| Ok(v.into()))?,
+            serial_number: clearable(input.serial_number, |s| serial(&s))?,
+            location: clearable(input.location, |s| location(&s))?,
+            purchase_date: clearable(input.purchase_date, |d| Ok(d.to_stored()))?,
+            warranty_until: clearable(input.warranty_until, |d| Ok(d.to_stored()))?,
+            ..AssetForUpdate::default()
+        };
+        change.serial_key = change
+            .serial_number
+            .as_ref()
+            .map(|v| serial_key(v.as_deref(), before.id));
         warranty(
-            purchase
+            change
+                .purchase_date
                 .clone()
                 .unwrap_or_else(|| before.purchase_date.as_deref().map(str::to_owned))
                 .as_deref(),
-            until
+            change
+                .warranty_until
                 .clone()
                 .unwrap_or_else(|| before.warranty_until.as_deref().map(str::to_owned))
                 .as_deref(),
         )?;
-        if let Some(v) = purchase {
-            set.insert("purchaseDate", v);
-        }
-        if let Some(v) = until {
-            set.insert("warrantyUntil", v);
-        }
-        match input.assigned_to_id {
-            MaybeUndefined::Undefined => {}
-            MaybeUndefined::Null => {
-                set.insert("assignedTo", bson::Bson::Null);
-            }
-            MaybeUndefined::Value(id) => {
-                set.insert("assignedTo", assignee(ctx, &id).await?);
-            }
-        }
-        Ok(model::update(ctx, &*before, set, "asset.update", DUPLICATE_SERIAL).await?)
+        change.assigned_to = match input.assigned_to_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(id) => Some(Some(assignee(ctx, &id).await?)),
+        };
+        Ok(model::update(ctx, &*before, change, "asset.update", DUPLICATE_SERIAL).await?)
     }
 
     /// Deletes an asset (ADMIN, MANAGER); returns its id.
@@ -479,7 +464,7 @@ impl AssetSubscription {
 
 /// What kind of thing an asset is.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::asset::rules::AssetCategory")]
+#[graphql(remote = "super::rules::AssetCategory")]
 pub enum AssetCategory {
     /// Office supplies and small equipment.
     Office,
@@ -497,7 +482,7 @@ pub enum AssetCategory {
 
 /// Where an asset is in its life.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::asset::rules::AssetStatus")]
+#[graphql(remote = "super::rules::AssetStatus")]
 pub enum AssetStatus {
     /// Ready to be used or assigned.
     Available,

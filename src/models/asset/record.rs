@@ -8,13 +8,13 @@ use bson::{DateTime, Document, RawDocument, doc};
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
-use crate::db::store::{Record, Store};
+use crate::db::store::{ForUpdate, Record, Store};
 use crate::db::{Db, DbResult, filters, raw};
 use crate::domain::Money;
 
 pub const COLLECTION: &str = "assets";
 
-pub use crate::models::asset::rules::{AssetCategory, AssetStatus};
+pub use super::rules::{AssetCategory, AssetStatus};
 
 /// Money as stored: integer minor units and a currency code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +32,35 @@ impl From<&Money> for StoredMoney {
         }
     }
 }
+
+/// A validated change to an asset (see `ForUpdate`). A new serial number
+/// comes with its `serialKey`.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetForUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<AssetCategory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<StoredMoney>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<AssetStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purchase_date: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warranty_until: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_to: Option<Option<ObjectId>>,
+}
+
+impl ForUpdate for AssetForUpdate {}
 
 /// A stored asset.
 #[derive(Debug, Clone, Serialize, Deserialize)]

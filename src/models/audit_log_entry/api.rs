@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject};
 
+use super::entry::{AuditEntry, AuditFilter as DbFilter, AuditOrder};
 use crate::domain::{GlobalId, NodeKind, text};
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::ContextExt;
@@ -14,7 +15,6 @@ use crate::graphql::inputs::DateTimeRange;
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use crate::graphql::scalars::{DateTime, Long};
-use crate::models::audit_log_entry::entry::{AuditEntry, AuditFilter as DbFilter, AuditOrder};
 use crate::models::user::api::User;
 
 /// One entry of the append-only, hash-chained audit log.

@@ -12,6 +12,10 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{Bson, DateTime as BsonDateTime, doc};
 
+use super::record::{
+    BeneficiaryFilter as DbFilter, BeneficiaryOrder, BeneficiaryRecord, Consent as DbConsent,
+    Guardian as DbGuardian,
+};
 use crate::domain::text;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::ContextExt;
@@ -21,10 +25,6 @@ use crate::graphql::inputs::{clearable, required};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::{Date, DateTime};
-use crate::models::beneficiary::record::{
-    BeneficiaryFilter as DbFilter, BeneficiaryOrder, BeneficiaryRecord, Consent as DbConsent,
-    Guardian as DbGuardian,
-};
 use crate::models::enrollment::api::{
     Enrollment, EnrollmentFilter, EnrollmentOrder, enrollments_of,
 };
@@ -324,11 +324,11 @@ fn person_name(value: &str, field: &str) -> ApiResult<String> {
 }
 
 fn national_id(value: &str, field: &str) -> ApiResult<String> {
-    crate::models::beneficiary::rules::national_id(value).map_err(|m| ApiError::bad_input(field, m))
+    super::rules::national_id(value).map_err(|m| ApiError::bad_input(field, m))
 }
 
 fn birth(value: Date) -> ApiResult<String> {
-    crate::models::beneficiary::rules::date_of_birth(value.0, chrono::Utc::now().date_naive())
+    super::rules::date_of_birth(value.0, chrono::Utc::now().date_naive())
         .map(|d| Date(d).to_stored())
         .map_err(|m| ApiError::bad_input("input.dateOfBirth", m))
 }
@@ -351,8 +351,7 @@ fn guardian(input: GuardianInput) -> ApiResult<DbGuardian> {
             .phone
             .as_deref()
             .map(|p| {
-                crate::models::beneficiary::rules::phone(p)
-                    .map_err(|m| ApiError::bad_input("input.guardian.phone", m))
+                super::rules::phone(p).map_err(|m| ApiError::bad_input("input.guardian.phone", m))
             })
             .transpose()?,
         relation: input
@@ -466,7 +465,7 @@ impl BeneficiaryMutation {
             status: input
                 .status
                 .map(Into::into)
-                .unwrap_or(crate::models::beneficiary::rules::BeneficiaryStatus::Active),
+                .unwrap_or(super::rules::BeneficiaryStatus::Active),
             erased_at: None,
             created_at: now,
             updated_at: now,
@@ -501,10 +500,7 @@ impl BeneficiaryMutation {
             set.insert("dateOfBirth", v);
         }
         if let Some(v) = required(input.gender, "input.gender", Ok)? {
-            set.insert(
-                "gender",
-                to_bson(&crate::models::beneficiary::rules::Gender::from(v))?,
-            );
+            set.insert("gender", to_bson(&super::rules::Gender::from(v))?);
         }
         if let Some(v) = required(input.disability_type, "input.disabilityType", |v| {
             disability(&v)
@@ -512,10 +508,7 @@ impl BeneficiaryMutation {
             set.insert("disabilityType", v);
         }
         if let Some(v) = required(input.severity, "input.severity", Ok)? {
-            set.insert(
-                "severity",
-                to_bson(&crate::models::beneficiary::rules::Severity::from(v))?,
-            );
+            set.insert("severity", to_bson(&super::rules::Severity::from(v))?);
         }
         if let Some(v) = clearable(input.guardian, guardian)? {
             set.insert("guardian", to_bson(&v)?);
@@ -529,9 +522,7 @@ impl BeneficiaryMutation {
         if let Some(v) = required(input.status, "input.status", Ok)? {
             set.insert(
                 "status",
-                to_bson(&crate::models::beneficiary::rules::BeneficiaryStatus::from(
-                    v,
-                ))?,
+                to_bson(&super::rules::BeneficiaryStatus::from(v))?,
             );
         }
         if before.erased_at.is_some()
@@ -556,7 +547,7 @@ impl BeneficiaryMutation {
 
 /// A beneficiary's gender as recorded.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::beneficiary::rules::Gender")]
+#[graphql(remote = "super::rules::Gender")]
 pub enum Gender {
     /// Male.
     Male,
@@ -566,7 +557,7 @@ pub enum Gender {
 
 /// How severe a disability is.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::beneficiary::rules::Severity")]
+#[graphql(remote = "super::rules::Severity")]
 pub enum Severity {
     /// Mild.
     Mild,
@@ -580,7 +571,7 @@ pub enum Severity {
 
 /// Whether a beneficiary is currently served.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::beneficiary::rules::BeneficiaryStatus")]
+#[graphql(remote = "super::rules::BeneficiaryStatus")]
 pub enum BeneficiaryStatus {
     /// Served by the centre.
     Active,

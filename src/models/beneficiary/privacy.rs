@@ -9,9 +9,9 @@ use bson::{Bson, DateTime, Document, doc};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
+use super::record::{self as beneficiaries, BeneficiaryRecord, IDENTIFYING};
 use crate::db::store::{Record, Store};
 use crate::db::{Db, DbResult};
-use crate::models::beneficiary::record::{self as beneficiaries, BeneficiaryRecord, IDENTIFYING};
 use crate::models::enrollment::record as enrollments;
 use crate::models::schedule::record as schedules;
 use crate::models::therapy_session::record as sessions;

@@ -4,14 +4,14 @@
 
 use async_graphql::{Context, ID, Json, Object};
 
+use super::api::Beneficiary;
+use super::privacy;
 use crate::error::ApiError;
 use crate::events::{ChangeKind, Event, Snapshot};
 use crate::graphql::context::{ContextExt, audit};
 use crate::graphql::guards::{ADMIN, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
 use crate::models::audit_log_entry::changes::Change;
-use crate::models::beneficiary::api::Beneficiary;
-use crate::models::beneficiary::privacy;
 
 #[derive(Default)]
 pub struct PrivacyMutation;

@@ -12,11 +12,11 @@ use bson::{Bson, DateTime, Document, doc};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::rules::{BeneficiaryStatus, Gender, Severity};
 use crate::db::model::{Access, Clause, Model, Scope};
 use crate::db::store::Record;
 use crate::db::{DbResult, filters};
 use crate::domain::Role;
-use crate::models::beneficiary::rules::{BeneficiaryStatus, Gender, Severity};
 use crate::models::enrollment::record::EnrollmentRecord;
 use crate::order_fields;
 

@@ -8,8 +8,10 @@ use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
 };
 use bson::oid::ObjectId;
-use bson::{Bson, DateTime as BsonDateTime, doc};
+use bson::{DateTime as BsonDateTime, doc};
 
+use super::record::{ProgramFilter as DbFilter, ProgramForUpdate, ProgramOrder, ProgramRecord};
+use super::rules;
 use crate::db::store::Store;
 use crate::graphql::context::ContextExt;
 use crate::graphql::enums::stored;
@@ -20,9 +22,6 @@ use crate::graphql::money::{Money, MoneyInput};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
 use crate::models::asset::record::StoredMoney;
-use crate::models::disability_program::record::{
-    ProgramFilter as DbFilter, ProgramOrder, ProgramRecord,
-};
 use crate::models::enrollment::api::{
     Enrollment, EnrollmentFilter, EnrollmentOrder, enrollments_of,
 };
@@ -368,17 +367,14 @@ impl ProgramMutation {
             name: name(&input.name)?,
             category: input.category.into(),
             description: input.description.as_deref().map(description).transpose()?,
-            capacity: crate::models::disability_program::rules::capacity(input.capacity)
-                .map_err(bad("input.capacity"))?,
-            duration_weeks: crate::models::disability_program::rules::duration_weeks(
-                input.duration_weeks,
-            )
-            .map_err(bad("input.durationWeeks"))?,
+            capacity: rules::capacity(input.capacity).map_err(bad("input.capacity"))?,
+            duration_weeks: rules::duration_weeks(input.duration_weeks)
+                .map_err(bad("input.durationWeeks"))?,
             fee: StoredMoney::from(&fee),
             status: input
                 .status
                 .map(Into::into)
-                .unwrap_or(crate::models::disability_program::rules::ProgramStatus::Active),
+                .unwrap_or(rules::ProgramStatus::Active),
             manager_id,
             therapist_ids,
             created_at: now,
@@ -403,56 +399,35 @@ impl ProgramMutation {
     ) -> async_graphql::Result<DisabilityProgram> {
         let before: DisabilityProgram = model::one(ctx, &id).await?;
         let before = before.record;
-        let mut set = doc! {};
-        if let Some(v) = required(input.name, "input.name", |v| name(&v))? {
-            set.insert("name", v);
-        }
-        if let Some(v) = required(input.category, "input.category", Ok)? {
-            set.insert(
-                "category",
-                bson::to_bson(&crate::models::disability_program::rules::ProgramCategory::from(v))
-                    .map_err(ApiError::internal)?,
-            );
-        }
-        if let Some(v) = required(input.capacity, "input.capacity", |v| {
-            crate::models::disability_program::rules::capacity(v).map_err(bad("input.capacity"))
-        })? {
+        // Checked in the order of the input's fields, each read when it is reached.
+        let mut change = ProgramForUpdate {
+            name: required(input.name, "input.name", |v| name(&v))?,
+            category: required(input.category, "input.category", |v| Ok(v.into()))?,
+            capacity: required(input.capacity, "input.capacity", |v| {
+                rules::capacity(v).map_err(bad("input.capacity"))
+            })?,
+            ..ProgramForUpdate::default()
+        };
+        if let Some(capacity) = change.capacity {
             let taken = ctx.app()?.db.enrollments().seats_taken(before.id).await?;
-            if u64::try_from(v).unwrap_or(0) < taken {
+            if u64::try_from(capacity).unwrap_or(0) < taken {
                 return Err(ApiError::Conflict(format!(
                     "{taken} places are taken; the capacity cannot go below that"
                 ))
                 .into());
             }
-            set.insert("capacity", v);
         }
-        if let Some(v) = required(input.duration_weeks, "input.durationWeeks", |v| {
-            crate::models::disability_program::rules::duration_weeks(v)
-                .map_err(bad("input.durationWeeks"))
-        })? {
-            set.insert("durationWeeks", v);
-        }
-        if let Some(v) = required(input.fee, "input.fee", |v| v.parse("input.fee"))? {
-            set.insert(
-                "fee",
-                bson::to_bson(&StoredMoney::from(&v)).map_err(ApiError::internal)?,
-            );
-        }
-        if let Some(v) = clearable(input.description, |v| description(&v))? {
-            set.insert("description", v);
-        }
-        if let Some(v) = required(input.status, "input.status", Ok)? {
-            set.insert(
-                "status",
-                bson::to_bson(&crate::models::disability_program::rules::ProgramStatus::from(v))
-                    .map_err(ApiError::internal)?,
-            );
-        }
-        match input.manager_id {
-            MaybeUndefined::Undefined => {}
-            MaybeUndefined::Null => {
-                set.insert("managerId", Bson::Null);
-            }
+        change.duration_weeks = required(input.duration_weeks, "input.durationWeeks", |v| {
+            rules::duration_weeks(v).map_err(bad("input.durationWeeks"))
+        })?;
+        change.fee = required(input.fee, "input.fee", |v| {
+            v.parse("input.fee").map(|m| StoredMoney::from(&m))
+        })?;
+        change.description = clearable(input.description, |v| description(&v))?;
+        change.status = required(input.status, "input.status", |v| Ok(v.into()))?;
+        change.manager_id = match input.manager_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
             MaybeUndefined::Value(m) => {
                 let ids = staff(
                     ctx,
@@ -462,21 +437,15 @@ impl ProgramMutation {
                     "ADMIN or MANAGER",
                 )
                 .await?;
-                set.insert("managerId", ids.first().copied());
+                Some(ids.first().copied())
             }
-        }
+        };
         if let Some(ids) = required(input.therapist_ids, "input.therapistIds", Ok)? {
-            let ids = staff(
-                ctx,
-                &ids,
-                &[Role::Therapist],
-                "input.therapistIds",
-                "THERAPIST",
-            )
-            .await?;
-            set.insert("therapistIds", ids);
+            let field = "input.therapistIds";
+            change.therapist_ids =
+                Some(staff(ctx, &ids, &[Role::Therapist], field, "THERAPIST").await?);
         }
-        Ok(model::update(ctx, &*before, set, "program.update", "duplicate").await?)
+        Ok(model::update(ctx, &*before, change, "program.update", "duplicate").await?)
     }
 
     /// Deletes a programme that has no enrolments (ADMIN, MANAGER); returns its id.
@@ -505,7 +474,7 @@ impl ProgramMutation {
 
 /// What a programme works on.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::disability_program::rules::ProgramCategory")]
+#[graphql(remote = "super::rules::ProgramCategory")]
 pub enum ProgramCategory {
     /// Physiotherapy and motor skills.
     Physical,
@@ -523,7 +492,7 @@ pub enum ProgramCategory {
 
 /// Whether a programme takes enrolments.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::disability_program::rules::ProgramStatus")]
+#[graphql(remote = "super::rules::ProgramStatus")]
 pub enum ProgramStatus {
     /// Running and taking enrolments.
     Active,

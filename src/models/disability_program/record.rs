@@ -5,11 +5,11 @@ use bson::oid::ObjectId;
 use bson::{DateTime, Document, doc};
 use serde::{Deserialize, Serialize};
 
+use super::rules::{ProgramCategory, ProgramStatus};
 use crate::db::model::Model;
-use crate::db::store::Record;
+use crate::db::store::{ForUpdate, Record};
 use crate::db::{DbResult, filters};
 use crate::models::asset::record::StoredMoney;
-use crate::models::disability_program::rules::{ProgramCategory, ProgramStatus};
 use crate::order_fields;
 
 pub const COLLECTION: &str = "disability_programs";
@@ -37,6 +37,32 @@ pub struct ProgramRecord {
     #[serde(deserialize_with = "crate::db::dates::read")]
     pub updated_at: DateTime,
 }
+
+/// A validated change to a programme (see `ForUpdate`).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgramForUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<ProgramCategory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_weeks: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fee: Option<StoredMoney>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<ProgramStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manager_id: Option<Option<ObjectId>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub therapist_ids: Option<Vec<ObjectId>>,
+}
+
+impl ForUpdate for ProgramForUpdate {}
 
 impl Record for ProgramRecord {
     const COLLECTION: &'static str = COLLECTION;

@@ -11,6 +11,10 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{Bson, DateTime as BsonDateTime, doc};
 
+use super::record::{
+    EnrollmentFilter as DbFilter, EnrollmentOrder as DbOrder, EnrollmentRecord, Goal as DbGoal,
+    open_key,
+};
 use crate::db::store::Store;
 use crate::domain::{Role, text};
 use crate::error::{ApiError, ApiResult};
@@ -25,10 +29,6 @@ use crate::graphql::scalars::{Date, DateTime};
 use crate::models::beneficiary::api::Beneficiary;
 use crate::models::disability_program::api::DisabilityProgram;
 use crate::models::disability_program::rules::ProgramStatus;
-use crate::models::enrollment::record::{
-    EnrollmentFilter as DbFilter, EnrollmentOrder as DbOrder, EnrollmentRecord, Goal as DbGoal,
-    open_key,
-};
 use crate::models::user::api::User;
 use crate::models::user::record::UserRecord;
 
@@ -354,7 +354,7 @@ impl EnrollmentMutation {
             beneficiary_id,
             program_id,
             therapist_id,
-            status: crate::models::enrollment::rules::EnrollmentStatus::Pending,
+            status: super::rules::EnrollmentStatus::Pending,
             start_date: input.start_date.to_stored(),
             end_date: None,
             goals: goals(input.goals.unwrap_or_default())?,
@@ -399,7 +399,7 @@ impl EnrollmentMutation {
     ) -> async_graphql::Result<Enrollment> {
         let before: Enrollment = model::one(ctx, &id).await?;
         let before = before.record;
-        let to: crate::models::enrollment::rules::EnrollmentStatus = status.into();
+        let to: super::rules::EnrollmentStatus = status.into();
         if !before.status.may_move_to(to) {
             return Err(ApiError::Conflict(format!(
                 "an enrolment cannot move from {} to {}",
@@ -413,10 +413,10 @@ impl EnrollmentMutation {
             return Err(ApiError::Conflict(refusal.message()).into());
         }
         let action = match to {
-            crate::models::enrollment::rules::EnrollmentStatus::Active => "enrollment.activate",
-            crate::models::enrollment::rules::EnrollmentStatus::Completed => "enrollment.complete",
-            crate::models::enrollment::rules::EnrollmentStatus::Withdrawn => "enrollment.withdraw",
-            crate::models::enrollment::rules::EnrollmentStatus::Pending => "enrollment.update",
+            super::rules::EnrollmentStatus::Active => "enrollment.activate",
+            super::rules::EnrollmentStatus::Completed => "enrollment.complete",
+            super::rules::EnrollmentStatus::Withdrawn => "enrollment.withdraw",
+            super::rules::EnrollmentStatus::Pending => "enrollment.update",
         };
         let stamp = model::stamp();
         let pending = model::intend(
@@ -487,7 +487,7 @@ impl EnrollmentMutation {
 /// Where an enrolment is in its life: PENDING → ACTIVE → COMPLETED, or
 /// PENDING/ACTIVE → WITHDRAWN.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::enrollment::rules::EnrollmentStatus")]
+#[graphql(remote = "super::rules::EnrollmentStatus")]
 pub enum EnrollmentStatus {
     /// Accepted, not yet started; holds a place.
     Pending,

@@ -29,11 +29,11 @@ use bson::{DateTime, Document, doc};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::rules::EnrollmentStatus;
 use crate::db::model::{Access, Clause, Model, Scope};
 use crate::db::store::{Record, Store};
 use crate::db::{Db, DbError, DbResult, duplicate_key};
 use crate::domain::Role;
-use crate::models::enrollment::rules::EnrollmentStatus;
 use crate::order_fields;
 
 pub const COLLECTION: &str = "enrollments";

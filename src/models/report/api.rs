@@ -11,6 +11,8 @@ use async_graphql::{
 use bson::Bson;
 use futures::Stream;
 
+use super::record::{ReportFilter as DbFilter, ReportOrder as DbOrder, ReportRecord};
+use super::rules as reports;
 use crate::domain::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Event;
@@ -20,10 +22,6 @@ use crate::graphql::guards::{MANAGERS, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
-use crate::models::report::record::{
-    ReportFilter as DbFilter, ReportOrder as DbOrder, ReportRecord,
-};
-use crate::models::report::rules as reports;
 use crate::models::user::api::User;
 
 /// The longest parameter object a request may carry, as JSON text.
@@ -328,7 +326,7 @@ impl ReportSubscription {
 /// Whether `next` is a later state than `last` (events and re-reads may
 /// repeat a state, or arrive after a newer one).
 fn moved_on(last: &ReportRecord, next: &ReportRecord) -> bool {
-    use crate::models::report::rules::ReportStatus as S;
+    use super::rules::ReportStatus as S;
     let stamp = |r: &ReportRecord| {
         let rank = match r.status {
             S::Queued => 0,
@@ -342,7 +340,7 @@ fn moved_on(last: &ReportRecord, next: &ReportRecord) -> bool {
 
 /// What a report computes; the parameters each takes are listed on `Report`.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::report::rules::ReportType")]
+#[graphql(remote = "super::rules::ReportType")]
 pub enum ReportType {
     /// Assets and their value per category and status.
     AssetInventory,
@@ -358,7 +356,7 @@ pub enum ReportType {
 
 /// Where a report request is in its life.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::report::rules::ReportStatus")]
+#[graphql(remote = "super::rules::ReportStatus")]
 pub enum ReportStatus {
     /// Waiting for a worker.
     Queued,

@@ -21,11 +21,11 @@ use futures::TryStreamExt;
 use mongodb::options::{FindOneAndUpdateOptions, ReturnDocument};
 use serde::{Deserialize, Serialize};
 
+use super::rules::{ReportStatus, ReportType, gave_up_reason};
 use crate::db::model::{Access, Clause, Model, Scope};
 use crate::db::store::{Record, Store};
 use crate::db::{Db, DbResult, duplicate_key, filters};
 use crate::domain::Role;
-use crate::models::report::rules::{ReportStatus, ReportType, gave_up_reason};
 use crate::order_fields;
 
 pub const COLLECTION: &str = "reports";

@@ -11,6 +11,8 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{Bson, DateTime as BsonDateTime, doc};
 
+use super::record::{ScheduleFilter as DbFilter, ScheduleOrder as DbOrder, ScheduleRecord};
+use super::rules::BookingSpan;
 use crate::db::store::Store;
 use crate::domain::{GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult};
@@ -25,10 +27,6 @@ use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_
 use crate::graphql::scalars::DateTime;
 use crate::models::asset::record::AssetRecord;
 use crate::models::disability_program::api::DisabilityProgram;
-use crate::models::schedule::record::{
-    ScheduleFilter as DbFilter, ScheduleOrder as DbOrder, ScheduleRecord,
-};
-use crate::models::schedule::rules::BookingSpan;
 use crate::models::user::api::User;
 use crate::models::user::record::UserRecord;
 
@@ -181,12 +179,12 @@ fn title(value: &str) -> ApiResult<String> {
 /// Checks the resource and returns its stored id and, for a therapist, the user.
 async fn resource(
     ctx: &Context<'_>,
-    kind: crate::models::schedule::rules::ScheduleResourceType,
+    kind: super::rules::ScheduleResourceType,
     id: &str,
 ) -> ApiResult<(String, Option<ObjectId>)> {
     let db = &ctx.app()?.db;
     match kind {
-        crate::models::schedule::rules::ScheduleResourceType::Room => {
+        super::rules::ScheduleResourceType::Room => {
             let code = id.trim().to_ascii_uppercase();
             if (1..=20).contains(&code.len())
                 && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -199,7 +197,7 @@ async fn resource(
                 ))
             }
         }
-        crate::models::schedule::rules::ScheduleResourceType::Asset => {
+        super::rules::ScheduleResourceType::Asset => {
             let bad = || ApiError::bad_input("input.resourceId", "no asset has this id");
             let oid = GlobalId::decode_as(id, NodeKind::Asset).ok_or_else(bad)?;
             Store::<AssetRecord>::new(db)
@@ -208,7 +206,7 @@ async fn resource(
                 .ok_or_else(bad)?;
             Ok((model::global(NodeKind::Asset, oid).0, None))
         }
-        crate::models::schedule::rules::ScheduleResourceType::Therapist => {
+        super::rules::ScheduleResourceType::Therapist => {
             let bad = || ApiError::bad_input("input.resourceId", "this is not an active therapist");
             let oid = GlobalId::decode_as(id, NodeKind::User).ok_or_else(bad)?;
             match Store::<UserRecord>::new(db).get(oid).await? {
@@ -317,7 +315,7 @@ impl ScheduleMutation {
     ) -> async_graphql::Result<Schedule> {
         let span = BookingSpan::new(input.start_date.0, input.end_date.0)
             .map_err(|m| ApiError::bad_input("input.endDate", m))?;
-        let kind: crate::models::schedule::rules::ScheduleResourceType = input.resource_type.into();
+        let kind: super::rules::ScheduleResourceType = input.resource_type.into();
         let (resource_id, booked_user_id) = resource(ctx, kind, &input.resource_id).await?;
         let program_id = match &input.program_id {
             Some(id) => Some(program(ctx, id).await?),
@@ -332,7 +330,7 @@ impl ScheduleMutation {
             booked_user_id,
             start_date: input.start_date.into(),
             end_date: input.end_date.into(),
-            status: crate::models::schedule::rules::ScheduleStatus::Scheduled,
+            status: super::rules::ScheduleStatus::Scheduled,
             program_id,
             created_by: ctx.caller()?.principal()?.id,
             created_at: now,
@@ -403,13 +401,13 @@ impl ScheduleMutation {
         let before: Schedule = model::one(ctx, &id).await?;
         let before = before.record;
         may_change(ctx, &before)?;
-        if before.status != crate::models::schedule::rules::ScheduleStatus::Scheduled {
+        if before.status != super::rules::ScheduleStatus::Scheduled {
             return Err(
                 ApiError::Conflict("only a SCHEDULED booking can be cancelled".into()).into(),
             );
         }
         let set = doc! {
-            "status": bson::to_bson(&crate::models::schedule::rules::ScheduleStatus::Cancelled).map_err(ApiError::internal)?,
+            "status": bson::to_bson(&super::rules::ScheduleStatus::Cancelled).map_err(ApiError::internal)?,
         };
         let cancelled =
             model::update::<Schedule>(ctx, &*before, set, "schedule.cancel", "duplicate").await?;
@@ -420,7 +418,7 @@ impl ScheduleMutation {
 
 /// What a schedule books.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::schedule::rules::ScheduleResourceType")]
+#[graphql(remote = "super::rules::ScheduleResourceType")]
 pub enum ScheduleResourceType {
     /// An asset; `resourceId` is its global id.
     Asset,
@@ -432,7 +430,7 @@ pub enum ScheduleResourceType {
 
 /// Where a booking is in its life.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::schedule::rules::ScheduleStatus")]
+#[graphql(remote = "super::rules::ScheduleStatus")]
 pub enum ScheduleStatus {
     /// Booked; holds its time.
     Scheduled,

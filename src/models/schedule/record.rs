@@ -19,10 +19,10 @@ use bson::{DateTime, Document, doc};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::rules::{BookingSpan, ScheduleResourceType, ScheduleStatus};
 use crate::db::model::{Access, Clause, Model, Scope};
 use crate::db::store::{Record, Store};
 use crate::db::{Db, DbError, DbResult, filters};
-use crate::models::schedule::rules::{BookingSpan, ScheduleResourceType, ScheduleStatus};
 use crate::order_fields;
 
 pub const COLLECTION: &str = "schedules";

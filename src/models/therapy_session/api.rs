@@ -10,6 +10,7 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
 
+use super::record::{SessionFilter as DbFilter, SessionOrder as DbOrder, SessionRecord};
 use crate::domain::{Role, text};
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::ContextExt;
@@ -24,9 +25,6 @@ use crate::models::beneficiary::api::Beneficiary;
 use crate::models::enrollment::api::Enrollment;
 use crate::models::enrollment::rules::EnrollmentStatus;
 use crate::models::schedule::api::Schedule;
-use crate::models::therapy_session::record::{
-    SessionFilter as DbFilter, SessionOrder as DbOrder, SessionRecord,
-};
 use crate::models::user::api::User;
 
 /// One therapy session of an enrolment.
@@ -245,12 +243,11 @@ fn notes(value: &str) -> ApiResult<String> {
 }
 
 fn score(value: i32) -> ApiResult<i32> {
-    crate::models::therapy_session::rules::progress_score(value)
-        .map_err(|m| ApiError::bad_input("input.progressScore", m))
+    super::rules::progress_score(value).map_err(|m| ApiError::bad_input("input.progressScore", m))
 }
 
 fn minutes(value: i32) -> ApiResult<i32> {
-    crate::models::therapy_session::rules::session_minutes(value)
+    super::rules::session_minutes(value)
         .map_err(|m| ApiError::bad_input("input.durationMinutes", m))
 }
 
@@ -375,8 +372,7 @@ impl SessionMutation {
         if let Some(v) = required(input.attendance, "input.attendance", Ok)? {
             set.insert(
                 "attendance",
-                bson::to_bson(&crate::models::therapy_session::rules::Attendance::from(v))
-                    .map_err(ApiError::internal)?,
+                bson::to_bson(&super::rules::Attendance::from(v)).map_err(ApiError::internal)?,
             );
         }
         if let Some(v) = clearable(input.notes, |v| notes(&v))? {
@@ -402,7 +398,7 @@ impl SessionMutation {
 
 /// Whether the beneficiary came to a session.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::therapy_session::rules::Attendance")]
+#[graphql(remote = "super::rules::Attendance")]
 pub enum Attendance {
     /// The beneficiary attended.
     Attended,

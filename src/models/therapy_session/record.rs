@@ -6,11 +6,11 @@ use bson::oid::ObjectId;
 use bson::{DateTime, Document, doc};
 use serde::{Deserialize, Serialize};
 
+use super::rules::Attendance;
 use crate::db::model::{Access, Clause, Model, Scope};
 use crate::db::store::Record;
 use crate::db::{DbResult, filters};
 use crate::domain::Role;
-use crate::models::therapy_session::rules::Attendance;
 use crate::order_fields;
 
 pub const COLLECTION: &str = "therapy_sessions";

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
 use bson::oid::ObjectId;
 
+use super::record::{UserFilter as DbUserFilter, UserForCreate, UserForUpdate, UserRecord};
 use crate::auth::password;
 use crate::domain::{Email, GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult, Found};
@@ -17,9 +18,6 @@ use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard, SelfOrManagers};
 use crate::graphql::inputs::required;
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
-use crate::models::user::record::{
-    UserFilter as DbUserFilter, UserForCreate, UserForUpdate, UserRecord,
-};
 
 /// A staff account. `id` and `name` are visible to everyone signed in; the
 /// other fields to the account's owner, ADMIN and MANAGER.
@@ -156,7 +154,7 @@ pub struct UserFilter {
 
 /// Fields `users` can be ordered by.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::models::user::record::UserOrder")]
+#[graphql(remote = "super::record::UserOrder")]
 pub enum UserOrderField {
     /// Alphabetically by name.
     Name,

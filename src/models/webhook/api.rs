@@ -10,6 +10,8 @@ use bson::oid::ObjectId;
 use bson::{Bson, DateTime as BsonDateTime, doc};
 use futures::Stream;
 
+use super::record::{PreviousSecret, WebhookOrder, WebhookRecord, Webhooks};
+use super::rules::{Refusal, new_secret};
 use crate::error::{ApiError, ApiResult};
 use crate::events::ChangeKind;
 use crate::graphql::context::ContextExt;
@@ -20,8 +22,6 @@ use crate::graphql::scalars::DateTime;
 use crate::live::webhooks::{publish_delivery, resolve_target, rules};
 use crate::models::events as names;
 use crate::models::user::api::User;
-use crate::models::webhook::record::{PreviousSecret, WebhookOrder, WebhookRecord, Webhooks};
-use crate::models::webhook::rules::{Refusal, new_secret};
 use crate::models::webhook_delivery::api::{
     WebhookDelivery, WebhookDeliveryFilter, WebhookDeliveryOrder,
 };

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
 
+use super::record::{DeliveryOrder, DeliveryRecord};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Listed, OrderDirection};
 use crate::graphql::scalars::DateTime;
 use crate::models::webhook::api::Webhook;
-use crate::models::webhook_delivery::record::{DeliveryOrder, DeliveryRecord};
 
 /// Fields `Webhook.deliveries` can be ordered by.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
