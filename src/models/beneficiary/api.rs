@@ -10,11 +10,11 @@ use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
 };
 use bson::oid::ObjectId;
-use bson::{Bson, DateTime as BsonDateTime, doc};
+use bson::{DateTime as BsonDateTime, doc};
 
 use super::record::{
-    BeneficiaryFilter as DbFilter, BeneficiaryOrder, BeneficiaryRecord, Consent as DbConsent,
-    Guardian as DbGuardian,
+    BeneficiaryFilter as DbFilter, BeneficiaryForUpdate, BeneficiaryOrder, BeneficiaryRecord,
+    Consent as DbConsent, Guardian as DbGuardian,
 };
 use crate::domain::text;
 use crate::error::{ApiError, ApiResult};
@@ -373,10 +373,6 @@ fn consent(input: ConsentInput) -> DbConsent {
     }
 }
 
-fn to_bson<T: serde::Serialize>(value: &T) -> ApiResult<Bson> {
-    bson::to_bson(value).map_err(ApiError::internal)
-}
-
 #[derive(Default)]
 pub struct BeneficiaryQuery;
 
@@ -484,64 +480,35 @@ impl BeneficiaryMutation {
     ) -> async_graphql::Result<Beneficiary> {
         let before: Beneficiary = model::one(ctx, &id).await?;
         let before = before.record;
-        let mut set = doc! {};
-        if let Some(v) = required(input.full_name, "input.fullName", |v| {
+        // Checked in the order of the input's fields.
+        let full_name = required(input.full_name, "input.fullName", |v| {
             person_name(&v, "input.fullName")
-        })? {
-            set.insert("fullName", v);
-        }
-        if let Some(v) = required(input.national_id, "input.nationalId", |v| {
+        })?;
+        let national_id = required(input.national_id, "input.nationalId", |v| {
             national_id(&v, "input.nationalId")
-        })? {
-            set.insert("nationalId", &v);
-            set.insert("nationalIdKey", v);
-        }
-        if let Some(v) = required(input.date_of_birth, "input.dateOfBirth", birth)? {
-            set.insert("dateOfBirth", v);
-        }
-        if let Some(v) = required(input.gender, "input.gender", Ok)? {
-            set.insert("gender", to_bson(&super::rules::Gender::from(v))?);
-        }
-        if let Some(v) = required(input.disability_type, "input.disabilityType", |v| {
-            disability(&v)
-        })? {
-            set.insert("disabilityType", v);
-        }
-        if let Some(v) = required(input.severity, "input.severity", Ok)? {
-            set.insert("severity", to_bson(&super::rules::Severity::from(v))?);
-        }
-        if let Some(v) = clearable(input.guardian, guardian)? {
-            set.insert("guardian", to_bson(&v)?);
-        }
-        if let Some(v) = clearable(input.medical_notes, |v| notes(&v))? {
-            set.insert("medicalNotes", v);
-        }
-        if let Some(v) = clearable(input.consent, |c| Ok(consent(c)))? {
-            set.insert("consent", to_bson(&v)?);
-        }
-        if let Some(v) = required(input.status, "input.status", Ok)? {
-            set.insert(
-                "status",
-                to_bson(&super::rules::BeneficiaryStatus::from(v))?,
-            );
-        }
-        if before.erased_at.is_some()
-            && [
-                "fullName",
-                "nationalId",
-                "dateOfBirth",
-                "guardian",
-                "medicalNotes",
-            ]
-            .iter()
-            .any(|f| set.contains_key(*f))
-        {
+        })?;
+        let change = BeneficiaryForUpdate {
+            full_name,
+            national_id_key: national_id.clone(),
+            national_id,
+            date_of_birth: required(input.date_of_birth, "input.dateOfBirth", birth)?,
+            gender: required(input.gender, "input.gender", |v| Ok(v.into()))?,
+            disability_type: required(input.disability_type, "input.disabilityType", |v| {
+                disability(&v)
+            })?,
+            severity: required(input.severity, "input.severity", |v| Ok(v.into()))?,
+            guardian: clearable(input.guardian, guardian)?,
+            medical_notes: clearable(input.medical_notes, |v| notes(&v))?,
+            consent: clearable(input.consent, |c| Ok(consent(c)))?,
+            status: required(input.status, "input.status", |v| Ok(v.into()))?,
+        };
+        if before.erased_at.is_some() && change.identifies() {
             return Err(ApiError::Conflict(
                 "this person's data was erased; identifying fields cannot be set again".into(),
             )
             .into());
         }
-        Ok(model::update(ctx, &*before, set, "beneficiary.update", DUPLICATE).await?)
+        Ok(model::update(ctx, &*before, change, "beneficiary.update", DUPLICATE).await?)
     }
 }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::{BeneficiaryStatus, Gender, Severity};
 use crate::db::model::{Access, Clause, Model, Scope};
-use crate::db::store::Record;
+use crate::db::store::{ForUpdate, Record};
 use crate::db::{DbResult, filters};
 use crate::domain::Role;
 use crate::models::enrollment::record::EnrollmentRecord;
@@ -73,6 +73,48 @@ pub struct BeneficiaryRecord {
     #[serde(deserialize_with = "crate::db::dates::read")]
     pub updated_at: DateTime,
 }
+
+/// A validated change to a beneficiary (see `ForUpdate`). A new national
+/// id comes with its `nationalIdKey`.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BeneficiaryForUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub national_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub national_id_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<Gender>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disability_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardian: Option<Option<Guardian>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub medical_notes: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<Option<Consent>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<BeneficiaryStatus>,
+}
+
+impl BeneficiaryForUpdate {
+    /// Whether it sets a field that identifies the person (refused once erased).
+    pub fn identifies(&self) -> bool {
+        self.full_name.is_some()
+            || self.national_id.is_some()
+            || self.date_of_birth.is_some()
+            || self.guardian.is_some()
+            || self.medical_notes.is_some()
+    }
+}
+
+impl ForUpdate for BeneficiaryForUpdate {}
 
 impl Record for BeneficiaryRecord {
     const COLLECTION: &'static str = COLLECTION;

@@ -9,11 +9,11 @@ use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
 };
 use bson::oid::ObjectId;
-use bson::{Bson, DateTime as BsonDateTime, doc};
+use bson::{DateTime as BsonDateTime, doc};
 
 use super::record::{
-    EnrollmentFilter as DbFilter, EnrollmentOrder as DbOrder, EnrollmentRecord, Goal as DbGoal,
-    open_key,
+    EnrollmentFilter as DbFilter, EnrollmentForUpdate, EnrollmentOrder as DbOrder,
+    EnrollmentRecord, Goal as DbGoal, open_key,
 };
 use crate::db::store::Store;
 use crate::domain::{Role, text};
@@ -459,9 +459,8 @@ impl EnrollmentMutation {
     ) -> async_graphql::Result<Enrollment> {
         let before: Enrollment = model::one(ctx, &id).await?;
         let before = before.record;
-        let mut set = doc! {};
-        match input.therapist_id {
-            MaybeUndefined::Undefined => {}
+        let therapist_id = match input.therapist_id {
+            MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => {
                 return Err(ApiError::bad_input(
                     "input.therapistId",
@@ -469,18 +468,14 @@ impl EnrollmentMutation {
                 )
                 .into());
             }
-            MaybeUndefined::Value(t) => {
-                set.insert("therapistId", therapist(ctx, &t).await?);
-            }
-        }
-        if let Some(g) = clearable(input.goals, goals)? {
-            let g = g.unwrap_or_default();
-            set.insert("goals", bson::to_bson(&g).map_err(ApiError::internal)?);
-        }
-        if set.is_empty() {
-            set.insert("updatedAt", Bson::DateTime(BsonDateTime::now()));
-        }
-        Ok(model::update(ctx, &*before, set, "enrollment.update", "duplicate").await?)
+            MaybeUndefined::Value(t) => Some(therapist(ctx, &t).await?),
+        };
+        let change = EnrollmentForUpdate {
+            therapist_id,
+            // `null` clears the goals.
+            goals: clearable(input.goals, goals)?.map(Option::unwrap_or_default),
+        };
+        Ok(model::update(ctx, &*before, change, "enrollment.update", "duplicate").await?)
     }
 }
 

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::EnrollmentStatus;
 use crate::db::model::{Access, Clause, Model, Scope};
-use crate::db::store::{Record, Store};
+use crate::db::store::{ForUpdate, Record, Store};
 use crate::db::{Db, DbError, DbResult, duplicate_key};
 use crate::domain::Role;
 use crate::order_fields;
@@ -53,6 +53,19 @@ pub struct Goal {
     pub target_date: Option<String>,
     pub achieved: bool,
 }
+
+/// A validated change to an enrolment (see `ForUpdate`); its status moves
+/// through `setEnrollmentStatus`, not here.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollmentForUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub therapist_id: Option<ObjectId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goals: Option<Vec<Goal>>,
+}
+
+impl ForUpdate for EnrollmentForUpdate {}
 
 /// A stored enrolment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
