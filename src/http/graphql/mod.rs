@@ -1,21 +1,27 @@
 //! `POST /graphql` and `GET /graphql`: transport rules (content types, body
-//! size, batches, mutations over GET), authentication, trusted documents and
-//! persisted queries,
-//! the document limits, then execution with per-request data and loaders.
+//! size, batches), authentication, then each operation through its stages
+//! (`execute`: trusted documents, persisted queries, the document limits,
+//! the GET rule, the response cache, admission, execution) and the reply.
+
+mod answer;
+mod document;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{
     BatchRequest, ErrorExtensionValues, Request, Response as GqlResponse, ServerError,
 };
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+pub use answer::{Answer, DataText};
+use answer::{reply, reply_to_get};
+pub use document::{is_query, operation_name, operation_type};
 
 use super::Api;
 use super::responses::{self, CacheStatus, Freshness};
@@ -26,9 +32,9 @@ use crate::graphql::context::RequestContext;
 use crate::graphql::errors;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::splice::{self, Splice};
-use crate::response_cache::hints::Plan;
 use crate::response_cache::{self, Flight, Lookup};
 use crate::state::AppState;
+use answer::DATA;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -43,150 +49,7 @@ fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn wants_graphql_response(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains(GRAPHQL_RESPONSE))
-}
-
-/// The answer of a POST: never kept by HTTP caches (answers are cached
-/// server-side; GET carries the HTTP caching headers). An answer read from
-/// the response cache goes out as the bytes compressed the first time it
-/// was sent, while its text stays the same.
-fn reply(api: &Api, headers: &HeaderMap, mut answers: Vec<Answer>, batch: bool) -> Response {
-    let memo = match answers.as_mut_slice() {
-        [answer] if !batch => answer.hit.take(),
-        _ => None,
-    };
-    let text = if batch {
-        render_batch(answers)
-    } else {
-        answers
-            .into_iter()
-            .next()
-            .map(render)
-            .unwrap_or_else(|| Ok("null".into()))
-    };
-    let text = match text {
-        Ok(text) => text,
-        Err(error) => return unserialisable(&error),
-    };
-    let mut response = (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, content_type(headers)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-    )
-        .into_response();
-    if text.len() >= usize::from(super::COMPRESS_FROM_BYTES) && responses::accepts_gzip(headers) {
-        // Compressed here, not by the compression layer (which skips a
-        // body that already has an encoding): a kept compressor per thread,
-        // and a cached answer's bytes compressed once.
-        let compressed = match &memo {
-            Some(key) => api.compressed.gzip(key, &text),
-            None => responses::gzip(text.as_bytes()).map(Bytes::from),
-        };
-        if let Some(compressed) = compressed {
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-            *response.body_mut() = Body::from(compressed);
-            return response;
-        }
-    }
-    *response.body_mut() = Body::from(text);
-    response
-}
-
-fn content_type(headers: &HeaderMap) -> HeaderValue {
-    HeaderValue::from_static(if wants_graphql_response(headers) {
-        GRAPHQL_RESPONSE
-    } else {
-        "application/json"
-    })
-}
-
-/// The answer of a GET: `Cache-Control` from the hints, a weak `ETag`, and
-/// `304 Not Modified` when the client already has this body.
-fn reply_to_get(headers: &HeaderMap, answer: Answer, signed_in: bool) -> Response {
-    let freshness = answer
-        .freshness
-        .filter(|_| answer.response.errors.is_empty());
-    let cache_control = responses::cache_control(freshness, signed_in);
-    let text = match render(answer) {
-        Ok(text) => text,
-        Err(error) => return unserialisable(&error),
-    };
-    let etag = responses::etag(&text);
-    if responses::not_modified(headers, &etag) {
-        return responses::not_modified_response(etag, cache_control);
-    }
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, content_type(headers)),
-            (header::CACHE_CONTROL, cache_control),
-            (header::ETAG, etag),
-            (header::VARY, HeaderValue::from_static("authorization")),
-        ],
-        text,
-    )
-        .into_response()
-}
-
-/// The JSON text of one answer. Data already held as text (read from the
-/// cache, or just stored there) is not serialised again.
-fn render(answer: Answer) -> serde_json::Result<String> {
-    let response = &answer.response;
-    let mut text = match answer.data_json {
-        Some(DataText::Started(text)) => text,
-        Some(DataText::Shared(data)) => {
-            let mut text = String::with_capacity(DATA.len() + data.len() + 64);
-            text.push_str(DATA);
-            text.push_str(&data);
-            text
-        }
-        None => splice::to_string_after(DATA, &response.data),
-    };
-    if !response.errors.is_empty() {
-        text.push_str(",\"errors\":");
-        text.push_str(&serde_json::to_string(&response.errors)?);
-    }
-    if !response.extensions.is_empty() {
-        text.push_str(",\"extensions\":");
-        text.push_str(&serde_json::to_string(&response.extensions)?);
-    }
-    text.push('}');
-    Ok(text)
-}
-
-/// How an answer's text begins.
-const DATA: &str = "{\"data\":";
-
-/// The JSON array of a batch's answers.
-fn render_batch(answers: Vec<Answer>) -> serde_json::Result<String> {
-    let mut text = String::from("[");
-    for (n, answer) in answers.into_iter().enumerate() {
-        if n > 0 {
-            text.push(',');
-        }
-        text.push_str(&render(answer)?);
-    }
-    text.push(']');
-    Ok(text)
-}
-
-fn unserialisable(error: &serde_json::Error) -> Response {
-    tracing::error!(%error, "response did not serialise");
-    refusal(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        code::INTERNAL,
-        "internal server error",
-    )
-}
-
+/// An operation refused: a GraphQL response with one error and its code.
 fn error_response(code: &str, message: impl Into<String>) -> GqlResponse {
     let mut error = ServerError::new(message, None);
     let mut ext = ErrorExtensionValues::default();
@@ -356,58 +219,6 @@ enum Shape {
     Batch,
 }
 
-/// One operation's response, and how long HTTP caches may keep it.
-pub struct Answer {
-    /// The response; its `data` is not used when `data_json` is set.
-    pub response: GqlResponse,
-    /// The `data` as JSON text, when it already is text (read from the
-    /// response cache, or just stored in it).
-    pub data_json: Option<DataText>,
-    pub freshness: Option<Freshness>,
-    /// For an answer read from the response cache: the key its compressed
-    /// body is kept under.
-    pub hit: Option<String>,
-}
-
-/// An answer's `data` already written as JSON text.
-pub enum DataText {
-    /// Shared with the response cache or with other requests.
-    Shared(Arc<str>),
-    /// This request's own: the answer's text so far, `{"data":` and the data.
-    Started(String),
-}
-
-impl Answer {
-    /// An answer the response cache holds (or another request just computed).
-    fn cached(data: Arc<str>, plan: &Plan, digest: &str, show_status: bool) -> Self {
-        let mut response = GqlResponse::new(async_graphql::Value::Null);
-        if show_status {
-            response
-                .extensions
-                .insert("cacheStatus".into(), CacheStatus::Hit.as_str().into());
-        }
-        CacheStatus::Hit.count();
-        Self {
-            response,
-            data_json: Some(DataText::Shared(data)),
-            freshness: Some(Freshness {
-                max_age: plan.max_age,
-                private: plan.private,
-            }),
-            hit: Some(format!("{digest}:{show_status}")),
-        }
-    }
-
-    fn plain(response: GqlResponse) -> Self {
-        Self {
-            response,
-            data_json: None,
-            freshness: None,
-            hit: None,
-        }
-    }
-}
-
 /// Runs one operation: limits first, then the response cache (unless
 /// `fresh`), then the schema. A mutation sent over GET is refused with 405.
 pub async fn execute(
@@ -502,7 +313,15 @@ pub async fn execute(
                     true,
                     started.elapsed().as_secs_f64(),
                 );
-                Answer::cached(data, plan, &digest, show_status)
+                Answer::cached(
+                    data,
+                    Freshness {
+                        max_age: plan.max_age,
+                        private: plan.private,
+                    },
+                    &digest,
+                    show_status,
+                )
             };
             if let Some(data) = found.filter(|_| !fresh) {
                 return Ok(hit(data));
@@ -599,42 +418,4 @@ pub fn with_request_data(
         .data(state.clone())
         .data(context.clone())
         .data(Loaders::new(access))
-}
-
-/// The name of the operation that would run, when it has one.
-pub fn operation_name<'a>(
-    document: &'a ExecutableDocument,
-    requested: Option<&'a str>,
-) -> Option<&'a str> {
-    match (&document.operations, requested) {
-        (_, Some(name)) => Some(name),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.keys().next().map(|n| n.as_str())
-        }
-        _ => None,
-    }
-}
-
-/// The type of the operation that would run; `None` when the name matches none.
-pub fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
-    match (&document.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) => {
-            // Several operations and no name: execution names the problem,
-            // unless one of them could change data.
-            let mut types = ops.values().map(|op| op.node.ty);
-            let first = types.next();
-            if types.all(|t| Some(t) == first) {
-                first
-            } else {
-                Some(OperationType::Mutation)
-            }
-        }
-    }
-}
-
-/// Whether the operation that would run only reads.
-pub fn is_query(document: &ExecutableDocument, name: Option<&str>) -> bool {
-    operation_type(document, name).is_none_or(|ty| ty == OperationType::Query)
 }
