@@ -1,6 +1,49 @@
-//! The operation a checked document would run: its name and its type.
+//! The document stages of an operation, before the response cache: its text
+//! (trusted documents, then persisted queries), the operation that would
+//! run, and the GET rule (only queries over GET). Parsing and the limits are
+//! `documents::parsed::Documents::check`.
 
+use async_graphql::Request;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+use super::refusal;
+use crate::documents::persisted::{self, Refusal};
+use crate::documents::trusted::admit::{Gate, admit};
+use crate::error::code;
+use crate::http::Api;
+
+/// The text to check: a trusted document lets it through (filling in the
+/// text of one named by its hash) or refuses it; otherwise the automatic
+/// persisted-query protocol fills it in, registers it, or refuses it.
+pub(super) async fn text(api: &Api, request: &mut Request) -> Result<(), Refusal> {
+    match admit(&api.app, &api.documents, request)? {
+        Gate::Run => Ok(()),
+        Gate::Persisted => persisted::resolve(&api.app, request).await,
+    }
+}
+
+/// The GET rule: over GET (`queries_only`) only a query runs; anything
+/// else is refused with `405 Method Not Allowed` and `Allow: GET, POST`.
+pub(super) fn refused_over_get(
+    queries_only: bool,
+    document: &ExecutableDocument,
+    name: Option<&str>,
+) -> Option<Response> {
+    if !queries_only || is_query(document, name) {
+        return None;
+    }
+    let mut response = refusal(
+        StatusCode::METHOD_NOT_ALLOWED,
+        code::BAD_USER_INPUT,
+        "mutations and subscriptions must be sent with POST",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    Some(response)
+}
 
 /// The name of the operation that would run, when it has one.
 pub fn operation_name<'a>(
@@ -47,6 +90,50 @@ mod tests {
 
     fn parsed(text: &str) -> ExecutableDocument {
         parse_query(text).expect("parses")
+    }
+
+    #[test]
+    fn a_query_runs_over_get_and_post() {
+        let document = parsed("query Assets { assets(first: 1) { totalCount } }");
+        assert!(refused_over_get(true, &document, None).is_none());
+        assert!(refused_over_get(false, &document, None).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_mutation_over_get_is_refused_with_405_and_allow() {
+        let document = parsed("mutation { logout }");
+        let refused = refused_over_get(true, &document, None).expect("refused over GET");
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            refused.headers().get(header::ALLOW),
+            Some(&HeaderValue::from_static("GET, POST"))
+        );
+        assert_eq!(
+            refused.headers().get(header::CONTENT_TYPE),
+            Some(&HeaderValue::from_static("application/json"))
+        );
+        let body = axum::body::to_bytes(refused.into_body(), 1024)
+            .await
+            .expect("a short body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let error = &body["errors"][0];
+        assert_eq!(
+            error["message"],
+            "mutations and subscriptions must be sent with POST"
+        );
+        assert_eq!(error["extensions"]["code"], code::BAD_USER_INPUT);
+        assert!(refused_over_get(false, &document, None).is_none());
+    }
+
+    #[test]
+    fn the_get_rule_looks_at_the_operation_that_would_run() {
+        let document = parsed("query Read { __typename } mutation Write { logout }");
+        assert!(refused_over_get(true, &document, Some("Read")).is_none());
+        assert!(refused_over_get(true, &document, Some("Write")).is_some());
+        // No name: a document that could change data is refused.
+        assert!(refused_over_get(true, &document, None).is_some());
+        // A name that matches nothing is execution's to refuse.
+        assert!(refused_over_get(true, &document, Some("Missing")).is_none());
     }
 
     #[test]

@@ -4,37 +4,35 @@
 //! the GET rule, the response cache, admission, execution) and the reply.
 
 mod answer;
+mod cache;
 mod document;
+mod engine;
+mod execute;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_graphql::{
     BatchRequest, ErrorExtensionValues, Request, Response as GqlResponse, ServerError,
 };
 use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 pub use answer::{Answer, DataText};
 use answer::{reply, reply_to_get};
 pub use document::{is_query, operation_name, operation_type};
+pub use engine::with_request_data;
+pub use execute::execute;
 
 use super::Api;
-use super::responses::{self, CacheStatus, Freshness};
+use super::responses;
 use super::{client_address, request_id};
 use crate::auth::caller::Caller;
 use crate::error::code;
 use crate::graphql::context::RequestContext;
 use crate::graphql::errors;
-use crate::graphql::loaders::Loaders;
-use crate::graphql::splice::{self, Splice};
-use crate::response_cache::{self, Flight, Lookup};
-use crate::state::AppState;
-use answer::DATA;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -217,205 +215,4 @@ async fn run(
 enum Shape {
     Single,
     Batch,
-}
-
-/// Runs one operation: limits first, then the response cache (unless
-/// `fresh`), then the schema. A mutation sent over GET is refused with 405.
-pub async fn execute(
-    api: &Api,
-    context: &RequestContext,
-    mut request: Request,
-    queries_only: bool,
-    fresh: bool,
-) -> Result<Answer, Response> {
-    let state = &api.app;
-    let started = Instant::now();
-    let admitted =
-        match crate::documents::trusted::admit::admit(state, &api.documents, &mut request) {
-            Ok(crate::documents::trusted::admit::Gate::Run) => Ok(()),
-            Ok(crate::documents::trusted::admit::Gate::Persisted) => {
-                crate::documents::persisted::resolve(state, &mut request).await
-            }
-            Err(refusal) => Err(refusal),
-        };
-    if let Err((code, message)) = admitted {
-        let operation = crate::http::metrics::operation_label(request.operation_name.as_deref());
-        crate::http::metrics::record_request(operation, false, started.elapsed().as_secs_f64());
-        return Ok(Answer::plain(error_response(code, message)));
-    }
-    let document = match api.documents.check(&request.query) {
-        Ok(document) => document,
-        Err(refused) => {
-            let operation =
-                crate::http::metrics::operation_label(request.operation_name.as_deref());
-            crate::http::metrics::record_request(operation, false, started.elapsed().as_secs_f64());
-            return Ok(Answer::plain(error_response(refused.code, refused.message)));
-        }
-    };
-    let operation = crate::http::metrics::operation_label(operation_name(
-        &document,
-        request.operation_name.as_deref(),
-    ));
-    if queries_only && !is_query(&document, request.operation_name.as_deref()) {
-        let mut response = refusal(
-            StatusCode::METHOD_NOT_ALLOWED,
-            code::BAD_USER_INPUT,
-            "mutations and subscriptions must be sent with POST",
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-        return Err(response);
-    }
-    let show_status = responses::status_requested(&request);
-    let plan = state
-        .responses
-        .enabled()
-        .then(|| {
-            api.hints.plan(
-                &document,
-                request.operation_name.as_deref(),
-                &request.variables,
-            )
-        })
-        .flatten()
-        .map(|mut plan| {
-            plan.max_age = plan.max_age.min(state.responses.max_age_cap());
-            plan
-        });
-    let mut status = CacheStatus::Bypass;
-    let mut ticket = None;
-    let mut lead = None;
-    if let Some(plan) = &plan {
-        let digest = responses::digest(
-            &request.query,
-            request.operation_name.as_deref(),
-            &request.variables,
-            &context.caller,
-            plan,
-        );
-        let ttl = Duration::from_secs(u64::from(plan.max_age));
-        let lookup = if fresh {
-            state
-                .responses
-                .renewal(&digest, &plan.dependencies, ttl)
-                .await
-        } else {
-            state
-                .responses
-                .lookup(&digest, &plan.dependencies, ttl)
-                .await
-        };
-        if let Lookup::Ready { found, ticket: t } = lookup {
-            let hit = |data| {
-                crate::http::metrics::record_request(
-                    operation.clone(),
-                    true,
-                    started.elapsed().as_secs_f64(),
-                );
-                Answer::cached(
-                    data,
-                    Freshness {
-                        max_age: plan.max_age,
-                        private: plan.private,
-                    },
-                    &digest,
-                    show_status,
-                )
-            };
-            if let Some(data) = found.filter(|_| !fresh) {
-                return Ok(hit(data));
-            }
-            if !fresh {
-                status = CacheStatus::Miss;
-                match state.responses.flight(&digest) {
-                    Flight::Lead(leader) => lead = Some(leader),
-                    Flight::Follow(answer) => {
-                        let wait = Duration::from_millis(state.settings.server.admission_wait_ms);
-                        if let Some(data) = response_cache::follow(answer, wait).await {
-                            // Computed once, by the request this one waited for.
-                            return Ok(hit(data));
-                        }
-                    }
-                }
-            }
-            ticket = Some(t);
-        }
-    }
-    status.count();
-    let wait = Duration::from_millis(state.settings.server.admission_wait_ms);
-    let Ok(Ok(_admitted)) =
-        tokio::time::timeout(wait, state.admission.clone().acquire_owned()).await
-    else {
-        metrics::counter!("alawael_operations_shed_total").increment(1);
-        crate::http::metrics::record_request(operation, false, started.elapsed().as_secs_f64());
-        return Ok(Answer::plain(error_response(
-            code::SERVICE_UNAVAILABLE,
-            "the server is busy; retry in a moment",
-        )));
-    };
-    let spliced = splice::safe(&document, request.operation_name.as_deref());
-    request.set_parsed_query(document.to_document());
-    let mut request = with_request_data(request, state, context);
-    if spliced {
-        request = request.data(Splice);
-    }
-    let validated = document.validated();
-    let (schema, validation) = if validated {
-        (&api.validated_schema, "skipped")
-    } else {
-        (&api.schema, "full")
-    };
-    metrics::counter!("alawael_validations_total", "validation" => validation).increment(1);
-    let response = schema.execute(request).await;
-    if !validated && response.errors.is_empty() {
-        document.passed_validation();
-    }
-    let mut response = errors::finalize(response, &context.request_id);
-    let mut data_json = None;
-    if let Some(ticket) = ticket
-        && response.errors.is_empty()
-    {
-        let text = splice::to_string_after(DATA, &response.data);
-        let data = &text[DATA.len()..];
-        state.responses.store(ticket, data).await;
-        response.data = async_graphql::Value::Null;
-        if let Some(leader) = &lead {
-            leader.land(Arc::from(data));
-        }
-        data_json = Some(DataText::Started(text));
-    }
-    drop(lead);
-    if show_status {
-        response
-            .extensions
-            .insert("cacheStatus".into(), status.as_str().into());
-    }
-    crate::http::metrics::record_request(
-        operation,
-        response.errors.is_empty(),
-        started.elapsed().as_secs_f64(),
-    );
-    Ok(Answer {
-        freshness: plan.map(|plan| Freshness {
-            max_age: plan.max_age,
-            private: plan.private,
-        }),
-        response,
-        data_json,
-        hit: None,
-    })
-}
-
-/// The data every operation carries: the state, the caller and fresh loaders.
-pub fn with_request_data(
-    request: Request,
-    state: &Arc<AppState>,
-    context: &RequestContext,
-) -> Request {
-    let access = state.db.access(context.viewer());
-    request
-        .data(state.clone())
-        .data(context.clone())
-        .data(Loaders::new(access))
 }

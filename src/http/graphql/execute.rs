@@ -1,0 +1,140 @@
+//! One operation, as the list of its stages: the text (trusted documents,
+//! persisted queries), the checks (parse, limits), the GET rule, the
+//! response cache (plan, lookup, single flight), admission, execution,
+//! storing the answer, and the request metrics.
+
+use std::time::{Duration, Instant};
+
+use async_graphql::Request;
+use axum::response::Response;
+
+use super::answer::Answer;
+use super::cache::{self, Consulted};
+use super::document::{self, operation_name};
+use super::{engine, error_response};
+use crate::graphql::context::RequestContext;
+use crate::graphql::errors;
+use crate::http::Api;
+use crate::http::metrics::{operation_label, record_request};
+use crate::http::responses;
+
+/// Runs one operation: limits first, then the response cache (unless
+/// `fresh`), then the schema. A mutation sent over GET is refused with 405.
+pub async fn execute(
+    api: &Api,
+    context: &RequestContext,
+    mut request: Request,
+    queries_only: bool,
+    fresh: bool,
+) -> Result<Answer, Response> {
+    let state = &api.app;
+    let started = Instant::now();
+    if let Err((code, message)) = document::text(api, &mut request).await {
+        return Ok(turned_away(&request, code, message, started));
+    }
+    let document = match api.documents.check(&request.query) {
+        Ok(document) => document,
+        Err(refused) => {
+            return Ok(turned_away(
+                &request,
+                refused.code,
+                refused.message,
+                started,
+            ));
+        }
+    };
+    let name = request.operation_name.as_deref();
+    let operation = operation_label(operation_name(&document, name));
+    if let Some(refused) = document::refused_over_get(queries_only, &document, name) {
+        return Err(refused);
+    }
+    let show_status = responses::status_requested(&request);
+    let plan = cache::plan(&state.responses, &api.hints, &document, &request);
+    let wait = Duration::from_millis(state.settings.server.admission_wait_ms);
+    let keep = match cache::consult(
+        &state.responses,
+        &request,
+        &context.caller,
+        plan.as_ref(),
+        fresh,
+        wait,
+    )
+    .await
+    {
+        Consulted::Hit(hit) => {
+            record(operation, true, started);
+            return Ok(hit.answer(show_status));
+        }
+        Consulted::Compute(keep) => keep,
+    };
+    let status = keep.status;
+    status.count();
+    let Some(_room) = engine::admission(&state.admission, wait).await else {
+        let answer = engine::shed();
+        record(operation, false, started);
+        return Ok(answer);
+    };
+    let response = engine::run(api, context, request, &document).await;
+    let mut response = errors::finalize(response, &context.request_id);
+    let data_json = keep.store(&state.responses, &mut response).await;
+    if show_status {
+        response
+            .extensions
+            .insert("cacheStatus".into(), status.as_str().into());
+    }
+    record(operation, response.errors.is_empty(), started);
+    Ok(Answer {
+        freshness: plan.as_ref().map(cache::freshness),
+        response,
+        data_json,
+        hit: None,
+    })
+}
+
+/// The answer of an operation refused at the door (trusted documents,
+/// persisted queries) or by the checks (parse, limits): the refusal's code
+/// and message, counted as a failed request under the name it was sent with.
+fn turned_away(
+    request: &Request,
+    code: &str,
+    message: impl Into<String>,
+    started: Instant,
+) -> Answer {
+    let operation = operation_label(request.operation_name.as_deref());
+    record(operation, false, started);
+    Answer::plain(error_response(code, message))
+}
+
+/// Counts the operation and its duration so far.
+fn record(operation: String, ok: bool, started: Instant) {
+    record_request(operation, ok, started.elapsed().as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_document_is_answered_with_its_code_and_message_only() {
+        let request = Request::new("{ me { id } }").operation_name("Me");
+        let answer = turned_away(
+            &request,
+            crate::error::code::PERSISTED_QUERY_NOT_FOUND,
+            "PersistedQueryNotFound",
+            Instant::now(),
+        );
+        let [error] = answer.response.errors.as_slice() else {
+            panic!("one error");
+        };
+        assert_eq!(error.message, "PersistedQueryNotFound");
+        let code = error.extensions.as_ref().and_then(|e| e.get("code"));
+        assert_eq!(
+            code,
+            Some(&async_graphql::Value::from(
+                crate::error::code::PERSISTED_QUERY_NOT_FOUND
+            ))
+        );
+        assert_eq!(answer.response.data, async_graphql::Value::Null);
+        assert!(answer.freshness.is_none() && answer.data_json.is_none() && answer.hit.is_none());
+    }
+}
