@@ -348,8 +348,8 @@ impl Db {
 mod tests {
     use bson::oid::ObjectId;
 
-    use super::changes::Change;
-    use super::entry::Actor;
+    use super::super::changes::Change;
+    use super::super::entry::Actor;
     use super::*;
 
     fn new_entry(n: u8) -> NewEntry {
@@ -495,7 +495,7 @@ mod tests {
     fn verification_finds_a_digest_kept_beside_a_value_that_is_not_erased() {
         let mut entries = chain(3);
         let change = &mut entries[1].changes[0];
-        change.after_digest = Some(super::changes::value_digest(&change.after));
+        change.after_digest = Some(super::super::changes::value_digest(&change.after));
         let breach = Breach {
             seq: 2,
             reason: "a value kept beside its digest is not the erased mark".into(),
