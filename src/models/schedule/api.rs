@@ -9,9 +9,11 @@ use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
 };
 use bson::oid::ObjectId;
-use bson::{Bson, DateTime as BsonDateTime, doc};
+use bson::{DateTime as BsonDateTime, doc};
 
-use super::record::{ScheduleFilter as DbFilter, ScheduleOrder as DbOrder, ScheduleRecord};
+use super::record::{
+    ScheduleFilter as DbFilter, ScheduleForUpdate, ScheduleOrder as DbOrder, ScheduleRecord,
+};
 use super::rules::BookingSpan;
 use crate::db::store::Store;
 use crate::domain::{GlobalId, NodeKind, Role, text};
@@ -375,20 +377,14 @@ impl ScheduleMutation {
         let before: Schedule = model::one(ctx, &id).await?;
         let before = before.record;
         may_change(ctx, &before)?;
-        let mut set = doc! {};
-        if let Some(v) = required(input.title, "input.title", |v| title(&v))? {
-            set.insert("title", v);
-        }
-        match input.program_id {
-            MaybeUndefined::Undefined => {}
-            MaybeUndefined::Null => {
-                set.insert("programId", Bson::Null);
-            }
-            MaybeUndefined::Value(p) => {
-                set.insert("programId", program(ctx, &p).await?);
-            }
-        }
-        Ok(model::update(ctx, &*before, set, "schedule.update", "duplicate").await?)
+        let title = required(input.title, "input.title", |v| title(&v))?;
+        let program_id = match input.program_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(p) => Some(Some(program(ctx, &p).await?)),
+        };
+        let change = ScheduleForUpdate { title, program_id };
+        Ok(model::update(ctx, &*before, change, "schedule.update", "duplicate").await?)
     }
 
     /// Cancels a SCHEDULED booking and frees its time (its maker, ADMIN, MANAGER).

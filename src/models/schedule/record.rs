@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::{BookingSpan, ScheduleResourceType, ScheduleStatus};
 use crate::db::model::{Access, Clause, Model, Scope};
-use crate::db::store::{Record, Store};
+use crate::db::store::{ForUpdate, Record, Store};
 use crate::db::{Db, DbError, DbResult, filters};
 use crate::order_fields;
 
@@ -54,6 +54,19 @@ pub struct ScheduleRecord {
     #[serde(deserialize_with = "crate::db::dates::read")]
     pub updated_at: DateTime,
 }
+
+/// A validated change to a booking (see `ForUpdate`); its time and
+/// resource do not change (cancel and book again).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleForUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program_id: Option<Option<ObjectId>>,
+}
+
+impl ForUpdate for ScheduleForUpdate {}
 
 impl Record for ScheduleRecord {
     const COLLECTION: &'static str = COLLECTION;

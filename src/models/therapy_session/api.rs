@@ -10,7 +10,9 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
 
-use super::record::{SessionFilter as DbFilter, SessionOrder as DbOrder, SessionRecord};
+use super::record::{
+    SessionFilter as DbFilter, SessionForUpdate, SessionOrder as DbOrder, SessionRecord,
+};
 use crate::domain::{Role, text};
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::ContextExt;
@@ -362,26 +364,14 @@ impl SessionMutation {
         let before: TherapySession = model::one(ctx, &id).await?;
         let before = before.record;
         may_write(ctx, before.therapist_id)?;
-        let mut set = doc! {};
-        if let Some(v) = required(input.started_at, "input.startedAt", Ok)? {
-            set.insert("startedAt", BsonDateTime::from(v));
-        }
-        if let Some(v) = required(input.duration_minutes, "input.durationMinutes", minutes)? {
-            set.insert("durationMinutes", v);
-        }
-        if let Some(v) = required(input.attendance, "input.attendance", Ok)? {
-            set.insert(
-                "attendance",
-                bson::to_bson(&super::rules::Attendance::from(v)).map_err(ApiError::internal)?,
-            );
-        }
-        if let Some(v) = clearable(input.notes, |v| notes(&v))? {
-            set.insert("notes", v);
-        }
-        if let Some(v) = clearable(input.progress_score, score)? {
-            set.insert("progressScore", v);
-        }
-        Ok(model::update(ctx, &*before, set, "session.update", "duplicate").await?)
+        let change = SessionForUpdate {
+            started_at: required(input.started_at, "input.startedAt", |v| Ok(v.into()))?,
+            duration_minutes: required(input.duration_minutes, "input.durationMinutes", minutes)?,
+            attendance: required(input.attendance, "input.attendance", |v| Ok(v.into()))?,
+            notes: clearable(input.notes, |v| notes(&v))?,
+            progress_score: clearable(input.progress_score, score)?,
+        };
+        Ok(model::update(ctx, &*before, change, "session.update", "duplicate").await?)
     }
 
     /// Deletes a session recorded in error (ADMIN); returns its id.

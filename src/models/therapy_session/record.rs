@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::Attendance;
 use crate::db::model::{Access, Clause, Model, Scope};
-use crate::db::store::Record;
+use crate::db::store::{ForUpdate, Record};
 use crate::db::{DbResult, filters};
 use crate::domain::Role;
 use crate::order_fields;
@@ -39,6 +39,24 @@ pub struct SessionRecord {
     #[serde(deserialize_with = "crate::db::dates::read")]
     pub updated_at: DateTime,
 }
+
+/// A validated change to a session (see `ForUpdate`).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionForUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_minutes: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attendance: Option<Attendance>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress_score: Option<Option<i32>>,
+}
+
+impl ForUpdate for SessionForUpdate {}
 
 impl Record for SessionRecord {
     const COLLECTION: &'static str = COLLECTION;
