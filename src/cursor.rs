@@ -13,7 +13,15 @@ use smallvec::SmallVec;
 use crate::db::page::Position;
 use crate::domain::ids::append_base64;
 use crate::domain::text::write_json_string;
-use crate::error::{ApiError, ApiResult};
+
+/// Why a cursor is refused (the boundary's `BAD_USER_INPUT` on `field`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CursorError {
+    /// Not a cursor this server signed, or one made by another list or
+    /// ordering; `field` is the argument that carried it (`after`, `before`).
+    #[error("this cursor is not valid for this list and ordering")]
+    Invalid { field: String },
+}
 
 /// Signs and reads cursors. The key is derived from the token secret, so a
 /// cursor edited by a client is refused.
@@ -79,9 +87,17 @@ impl CursorCodec {
         append_base64(&self.mac(&payload), out);
     }
 
-    pub fn decode(&self, ordering: &str, cursor: &str, field: &str) -> ApiResult<Position> {
-        let bad =
-            || ApiError::bad_input(field, "this cursor is not valid for this list and ordering");
+    /// The position `cursor` names, if this codec signed it for `ordering`;
+    /// `field` names the argument in the error.
+    pub fn decode(
+        &self,
+        ordering: &str,
+        cursor: &str,
+        field: &str,
+    ) -> Result<Position, CursorError> {
+        let bad = || CursorError::Invalid {
+            field: field.to_string(),
+        };
         let (body, sig) = cursor.split_once('.').ok_or_else(bad)?;
         let payload = URL_SAFE_NO_PAD.decode(body).map_err(|_| bad())?;
         let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| bad())?;

@@ -138,3 +138,55 @@ impl From<crate::db::DbError> for ApiError {
         }
     }
 }
+
+// The lower layers' own errors, mapped to the codes and texts clients have
+// always read. Nothing below this module knows about `ApiError`.
+
+impl From<crate::auth::CallerError> for ApiError {
+    fn from(error: crate::auth::CallerError) -> Self {
+        use crate::auth::CallerError;
+        match error {
+            CallerError::SignedOut => Self::Unauthenticated(error.to_string()),
+            CallerError::Forbidden => Self::Forbidden,
+        }
+    }
+}
+
+impl From<crate::auth::throttle::ThrottleError> for ApiError {
+    fn from(error: crate::auth::throttle::ThrottleError) -> Self {
+        use crate::auth::throttle::ThrottleError;
+        match error {
+            ThrottleError::TooManyAttempts { retry_after_secs } => {
+                Self::RateLimited { retry_after_secs }
+            }
+        }
+    }
+}
+
+impl From<crate::auth::password::PasswordError> for ApiError {
+    fn from(error: crate::auth::password::PasswordError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<crate::cursor::CursorError> for ApiError {
+    fn from(error: crate::cursor::CursorError) -> Self {
+        let message = error.to_string();
+        match error {
+            crate::cursor::CursorError::Invalid { field } => Self::BadUserInput { message, field },
+        }
+    }
+}
+
+impl From<crate::state::AuthError> for ApiError {
+    fn from(error: crate::state::AuthError) -> Self {
+        use crate::state::AuthError;
+        match error {
+            AuthError::Db(error) => error.into(),
+            AuthError::NotBearer
+            | AuthError::Token(_)
+            | AuthError::NoAccount
+            | AuthError::Deactivated => Self::Unauthenticated(error.to_string()),
+        }
+    }
+}

@@ -29,3 +29,55 @@ pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    /// The `.rs` files at `path` (a file, or a folder read recursively).
+    fn sources(path: &Path) -> Vec<PathBuf> {
+        if path.is_file() {
+            return vec![path.to_path_buf()];
+        }
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(path).expect("a source folder is readable") {
+            let path = entry.expect("a source entry is readable").path();
+            if path.is_dir() {
+                files.extend(sources(&path));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+        files
+    }
+
+    #[test]
+    fn the_lower_layers_never_name_the_api_error_or_async_graphql() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut lower: Vec<PathBuf> = ["auth", "cursor.rs", "state.rs", "db", "domain"]
+            .iter()
+            .flat_map(|part| sources(&src.join(part)))
+            .collect();
+        // A model's record and rules sit below the engine too; its api.rs does not.
+        for model in sources(&src.join("models")) {
+            if model
+                .file_name()
+                .is_some_and(|n| n == "record.rs" || n == "rules.rs")
+            {
+                lower.push(model);
+            }
+        }
+        assert!(lower.len() > 20, "the lower layers were not found");
+        for file in lower {
+            let text = std::fs::read_to_string(&file).expect("a source file is readable");
+            for banned in ["crate::error", "async_graphql"] {
+                assert!(
+                    !text.contains(banned),
+                    "{} mentions `{banned}`: lower layers return their own errors, \
+                     converted to `ApiError` in src/error.rs",
+                    file.display()
+                );
+            }
+        }
+    }
+}

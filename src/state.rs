@@ -13,9 +13,30 @@ use crate::auth::{Caller, Principal};
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::cursor::CursorCodec;
-use crate::db::Db;
-use crate::error::{ApiError, ApiResult};
+use crate::db::{Db, DbError};
 use crate::events::EventBus;
+
+/// Why the `Authorization` header does not give a caller. Every variant is
+/// the boundary's `UNAUTHENTICATED` with this text, except `Db`, which maps
+/// as database errors do.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The header is present but not `Bearer <token>`.
+    #[error("use `Authorization: Bearer <accessToken>`")]
+    NotBearer,
+    /// The token is refused: expired, not valid yet, not for this API, or invalid.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The token is well signed but names no account.
+    #[error("the access token is invalid")]
+    NoAccount,
+    /// The token's account is deactivated.
+    #[error("this account has been deactivated")]
+    Deactivated,
+    /// The account could not be read.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
 
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -64,7 +85,7 @@ impl AppState {
     /// present must be a valid token of an active account, or the whole
     /// request fails with `UNAUTHENTICATED`. The account comes from the
     /// account cache; the database is read only on a miss.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> ApiResult<Caller> {
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, AuthError> {
         Ok(self.authenticate_session(authorization).await?.0)
     }
 
@@ -73,7 +94,7 @@ impl AppState {
     pub async fn authenticate_session(
         &self,
         authorization: Option<&str>,
-    ) -> ApiResult<(Caller, Option<i64>)> {
+    ) -> Result<(Caller, Option<i64>), AuthError> {
         let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
             return Ok((Caller::Anonymous, None));
         };
@@ -81,20 +102,13 @@ impl AppState {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::Unauthenticated("use `Authorization: Bearer <accessToken>`".into())
-            })?;
-        let (id, claims) = self
-            .tokens
-            .verify(token)
-            .map_err(|e: TokenError| ApiError::Unauthenticated(e.to_string()))?;
+            .ok_or(AuthError::NotBearer)?;
+        let (id, claims) = self.tokens.verify(token)?;
         let account = match self.accounts.get(id) {
             Some(account) => account,
             None => {
                 let Some(user) = self.db.users().get(id).await? else {
-                    return Err(ApiError::Unauthenticated(
-                        "the access token is invalid".into(),
-                    ));
+                    return Err(AuthError::NoAccount);
                 };
                 let account = Account {
                     active: user.active,
@@ -106,9 +120,7 @@ impl AppState {
             }
         };
         if !account.active {
-            return Err(ApiError::Unauthenticated(
-                "this account has been deactivated".into(),
-            ));
+            return Err(AuthError::Deactivated);
         }
         Ok((
             Caller::User(Principal {

@@ -4,7 +4,19 @@
 use bson::oid::ObjectId;
 
 use crate::domain::Role;
-use crate::error::ApiError;
+
+/// Why the caller may not go on. The boundary maps `SignedOut` to
+/// `UNAUTHENTICATED` and `Forbidden` to `FORBIDDEN`; resolvers reach these
+/// checks through `graphql::context::CallerExt`, which does that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CallerError {
+    /// Nobody is signed in.
+    #[error("sign in to do this")]
+    SignedOut,
+    /// The caller's role is not one of those allowed.
+    #[error("you are not allowed to do this")]
+    Forbidden,
+}
 
 /// An authenticated staff member, as read from the database for this request.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,10 +33,11 @@ pub enum Caller {
 }
 
 impl Caller {
-    pub fn principal(&self) -> Result<&Principal, ApiError> {
+    /// The signed-in staff member; `SignedOut` for nobody.
+    pub fn signed_in(&self) -> Result<&Principal, CallerError> {
         match self {
             Self::User(p) => Ok(p),
-            Self::Anonymous => Err(ApiError::Unauthenticated("sign in to do this".into())),
+            Self::Anonymous => Err(CallerError::SignedOut),
         }
     }
 
@@ -39,13 +52,13 @@ impl Caller {
         matches!(self, Self::User(p) if p.id == id)
     }
 
-    /// Requires one of `roles`: UNAUTHENTICATED for nobody, FORBIDDEN otherwise.
-    pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
-        let principal = self.principal()?;
+    /// Requires one of `roles`: `SignedOut` for nobody, `Forbidden` otherwise.
+    pub fn with_role(&self, roles: &[Role]) -> Result<&Principal, CallerError> {
+        let principal = self.signed_in()?;
         if roles.contains(&principal.role) {
             Ok(principal)
         } else {
-            Err(ApiError::Forbidden)
+            Err(CallerError::Forbidden)
         }
     }
 }

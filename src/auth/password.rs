@@ -17,6 +17,18 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Why a password could not be hashed or checked: internal failures, never
+/// a wrong password (that is `verify` answering false).
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// Argon2 refused to hash (it does not at these parameters).
+    #[error("hashing failed: {0}")]
+    Hash(argon2::password_hash::Error),
+    /// The blocking task that hashes stopped before it answered.
+    #[error("the hashing task stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// The rules a new password must meet; `Err` says which it breaks.
 pub fn check_strength(password: &str) -> Result<(), &'static str> {
     let chars = password.chars().count();
@@ -29,19 +41,19 @@ pub fn check_strength(password: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-pub async fn hash(password: String) -> anyhow::Result<String> {
+pub async fn hash(password: String) -> Result<String, PasswordError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         hasher()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+            .map_err(PasswordError::Hash)
     })
     .await?
 }
 
 /// Whether `password` matches `stored`; a malformed hash never matches.
-pub async fn verify(password: String, stored: String) -> anyhow::Result<bool> {
+pub async fn verify(password: String, stored: String) -> Result<bool, PasswordError> {
     Ok(tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
             .map(|parsed| {

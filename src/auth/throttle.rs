@@ -9,7 +9,16 @@ use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::config::AuthSettings;
-use crate::error::ApiError;
+
+/// Why a sign-in attempt is refused before its password is checked (the
+/// boundary's `RATE_LIMITED`, with `retryAfterSeconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ThrottleError {
+    /// The account's or the client address's budget of attempts is spent;
+    /// a new attempt is counted again after this many seconds.
+    #[error("too many attempts; retry in {retry_after_secs} seconds")]
+    TooManyAttempts { retry_after_secs: u64 },
+}
 
 pub struct LoginThrottle<'a> {
     cache: &'a Cache,
@@ -34,8 +43,8 @@ impl<'a> LoginThrottle<'a> {
         format!("alawael:{}:login:address:{address}", self.namespace)
     }
 
-    /// Counts an attempt; `RATE_LIMITED` when either limit is passed.
-    pub async fn attempt(&self, email: &str, address: &str) -> Result<(), ApiError> {
+    /// Counts an attempt; `TooManyAttempts` when either limit is passed.
+    pub async fn attempt(&self, email: &str, address: &str) -> Result<(), ThrottleError> {
         let s = self.settings;
         let (by_address, address_wait) = self
             .cache
@@ -60,7 +69,7 @@ impl<'a> LoginThrottle<'a> {
         }
         if wait > 0 {
             metrics::counter!("alawael_login_throttled_total").increment(1);
-            return Err(ApiError::RateLimited {
+            return Err(ThrottleError::TooManyAttempts {
                 retry_after_secs: wait,
             });
         }

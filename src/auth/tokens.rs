@@ -80,7 +80,8 @@ impl TokenKeys {
         self.access_ttl
     }
 
-    pub fn issue(&self, user: ObjectId, role: Role) -> anyhow::Result<String> {
+    /// A signed access token for `user`; fails only if signing does.
+    pub fn issue(&self, user: ObjectId, role: Role) -> jsonwebtoken::errors::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -93,11 +94,7 @@ impl TokenKeys {
             jti: uuid::Uuid::new_v4().to_string(),
             typ: "access".into(),
         };
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )?)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
     /// Checks signature, algorithm, issuer, audience and times; returns the user id.

@@ -50,7 +50,8 @@ impl AuthMutation {
         let throttle = LoginThrottle::new(&app.cache, &app.settings.auth, app.db.name());
         throttle
             .attempt(&canonical, &request.client_address)
-            .await?;
+            .await
+            .map_err(ApiError::from)?;
 
         let account = match Email::parse(&email) {
             Ok(email) => app
@@ -67,7 +68,7 @@ impl AuthMutation {
             .unwrap_or_else(|| password::decoy_hash().to_string());
         let matches = password::verify(password, stored)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::from)?;
         let user = match account {
             Some(user) if matches && user.active => user,
             _ => {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use async_graphql::Context;
 
 use super::loaders::Loaders;
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::db::model::{Access, Viewer};
+use crate::domain::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::models::audit_log_entry::changes::Change;
 use crate::models::audit_log_entry::entry::{Actor, NewEntry};
@@ -52,6 +53,26 @@ impl ContextExt for Context<'_> {
     fn loaders(&self) -> ApiResult<&Loaders> {
         self.data::<Loaders>()
             .map_err(|_| ApiError::internal(anyhow::anyhow!("loaders missing from the request")))
+    }
+}
+
+/// The caller's checks as the API answers them (`UNAUTHENTICATED` for
+/// nobody, `FORBIDDEN` for a role not allowed), for resolvers:
+/// `ctx.caller()?.principal()?`. `auth::Caller` has them with its own error.
+pub trait CallerExt {
+    /// The signed-in staff member.
+    fn principal(&self) -> ApiResult<&Principal>;
+    /// The signed-in staff member, when their role is one of `roles`.
+    fn require(&self, roles: &[Role]) -> ApiResult<&Principal>;
+}
+
+impl CallerExt for Caller {
+    fn principal(&self) -> ApiResult<&Principal> {
+        Ok(self.signed_in()?)
+    }
+
+    fn require(&self, roles: &[Role]) -> ApiResult<&Principal> {
+        Ok(self.with_role(roles)?)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Guard, Result};
 
-use super::context::ContextExt;
+use super::context::{CallerExt, ContextExt};
 use crate::domain::Role;
 use crate::error::ApiError;
 

@@ -30,7 +30,7 @@ use super::Api;
 use super::responses;
 use super::{client_address, request_id};
 use crate::auth::caller::Caller;
-use crate::error::code;
+use crate::error::{ApiError, code};
 use crate::graphql::context::RequestContext;
 use crate::graphql::errors;
 
@@ -185,7 +185,11 @@ async fn run(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let state = &api.app;
-    let caller = match state.authenticate(authorization).await {
+    let caller = match state
+        .authenticate(authorization)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(caller) => caller,
         Err(error) => {
             let failed = || {

@@ -17,7 +17,7 @@ use super::record::{
 };
 use super::rules::{check_dimensions, check_name, check_value};
 use crate::error::ApiError;
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};

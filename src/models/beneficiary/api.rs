@@ -18,7 +18,7 @@ use super::record::{
 };
 use crate::domain::text;
 use crate::error::{ApiError, ApiResult};
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::enums::stored;
 use crate::graphql::guards::{ANY_ROLE, CLINICAL, MANAGERS, RoleGuard};
 use crate::graphql::inputs::{clearable, required};

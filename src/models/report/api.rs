@@ -16,7 +16,7 @@ use super::rules as reports;
 use crate::domain::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Event;
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::enums::stored;
 use crate::graphql::guards::{MANAGERS, RoleGuard};
 use crate::graphql::model::{self, ApiModel};

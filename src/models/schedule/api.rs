@@ -19,7 +19,7 @@ use crate::db::store::Store;
 use crate::domain::{GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult};
 use crate::events::ChangeKind;
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::enums::stored;
 use crate::graphql::guards::{ANY_ROLE, RoleGuard};
 use crate::graphql::inputs::DateTimeRange;

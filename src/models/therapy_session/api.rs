@@ -15,7 +15,7 @@ use super::record::{
 };
 use crate::domain::{Role, text};
 use crate::error::{ApiError, ApiResult};
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::enums::stored;
 use crate::graphql::guards::{ADMIN, CLINICAL, RoleGuard};
 use crate::graphql::inputs::DateTimeRange;

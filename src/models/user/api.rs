@@ -12,7 +12,7 @@ use crate::auth::password;
 use crate::domain::{Email, GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult, Found};
 use crate::events::{ChangeKind, Event};
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::enums::Role as RoleValue;
 use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard, SelfOrManagers};
 use crate::graphql::inputs::required;

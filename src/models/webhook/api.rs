@@ -14,7 +14,7 @@ use super::record::{PreviousSecret, WebhookOrder, WebhookRecord, Webhooks};
 use super::rules::{Refusal, new_secret};
 use crate::error::{ApiError, ApiResult};
 use crate::events::ChangeKind;
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::guards::{ADMIN, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
