@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
     vars.insert("ALAWAEL__SERVER__REQUEST_TIMEOUT_SECS".into(), "60".into());
     let settings = load_from(Path::new("config"), Environment::Test, &vars)?;
     let db = Db::connect(&settings.database).await?;
-    migrations::up(&db).await?;
+    migrations::up(&db, &alawael::models::registry::indexes()).await?;
     alawael::seed::load(&db, &settings.seed).await?;
     let cache = Cache::connect(&settings.redis).await?;
     let app = Application::from_parts(settings, db.clone(), cache, Some("127.0.0.1:0"))?;

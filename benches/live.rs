@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
     let database = format!("bench_{}", uuid::Uuid::new_v4().simple());
     let settings = settings(&database)?;
     let db = Db::connect(&settings.database).await?;
-    migrations::up(&db).await?;
+    migrations::up(&db, &alawael::models::registry::indexes()).await?;
     alawael::seed::load(&db, &settings.seed).await?;
     let (a, a_port) = start(settings.clone()).await?;
     let (_b, b_port) = start(settings.clone()).await?;

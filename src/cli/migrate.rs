@@ -1,6 +1,7 @@
 //! `alawael migrate up|down|status`.
 
 use crate::db::{Db, migrations};
+use crate::models::registry;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,7 +24,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let db = Db::connect(&settings.database).await?;
     match args.action {
         Action::Up => {
-            let applied = migrations::up(&db).await?;
+            let applied = migrations::up(&db, &registry::indexes()).await?;
             if applied.is_empty() {
                 println!("nothing to apply: the database is up to date");
             } else {
@@ -37,7 +38,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 );
             }
         }
-        Action::Down => match migrations::down(&db).await? {
+        Action::Down => match migrations::down(&db, &registry::indexes()).await? {
             Some(id) => println!("undone: {id}"),
             None => println!("nothing to undo: no step is applied"),
         },

@@ -1,6 +1,11 @@
 //! Versioned schema steps (indexes, mostly), applied in order and recorded
 //! in `_migrations`. `down` undoes the last applied step. Steps that need
 //! real MongoDB (TTL indexes) check the server kind: FerretDB refuses them.
+//!
+//! The indexes the models declare come from the caller
+//! (`models::registry::indexes()`), so this machinery knows no model. A
+//! step names the collections it touched by their names at the time: a
+//! step is history, and a renamed collection would need a new step.
 
 use bson::{DateTime, Document, doc};
 use futures::TryStreamExt;
@@ -26,10 +31,11 @@ struct Step {
     id: i32,
     name: &'static str,
     indexes: &'static [Index],
-    /// Indexes generated from model declarations (one per order field and
-    /// the model's extras). Re-ensured on every `up`, so an order field added
-    /// to a model later gets its index without a new step.
-    generated: Option<fn() -> Vec<IndexSpec>>,
+    /// Whether the step makes the indexes the models declare (one per order
+    /// field and the model's extras), given to `up` and `down`. Re-ensured
+    /// on every `up`, so an order field added to a model later gets its
+    /// index without a new step.
+    declared: bool,
     /// Indexes this step removes (`collection`, `name`), before its own are made.
     drops: &'static [(&'static str, &'static str)],
 }
@@ -42,7 +48,7 @@ const STEPS: &[Step] = &[
         // behind each order field and the model's extras. Re-ensured after
         // every `up`, so a model or order field added later gets its index
         // without a new step; undone with this, the first step.
-        generated: Some(crate::models::registry::indexes),
+        declared: true,
         indexes: &[],
         drops: &[],
     },
@@ -50,14 +56,14 @@ const STEPS: &[Step] = &[
         id: 2,
         name: "assets: category/status, unique serial key, list orderings",
         // Declared by the asset model since step 9.
-        generated: None,
+        declared: false,
         indexes: &[],
         drops: &[],
     },
     Step {
         id: 3,
         name: "refresh-token families and the audit chain",
-        generated: None,
+        declared: false,
         drops: &[],
         indexes: &[
             Index {
@@ -100,7 +106,7 @@ const STEPS: &[Step] = &[
     Step {
         id: 4,
         name: "refresh-token use claims",
-        generated: None,
+        declared: false,
         drops: &[],
         indexes: &[
             Index {
@@ -122,7 +128,7 @@ const STEPS: &[Step] = &[
     Step {
         id: 5,
         name: "refresh-token family revocations",
-        generated: None,
+        declared: false,
         drops: &[],
         indexes: &[Index {
             collection: "refresh_token_revocations",
@@ -135,7 +141,7 @@ const STEPS: &[Step] = &[
     Step {
         id: 6,
         name: "clinical models, booking slots, programme seats, audit filters",
-        generated: None,
+        declared: false,
         drops: &[],
         indexes: &[
             Index {
@@ -171,7 +177,7 @@ const STEPS: &[Step] = &[
     Step {
         id: 7,
         name: "analytics, webhooks and deliveries, the outbox; TTL backstops for retention",
-        generated: None,
+        declared: false,
         drops: &[],
         indexes: &[
             Index {
@@ -189,14 +195,14 @@ const STEPS: &[Step] = &[
                 ttl_secs: None,
             },
             Index {
-                collection: crate::models::analytics_event::record::COLLECTION,
+                collection: "analytics_events",
                 name: "at_ttl",
                 keys: || doc! { "at": 1 },
                 unique: false,
                 ttl_secs: Some(90 * 86_400),
             },
             Index {
-                collection: crate::models::webhook::record::CLAIMS,
+                collection: "webhook_claims",
                 name: "at_ttl",
                 keys: || doc! { "at": 1 },
                 unique: false,
@@ -210,7 +216,7 @@ const STEPS: &[Step] = &[
                 ttl_secs: Some(86_400),
             },
             Index {
-                collection: crate::models::webhook::record::DELIVERIES,
+                collection: "webhook_deliveries",
                 name: "createdAt_ttl",
                 keys: || doc! { "createdAt": 1 },
                 unique: false,
@@ -221,10 +227,10 @@ const STEPS: &[Step] = &[
     Step {
         id: 8,
         name: "reports: list orderings, the worker's queue, claims by report",
-        generated: None,
+        declared: false,
         drops: &[],
         indexes: &[Index {
-            collection: crate::models::report::record::CLAIMS,
+            collection: "report_claims",
             name: "reportId",
             keys: || doc! { "reportId": 1 },
             unique: false,
@@ -234,7 +240,7 @@ const STEPS: &[Step] = &[
     Step {
         id: 9,
         name: "users and assets: list orderings from their declarations (order_<field>)",
-        generated: None,
+        declared: false,
         indexes: &[],
         // Named by hand before the models declared them; the declared ones
         // have the same keys, so these must go before those are made.
@@ -278,18 +284,19 @@ pub async fn status(db: &Db) -> DbResult<Vec<StepStatus>> {
         .collect())
 }
 
-/// Applies every pending step, then makes sure every generated index of
-/// the steps applied before exists; returns the ids applied.
-pub async fn up(db: &Db) -> DbResult<Vec<i32>> {
+/// Applies every pending step, then makes sure the `declared` indexes
+/// (`models::registry::indexes()`) exist once their step is applied;
+/// returns the ids applied.
+pub async fn up(db: &Db, declared: &[IndexSpec]) -> DbResult<Vec<i32>> {
     let done = status(db).await?;
     let mut applied = Vec::new();
-    let mut ensure = Vec::new();
+    let mut ensure = false;
     for step in STEPS {
         if done
             .iter()
             .any(|s| s.id == step.id && s.applied_at.is_some())
         {
-            ensure.extend(step.generated);
+            ensure |= step.declared;
             continue;
         }
         for (collection, name) in step.drops {
@@ -298,9 +305,9 @@ pub async fn up(db: &Db) -> DbResult<Vec<i32>> {
         for index in step.indexes {
             create_index(db, index).await?;
         }
-        if let Some(generated) = step.generated {
-            for index in generated() {
-                create_generated(db, &index).await?;
+        if step.declared {
+            for index in declared {
+                create_generated(db, index).await?;
             }
         }
         db.collection(COLLECTION)
@@ -310,10 +317,10 @@ pub async fn up(db: &Db) -> DbResult<Vec<i32>> {
         applied.push(step.id);
     }
     // After the pending steps: one of them may drop an index whose keys a
-    // generated one takes over (step 9).
-    for generated in ensure {
-        for index in generated() {
-            create_generated(db, &index).await?;
+    // declared one takes over (step 9).
+    if ensure {
+        for index in declared {
+            create_generated(db, index).await?;
         }
     }
     Ok(applied)
@@ -326,8 +333,9 @@ async fn drop_index(db: &Db, collection: &str, name: &str) {
     }
 }
 
-/// Undoes the last applied step; returns its id, `None` when none is applied.
-pub async fn down(db: &Db) -> DbResult<Option<i32>> {
+/// Undoes the last applied step (dropping the `declared` indexes with the
+/// step that made them); returns its id, `None` when none is applied.
+pub async fn down(db: &Db, declared: &[IndexSpec]) -> DbResult<Option<i32>> {
     let done = status(db).await?;
     let Some(last) = done.iter().rev().find(|s| s.applied_at.is_some()) else {
         return Ok(None);
@@ -336,16 +344,13 @@ pub async fn down(db: &Db) -> DbResult<Option<i32>> {
         .iter()
         .find(|s| s.id == last.id)
         .expect("status lists only known steps");
-    let generated: Vec<(&str, String)> = step
-        .generated
-        .map(|g| g().into_iter().map(|i| (i.collection, i.name)).collect())
-        .unwrap_or_default();
-    let listed = step
-        .indexes
+    let declared = declared
         .iter()
-        .map(|i| (i.collection, i.name.to_string()));
-    for (collection, name) in listed.chain(generated) {
-        drop_index(db, collection, &name).await;
+        .filter(|_| step.declared)
+        .map(|i| (i.collection, i.name.as_str()));
+    let listed = step.indexes.iter().map(|i| (i.collection, i.name));
+    for (collection, name) in listed.chain(declared) {
+        drop_index(db, collection, name).await;
     }
     db.collection(COLLECTION)
         .delete_one(doc! { "_id": step.id })
@@ -388,4 +393,14 @@ async fn create_index(db: &Db, index: &Index) -> DbResult<()> {
         .build();
     db.collection(index.collection).create_index(model).await?;
     Ok(())
+}
+
+/// Every collection a step names, for the test that they are still the models'.
+#[cfg(test)]
+pub(crate) fn collections() -> Vec<&'static str> {
+    STEPS
+        .iter()
+        .flat_map(|step| step.indexes.iter().map(|i| i.collection))
+        .chain(STEPS.iter().flat_map(|step| step.drops.iter().map(|d| d.0)))
+        .collect()
 }

@@ -9,6 +9,7 @@ pub mod dates;
 pub mod filters;
 pub mod migrations;
 pub mod model;
+pub mod money;
 pub mod monitor;
 pub mod outbox;
 pub mod page;

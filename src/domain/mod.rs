@@ -1,5 +1,6 @@
 //! Newtypes and rules that need no database: identities, e-mail addresses,
-//! money, roles. Values are parsed once at the edge and trusted afterwards.
+//! money, roles, who made a change. Values are parsed once at the edge and
+//! trusted afterwards.
 
 /// Declares an enum stored as `SCREAMING_SNAKE_CASE` text, with `ALL`.
 #[macro_export]
@@ -17,12 +18,14 @@ macro_rules! stored_enum {
     };
 }
 
+pub mod actor;
 pub mod email;
 pub mod ids;
 pub mod money;
 pub mod roles;
 pub mod text;
 
+pub use actor::Actor;
 pub use email::Email;
 pub use ids::{GlobalId, NodeKind};
 pub use money::{Currency, Money};

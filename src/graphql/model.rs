@@ -21,11 +21,10 @@ use crate::db::outbox::{Entry, Outbox, State as OutboxState};
 use crate::db::page::Page;
 use crate::db::store::{ForUpdate, Record, Store};
 use crate::db::{DbError, DbResult};
-use crate::domain::{GlobalId, NodeKind};
+use crate::domain::{Actor, GlobalId, NodeKind};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{ChangeKind, Snapshot};
 use crate::models::audit_log_entry::changes::Redaction;
-use crate::models::audit_log_entry::entry::Actor;
 
 /// A GraphQL node type backed by a stored model.
 pub trait ApiModel: Listed {

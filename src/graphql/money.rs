@@ -4,9 +4,9 @@ use async_graphql::{InputObject, Object};
 use compact_str::CompactString;
 
 use super::scalars::Long;
+use crate::db::money::StoredMoney;
 use crate::domain::Money as DomainMoney;
 use crate::error::{ApiError, ApiResult};
-use crate::models::asset::record::StoredMoney;
 
 /// An amount of money: whole minor units (halalas for SAR) and a currency.
 #[derive(Clone)]

@@ -67,6 +67,21 @@ mod tests {
     }
 
     #[test]
+    fn the_migrations_name_the_collections_of_todays_models() {
+        let named = crate::db::migrations::collections();
+        for collection in [
+            super::super::analytics_event::record::COLLECTION,
+            super::super::webhook::record::CLAIMS,
+            super::super::webhook::record::DELIVERIES,
+            super::super::report::record::CLAIMS,
+            super::super::user::record::COLLECTION,
+            super::super::asset::record::COLLECTION,
+        ] {
+            assert!(named.contains(&collection), "no step names {collection}");
+        }
+    }
+
+    #[test]
     fn each_model_record_declares_the_kind_of_its_line() {
         for (listed, declared) in declared_kinds() {
             assert_eq!(

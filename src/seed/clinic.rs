@@ -18,10 +18,10 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::password;
 use crate::config::SeedSettings;
+use crate::db::money::StoredMoney;
 use crate::db::store::Record;
 use crate::db::{Db, duplicate_key};
 use crate::domain::{Email, GlobalId, Money, NodeKind, Role};
-use crate::models::asset::record::StoredMoney;
 use crate::models::beneficiary::record::{BeneficiaryRecord, Consent, Guardian};
 use crate::models::beneficiary::rules::{BeneficiaryStatus, Gender, Severity};
 use crate::models::disability_program::record::ProgramRecord;

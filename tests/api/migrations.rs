@@ -1,6 +1,7 @@
 //! Migrations and seeds: up, down, status, and idempotent seeding.
 
 use alawael::db::migrations;
+use alawael::models::registry;
 use futures::TryStreamExt;
 
 use crate::support::helpers::spawn_app;
@@ -39,7 +40,10 @@ async fn down_undoes_the_last_step_and_up_applies_it_again() {
     );
     let last = status.last().unwrap().id;
 
-    assert_eq!(migrations::down(db).await.unwrap(), Some(last));
+    assert_eq!(
+        migrations::down(db, &registry::indexes()).await.unwrap(),
+        Some(last)
+    );
     let after = migrations::status(db).await.unwrap();
     assert!(after.last().unwrap().applied_at.is_none());
     assert!(
@@ -48,13 +52,23 @@ async fn down_undoes_the_last_step_and_up_applies_it_again() {
             .all(|s| s.applied_at.is_some())
     );
 
-    assert_eq!(migrations::up(db).await.unwrap(), vec![last]);
+    assert_eq!(
+        migrations::up(db, &registry::indexes()).await.unwrap(),
+        vec![last]
+    );
     assert!(
-        migrations::up(db).await.unwrap().is_empty(),
+        migrations::up(db, &registry::indexes())
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing left to apply"
     );
 
-    while migrations::down(db).await.unwrap().is_some() {}
+    while migrations::down(db, &registry::indexes())
+        .await
+        .unwrap()
+        .is_some()
+    {}
     assert!(
         !index_names(&app, "assets")
             .await
@@ -65,7 +79,13 @@ async fn down_undoes_the_last_step_and_up_applies_it_again() {
             .await
             .contains(&"email_unique".to_string())
     );
-    assert_eq!(migrations::up(db).await.unwrap().len(), status.len());
+    assert_eq!(
+        migrations::up(db, &registry::indexes())
+            .await
+            .unwrap()
+            .len(),
+        status.len()
+    );
 }
 
 #[tokio::test]

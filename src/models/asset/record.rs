@@ -15,23 +15,7 @@ use crate::domain::Money;
 pub const COLLECTION: &str = "assets";
 
 pub use super::rules::{AssetCategory, AssetStatus};
-
-/// Money as stored: integer minor units and a currency code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StoredMoney {
-    pub amount_minor: i64,
-    pub currency: CompactString,
-}
-
-impl From<&Money> for StoredMoney {
-    fn from(money: &Money) -> Self {
-        Self {
-            amount_minor: money.amount_minor,
-            currency: money.currency.as_str().into(),
-        }
-    }
-}
+pub use crate::db::money::StoredMoney;
 
 /// A validated change to an asset (see `ForUpdate`). A new serial number
 /// comes with its `serialKey`.
@@ -112,7 +96,7 @@ impl Record for AssetRecord {
                 b"category" => category = Some(v.variant("category")?),
                 b"serialNumber" => record_serial = v.optional_compact("serialNumber")?,
                 b"serialKey" => serial_key = Some(v.compact("serialKey")?),
-                b"value" => value = Some(StoredMoney::from_raw(v.document("value")?)?),
+                b"value" => value = Some(money_from_raw(v.document("value")?)?),
                 b"status" => status = Some(v.variant("status")?),
                 b"location" => location = v.optional_compact("location")?,
                 b"purchaseDate" => purchase_date = v.optional_compact("purchaseDate")?,
@@ -141,22 +125,21 @@ impl Record for AssetRecord {
     }
 }
 
-impl StoredMoney {
-    fn from_raw(document: &RawDocument) -> DbResult<Self> {
-        let (mut amount_minor, mut currency) = (None, None);
-        for field in raw::fields(document) {
-            let (key, v) = field?;
-            match key {
-                b"amountMinor" => amount_minor = Some(v.integer("value.amountMinor")?),
-                b"currency" => currency = Some(v.compact("value.currency")?),
-                _ => {}
-            }
+/// An asset's stored `value`, read in place.
+fn money_from_raw(document: &RawDocument) -> DbResult<StoredMoney> {
+    let (mut amount_minor, mut currency) = (None, None);
+    for field in raw::fields(document) {
+        let (key, v) = field?;
+        match key {
+            b"amountMinor" => amount_minor = Some(v.integer("value.amountMinor")?),
+            b"currency" => currency = Some(v.compact("value.currency")?),
+            _ => {}
         }
-        Ok(Self {
-            amount_minor: raw::required(amount_minor, "value.amountMinor")?,
-            currency: raw::required(currency, "value.currency")?,
-        })
     }
+    Ok(StoredMoney {
+        amount_minor: raw::required(amount_minor, "value.amountMinor")?,
+        currency: raw::required(currency, "value.currency")?,
+    })
 }
 
 /// A validated new asset.

@@ -10,39 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::chain::AuditLog;
 use super::changes::Change;
 use crate::db::DbResult;
+/// Who did it (shared with the outbox, so it lives in `domain`).
+pub use crate::domain::Actor;
 
 pub const COLLECTION: &str = "audit_logs";
-
-/// Who did it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Actor {
-    /// `user`, `api_key`, `system` or `anonymous`.
-    pub kind: String,
-    #[serde(default)]
-    pub id: Option<ObjectId>,
-}
-
-impl Actor {
-    pub fn user(id: ObjectId) -> Self {
-        Self {
-            kind: "user".into(),
-            id: Some(id),
-        }
-    }
-    pub fn system() -> Self {
-        Self {
-            kind: "system".into(),
-            id: None,
-        }
-    }
-    pub fn anonymous() -> Self {
-        Self {
-            kind: "anonymous".into(),
-            id: None,
-        }
-    }
-}
 
 fn first_version() -> i32 {
     1

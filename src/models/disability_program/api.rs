@@ -12,6 +12,7 @@ use bson::{DateTime as BsonDateTime, doc};
 
 use super::record::{ProgramFilter as DbFilter, ProgramForUpdate, ProgramOrder, ProgramRecord};
 use super::rules;
+use crate::db::money::StoredMoney;
 use crate::db::store::Store;
 use crate::graphql::context::ContextExt;
 use crate::graphql::enums::stored;
@@ -21,7 +22,6 @@ use crate::graphql::model::{self, ApiModel};
 use crate::graphql::money::{Money, MoneyInput};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
-use crate::models::asset::record::StoredMoney;
 use crate::models::enrollment::api::{
     Enrollment, EnrollmentFilter, EnrollmentOrder, enrollments_of,
 };

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::{ProgramCategory, ProgramStatus};
 use crate::db::model::Model;
+use crate::db::money::StoredMoney;
 use crate::db::store::{ForUpdate, Record};
 use crate::db::{DbResult, filters};
-use crate::models::asset::record::StoredMoney;
 use crate::order_fields;
 
 pub const COLLECTION: &str = "disability_programs";

@@ -749,7 +749,9 @@ async fn a_report_whose_worker_died_is_computed_again_after_a_restart() {
     let mut settings = crate::support::helpers::test_settings(alawael::config::Environment::Test);
     settings.reports.worker = true;
     let db = alawael::db::Db::connect(&settings.database).await.unwrap();
-    alawael::db::migrations::up(&db).await.unwrap();
+    alawael::db::migrations::up(&db, &alawael::models::registry::indexes())
+        .await
+        .unwrap();
     alawael::seed::load_parts(&db, &settings.seed, false)
         .await
         .unwrap();

@@ -81,7 +81,9 @@ pub async fn spawn_with_settings(settings: Settings) -> TestApp {
     let db = Db::connect(&settings.database)
         .await
         .expect("database reachable");
-    migrations::up(&db).await.expect("migrations apply");
+    migrations::up(&db, &alawael::models::registry::indexes())
+        .await
+        .expect("migrations apply");
     alawael::seed::load_parts(&db, &settings.seed, false)
         .await
         .expect("seed accounts");
