@@ -21,6 +21,7 @@ use super::page::{self, Page, Position, Sort, Window};
 use super::store::{CountQuery, Record, Store};
 use super::{Db, DbError, DbResult};
 use crate::domain::{NodeKind, Role};
+use crate::events::{ChangeKind, Event, Snapshot};
 
 /// How many child keys the first batch of a child-list read holds.
 const KEY_BATCH: u32 = 100_000;
@@ -143,6 +144,14 @@ impl Scope {
             }),
         }
     }
+}
+
+/// The bus event that announces `kind` of `row` to subscriptions and other
+/// instances, its `SECRET` fields left out; `None` if it does not serialise.
+pub fn change_event<M: Model>(kind: ChangeKind, row: M) -> Option<Event> {
+    let id = row.id();
+    let snapshot = Snapshot::of(Arc::new(row), M::SECRET).ok()?;
+    Some(Event::record(M::ENTITY, kind, id, snapshot))
 }
 
 /// A stored model: what the machinery needs to list, load, audit and index it.

@@ -11,6 +11,7 @@ use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
 use crate::db::refresh_tokens::{Redeemed, RefreshTokenRecord};
 use crate::domain::Email;
 use crate::error::{ApiError, ApiResult};
+use crate::models::analytics_event::record::Analytics;
 use crate::models::audit_log_entry::entry::{Actor, NewEntry};
 use crate::models::user::api::User;
 use crate::models::user::record::UserRecord;
@@ -97,7 +98,9 @@ impl AuthMutation {
             })
             .await
             .map_err(ApiError::from)?;
-        crate::live::analytics::raise(app, "auth.login", Some(user.id)).await;
+        Analytics::new(&app.db)
+            .raise(&app.bus, "auth.login", Some(user.id))
+            .await;
         let family = uuid::Uuid::new_v4().to_string();
         Ok(issue(app, user, family).await?)
     }
@@ -186,7 +189,9 @@ impl AuthMutation {
                 vec![],
             )
             .await?;
-            crate::live::analytics::raise(app, "auth.logout", Some(record.user_id)).await;
+            Analytics::new(&app.db)
+                .raise(&app.bus, "auth.logout", Some(record.user_id))
+                .await;
         }
         Ok(revoked)
     }

@@ -10,7 +10,6 @@
 //! attempt limit (then DEAD); a webhook failing too often in a row is
 //! disabled and says why.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,68 +18,26 @@ use serde_json::json;
 
 use super::payload::{derived_id, row_json};
 use crate::db::DbResult;
-use crate::db::model::Model;
+use crate::db::model::{Model, change_event};
 use crate::db::outbox::Entry;
-use crate::events::{ChangeKind, Event, Snapshot};
+use crate::events::ChangeKind;
 use crate::models::events as names;
 use crate::models::webhook::record::{WebhookRecord, Webhooks};
-use crate::models::webhook::rules::{
-    DeliveryStatus, Refusal, TargetRules, check_address, check_url, sign,
-};
+use crate::models::webhook::rules::{DeliveryStatus, Refusal, TargetRules, resolve_target, sign};
 use crate::models::webhook_delivery::record::{DeliveryRecord, Outcome};
 use crate::state::AppState;
 
-/// What the configuration allows as targets.
-pub fn rules(app: &AppState) -> TargetRules {
-    let settings = &app.settings.webhooks;
-    TargetRules {
-        require_https: settings.require_https,
-        allow_loopback: settings.allow_loopback,
-        allow_private: settings.allow_private,
-    }
-}
-
-/// Checks a URL and every address its host resolves to now; returns the
-/// host and the address to connect to.
-pub async fn resolve_target(
-    url: &str,
-    rules: TargetRules,
-) -> Result<(String, SocketAddr), Refusal> {
-    let (host, port) = check_url(url, rules)?;
-    let lookup = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::lookup_host((host.trim_matches(['[', ']']), port)),
-    )
-    .await
-    .map_err(|_| Refusal(format!("looking up {host} timed out")))?
-    .map_err(|_| Refusal(format!("{host} does not resolve")))?;
-    let addresses: Vec<SocketAddr> = lookup.collect();
-    let Some(first) = addresses.first().copied() else {
-        return Err(Refusal(format!("{host} does not resolve")));
-    };
-    for address in &addresses {
-        check_address(address.ip(), rules)?;
-    }
-    Ok((host, first))
-}
-
+/// Announces a delivery's new state (`webhookDeliveryUpdated`).
 pub fn publish_delivery(app: &AppState, kind: ChangeKind, delivery: DeliveryRecord) {
-    let id = delivery.id;
-    if let Ok(snapshot) = Snapshot::of(Arc::new(delivery), &[]) {
-        app.bus
-            .publish(Event::record(DeliveryRecord::ENTITY, kind, id, snapshot));
+    if let Some(event) = change_event(kind, delivery) {
+        app.bus.publish(event);
     }
 }
 
+/// Announces a webhook the sender changed (disabled it).
 pub fn publish_webhook(app: &AppState, webhook: WebhookRecord) {
-    let id = webhook.id;
-    if let Ok(snapshot) = Snapshot::of(Arc::new(webhook), WebhookRecord::SECRET) {
-        app.bus.publish(Event::record(
-            WebhookRecord::ENTITY,
-            ChangeKind::Updated,
-            id,
-            snapshot,
-        ));
+    if let Some(event) = change_event(ChangeKind::Updated, webhook) {
+        app.bus.publish(event);
     }
 }
 
@@ -345,7 +302,7 @@ async fn send(
     hook: &WebhookRecord,
     delivery: &DeliveryRecord,
 ) -> Result<(i32, String), (Option<i32>, String, bool)> {
-    let (host, address) = resolve_target(&hook.url, rules(app))
+    let (host, address) = resolve_target(&hook.url, TargetRules::of(&app.settings.webhooks))
         .await
         .map_err(|Refusal(why)| (None, format!("refused: {why}"), false))?;
     let client = reqwest::Client::builder()

@@ -291,7 +291,8 @@ impl AnalyticsMutation {
             dimensions,
             Some(user),
         );
-        let record = crate::live::analytics::record(app, record)
+        let record = Analytics::new(&app.db)
+            .record(&app.bus, record)
             .await
             .map_err(ApiError::from)?;
         Ok(AnalyticsEvent::wrap(Arc::new(record)))

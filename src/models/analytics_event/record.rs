@@ -3,16 +3,17 @@
 //! clients. ADMIN and MANAGER read them; everyone signed in may record.
 //! Each event stores the hour and day it falls in, so the per-bucket
 //! summary is one `$group` the server runs (FerretDB has no date
-//! arithmetic in `$group`).
+//! arithmetic in `$group`). Every event stored is announced on the bus.
 
 use bson::oid::ObjectId;
 use bson::{Bson, DateTime, Document, doc};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::db::model::{Access, Model, Scope};
+use crate::db::model::{Access, Model, Scope, change_event};
 use crate::db::store::{Record, Store};
 use crate::db::{Db, DbError, DbResult, filters};
+use crate::events::{ChangeKind, EventBus};
 use crate::order_fields;
 
 pub const COLLECTION: &str = "analytics_events";
@@ -149,6 +150,36 @@ impl Analytics {
         Store::<AnalyticsRecord>::new(&self.db)
             .insert_once(records)
             .await
+    }
+
+    /// Stores events (each once, as `insert_once`) and announces each on
+    /// the bus, for the `analyticsEvents` subscription.
+    pub async fn record_all(&self, bus: &EventBus, records: Vec<AnalyticsRecord>) -> DbResult<()> {
+        self.insert_once(&records).await?;
+        for record in records {
+            if let Some(event) = change_event(ChangeKind::Created, record) {
+                bus.publish(event);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores and announces one event (a client's, or a sign-in).
+    pub async fn record(
+        &self,
+        bus: &EventBus,
+        record: AnalyticsRecord,
+    ) -> DbResult<AnalyticsRecord> {
+        self.record_all(bus, vec![record.clone()]).await?;
+        Ok(record)
+    }
+
+    /// Records `name` for `user` (sign-in, sign-out); a failure is logged, not raised.
+    pub async fn raise(&self, bus: &EventBus, name: &str, user: Option<ObjectId>) {
+        let event = AnalyticsRecord::new(ObjectId::new(), name.to_string(), None, doc! {}, user);
+        if let Err(error) = self.record(bus, event).await {
+            tracing::warn!(%error, name, "an analytics event could not be stored");
+        }
     }
 
     /// Count and sum of `name`'s values per bucket in `[from, to)`, in the database.

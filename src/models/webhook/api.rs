@@ -11,7 +11,8 @@ use bson::{Bson, DateTime as BsonDateTime, doc};
 use futures::Stream;
 
 use super::record::{PreviousSecret, WebhookOrder, WebhookRecord, Webhooks};
-use super::rules::{Refusal, new_secret};
+use super::rules::{Refusal, TargetRules, new_secret, resolve_target};
+use crate::db::model::change_event;
 use crate::error::{ApiError, ApiResult};
 use crate::events::ChangeKind;
 use crate::graphql::context::{CallerExt, ContextExt};
@@ -19,7 +20,6 @@ use crate::graphql::guards::{ADMIN, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
-use crate::live::webhooks::{publish_delivery, resolve_target, rules};
 use crate::models::events as names;
 use crate::models::user::api::User;
 use crate::models::webhook_delivery::api::{
@@ -274,7 +274,7 @@ impl WebhookMutation {
     ) -> async_graphql::Result<CreatedWebhook> {
         let app = ctx.app()?;
         let url = input.url.trim().to_string();
-        resolve_target(&url, rules(app))
+        resolve_target(&url, TargetRules::of(&app.settings.webhooks))
             .await
             .map_err(refused("input.url"))?;
         let events = check_events(&input.events)?;
@@ -314,7 +314,7 @@ impl WebhookMutation {
         let mut set = doc! {};
         if let Some(url) = input.url {
             let url = url.trim().to_string();
-            resolve_target(&url, rules(app))
+            resolve_target(&url, TargetRules::of(&app.settings.webhooks))
                 .await
                 .map_err(refused("input.url"))?;
             set.insert("url", url);
@@ -417,7 +417,9 @@ impl WebhookMutation {
             Vec::new(),
         )
         .await?;
-        publish_delivery(app, ChangeKind::Updated, again.clone());
+        if let Some(event) = change_event(ChangeKind::Updated, again.clone()) {
+            app.bus.publish(event);
+        }
         app.live.wake_sender.notify_one();
         Ok(WebhookDelivery::wrap(Arc::new(again)))
     }

@@ -1,15 +1,19 @@
 //! What a webhook is allowed to be, before anything is stored or sent:
 //! its URL (scheme, no credentials, no private or loopback address unless
-//! configured; checked again at send time because DNS can change), its
+//! configured, nor a host that resolves to one; checked again at send time
+//! because DNS can change), its
 //! event names, and its secret in the Standard Webhooks format
 //! (`whsec_` + base64 of 32 random bytes), with the signature it makes.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+use crate::config::WebhookSettings;
 
 crate::stored_enum! {
     /// Where a delivery stands.
@@ -26,6 +30,41 @@ pub struct TargetRules {
     pub require_https: bool,
     pub allow_loopback: bool,
     pub allow_private: bool,
+}
+
+impl TargetRules {
+    /// What the configuration (`[webhooks]`) allows as targets.
+    pub fn of(settings: &WebhookSettings) -> Self {
+        Self {
+            require_https: settings.require_https,
+            allow_loopback: settings.allow_loopback,
+            allow_private: settings.allow_private,
+        }
+    }
+}
+
+/// Checks a URL and every address its host resolves to now; returns the
+/// host and the address to connect to.
+pub async fn resolve_target(
+    url: &str,
+    rules: TargetRules,
+) -> Result<(String, SocketAddr), Refusal> {
+    let (host, port) = check_url(url, rules)?;
+    let lookup = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::lookup_host((host.trim_matches(['[', ']']), port)),
+    )
+    .await
+    .map_err(|_| Refusal(format!("looking up {host} timed out")))?
+    .map_err(|_| Refusal(format!("{host} does not resolve")))?;
+    let addresses: Vec<SocketAddr> = lookup.collect();
+    let Some(first) = addresses.first().copied() else {
+        return Err(Refusal(format!("{host} does not resolve")));
+    };
+    for address in &addresses {
+        check_address(address.ip(), rules)?;
+    }
+    Ok((host, first))
 }
 
 /// The host and port of an acceptable URL (its addresses still to be checked).
