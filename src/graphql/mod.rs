@@ -4,7 +4,6 @@
 //! audited write), the document checks, and the step that gives every
 //! error its `extensions.code`.
 
-pub mod auth;
 pub mod batch;
 pub mod context;
 pub mod enums;
@@ -79,7 +78,7 @@ macro_rules! roots {
 
         /// Everything a client can change.
         #[derive(MergedObject, Default)]
-        pub struct Mutation(auth::AuthMutation, $(crate::models::$folder::Mutation),+);
+        pub struct Mutation($(crate::models::$folder::Mutation),+);
 
         /// Live streams over `/graphql/ws` (graphql-transport-ws).
         #[derive(MergedSubscription, Default)]

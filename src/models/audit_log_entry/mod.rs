@@ -5,6 +5,7 @@ pub mod api;
 pub mod chain;
 pub mod changes;
 pub mod entry;
+pub mod request;
 
 /// The stored record, whose `Model` declaration says the collection, order
 /// fields, indexes, row scope and the fields kept out of logs and payloads.

@@ -8,10 +8,11 @@ use super::api::Beneficiary;
 use super::privacy;
 use crate::error::ApiError;
 use crate::events::{ChangeKind, Event, Snapshot};
-use crate::graphql::context::{ContextExt, audit};
+use crate::graphql::context::ContextExt;
 use crate::graphql::guards::{ADMIN, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
 use crate::models::audit_log_entry::changes::Change;
+use crate::models::audit_log_entry::request::audit;
 
 #[derive(Default)]
 pub struct PrivacyMutation;

@@ -1,7 +1,9 @@
-//! Staff accounts: the stored record, its API and the account mutations.
+//! Staff accounts: the stored record, its API and the account mutations,
+//! and sign-in (tokens for an account).
 
 pub mod api;
 pub mod record;
+pub mod sign_in;
 
 /// The stored record, whose `Model` declaration says the collection, order
 /// fields, indexes, row scope and the fields kept out of logs and payloads.
@@ -15,5 +17,10 @@ pub const SEEDED: bool = true;
 
 /// The model's fields on the schema's roots.
 pub type Query = api::UserQuery;
-pub type Mutation = api::UserMutation;
+
+/// The model's mutations: sign-in first (as the schema has always listed
+/// them), then the account mutations.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct UserMutations(sign_in::AuthMutation, api::UserMutation);
+pub type Mutation = UserMutations;
 pub type Subscription = crate::graphql::NoStreams;

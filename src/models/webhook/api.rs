@@ -409,7 +409,7 @@ impl WebhookMutation {
                     "an attempt of this delivery is under way; retry when it ends".into(),
                 )
             })?;
-        crate::graphql::context::audit(
+        crate::models::audit_log_entry::request::audit(
             ctx,
             "webhook.redeliver",
             "WebhookDelivery",

@@ -1,20 +1,21 @@
 //! Sign-in: `login`, `refreshToken` (rotating; reuse revokes the family)
-//! and `logout`.
+//! and `logout`, on the user model's share of the mutations.
 
 use async_graphql::{Context, Object, SimpleObject};
 use bson::DateTime as BsonDateTime;
 
-use super::context::{ContextExt, audit};
+use super::api::User;
+use super::record::UserRecord;
 use crate::auth::password;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
 use crate::db::refresh_tokens::{Redeemed, RefreshTokenRecord};
-use crate::domain::Email;
+use crate::domain::{Actor, Email};
 use crate::error::{ApiError, ApiResult};
+use crate::graphql::context::ContextExt;
 use crate::models::analytics_event::record::Analytics;
-use crate::models::audit_log_entry::entry::{Actor, NewEntry};
-use crate::models::user::api::User;
-use crate::models::user::record::UserRecord;
+use crate::models::audit_log_entry::entry::NewEntry;
+use crate::models::audit_log_entry::request::audit;
 use crate::state::AppState;
 
 /// Tokens for a signed-in session.
