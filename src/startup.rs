@@ -112,9 +112,10 @@ impl Application {
         let server_settings = state.settings.server.clone();
         let documents = &state.settings.documents;
         if documents.manifest.is_some() || documents.from_redis {
-            let count = crate::documents::trusted::reload(&state)
-                .await
-                .context("the trusted documents did not load")?;
+            let count =
+                crate::documents::trusted::reload(&state.settings, state.db.name(), &state.trusted)
+                    .await
+                    .context("the trusted documents did not load")?;
             tracing::info!(
                 count,
                 trusted_only = documents.trusted_only,
@@ -123,7 +124,10 @@ impl Application {
         }
         // Reloads the trusted documents on SIGHUP (and on changes of the Redis set).
         let _trusted = crate::live::Workers(vec![tokio::spawn(crate::documents::trusted::watch(
-            state.clone(),
+            state.settings.clone(),
+            state.db.name().to_string(),
+            state.bus.subscribe(),
+            state.trusted.clone(),
         ))]);
         let tls = match (
             &server_settings.tls_cert_path,

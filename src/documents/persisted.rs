@@ -14,8 +14,8 @@ use std::time::Duration;
 use async_graphql::{Request, Value};
 use sha2::{Digest, Sha256};
 
+use crate::cache::Cache;
 use crate::error::code;
-use crate::state::AppState;
 
 /// How long a stored text lives after it was last registered.
 const TTL: Duration = Duration::from_secs(7 * 86_400);
@@ -23,8 +23,9 @@ const TTL: Duration = Duration::from_secs(7 * 86_400);
 /// Why a persisted-query request is refused: a code and a message.
 pub type Refusal = (&'static str, String);
 
-fn key(state: &AppState, hash: &str) -> String {
-    format!("{}:apq:{hash}", state.db.name())
+/// The key of a text in `cache`, under the database's name as namespace.
+fn key(namespace: &str, hash: &str) -> String {
+    format!("{namespace}:apq:{hash}")
 }
 
 /// The hash a request names, when it uses the protocol.
@@ -50,13 +51,15 @@ pub(super) fn requested_hash(request: &Request) -> Result<Option<String>, Refusa
     }
 }
 
-/// Fills in or registers the request's text when it names a persisted query.
-pub async fn resolve(state: &AppState, request: &mut Request) -> Result<(), Refusal> {
+/// Fills in or registers the request's text when it names a persisted
+/// query; texts are kept in `cache` under `namespace` (the database's name,
+/// so instances of one database share them).
+pub async fn resolve(cache: &Cache, namespace: &str, request: &mut Request) -> Result<(), Refusal> {
     let Some(hash) = requested_hash(request)? else {
         return Ok(());
     };
     if request.query.is_empty() {
-        return match state.cache.get_text(&key(state, &hash), TTL).await {
+        return match cache.get_text(&key(namespace, &hash), TTL).await {
             Some(text) => {
                 request.query = text.to_string();
                 metrics::counter!("alawael_persisted_queries_total", "result" => "hit")
@@ -80,9 +83,8 @@ pub async fn resolve(state: &AppState, request: &mut Request) -> Result<(), Refu
             "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query".into(),
         ));
     }
-    state
-        .cache
-        .set_text(&key(state, &hash), &request.query, TTL)
+    cache
+        .set_text(&key(namespace, &hash), &request.query, TTL)
         .await;
     metrics::counter!("alawael_persisted_queries_total", "result" => "registered").increment(1);
     Ok(())

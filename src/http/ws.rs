@@ -431,8 +431,13 @@ fn operation(
     mut request: Request,
 ) -> Result<Operation, Message> {
     // Over websockets a persisted query is only ever a trusted document.
-    crate::documents::trusted::admit::admit(&api.app, &api.documents, &mut request)
-        .map_err(|(code, message)| protocol.refused(id, code, &message))?;
+    crate::documents::trusted::admit::admit(
+        &api.app.settings.documents,
+        &api.app.trusted,
+        &api.documents,
+        &mut request,
+    )
+    .map_err(|(code, message)| protocol.refused(id, code, &message))?;
     let document = api
         .documents
         .check(&request.query)

@@ -329,9 +329,13 @@ async fn a_reload_takes_a_new_manifest_and_keeps_the_old_set_when_the_new_one_is
     required(&post(&app, Some(&token), json!({ "query": OTHER })).await);
 
     manifest.write(&codegen(&[LOGIN, ME, OTHER]));
-    let count = alawael::documents::trusted::reload(&app.state)
-        .await
-        .expect("reloads");
+    let count = alawael::documents::trusted::reload(
+        &app.state.settings,
+        app.state.db.name(),
+        &app.state.trusted,
+    )
+    .await
+    .expect("reloads");
     assert_eq!(count, 3);
     let other = post(&app, Some(&token), json!({ "query": OTHER })).await;
     assert!(other["errors"].is_null(), "{other}");
@@ -339,10 +343,14 @@ async fn a_reload_takes_a_new_manifest_and_keeps_the_old_set_when_the_new_one_is
     let mut broken = apollo(&[ME]);
     broken["operations"][0]["id"] = json!(sha(OTHER));
     manifest.write(&broken);
-    let error = alawael::documents::trusted::reload(&app.state)
-        .await
-        .expect_err("a wrong hash is refused")
-        .to_string();
+    let error = alawael::documents::trusted::reload(
+        &app.state.settings,
+        app.state.db.name(),
+        &app.state.trusted,
+    )
+    .await
+    .expect_err("a wrong hash is refused")
+    .to_string();
     assert!(error.contains("operation Me"), "{error}");
     assert!(error.contains("not the SHA-256"), "{error}");
     assert_eq!(app.state.trusted.len(), 3, "the previous set stays");

@@ -12,11 +12,11 @@
 use async_graphql::Request;
 use async_graphql::parser::types::{DocumentOperations, OperationDefinition, Selection};
 
+use crate::config::DocumentSettings;
 use crate::documents::parsed::Documents;
 use crate::documents::persisted::{Refusal, requested_hash};
 use crate::documents::trusted::{Digest32, Trusted, digest};
 use crate::error::code;
-use crate::state::AppState;
 
 /// What to do with an admitted operation.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,19 +32,19 @@ const UNTRUSTED: &str = "this server runs only trusted documents (persisted quer
 const REGISTRATION: &str = "this server runs only trusted documents: registering a new document (automatic persisted queries) is turned off; add the document to the server's manifest";
 const INTROSPECTION: &str = "this server runs only trusted documents and introspection outside them is turned off; use the schema published with the server (alawael schema)";
 
-/// Admits `request` or refuses it; fills in the text of a trusted document
-/// named by its hash.
+/// Admits `request` under `settings` or refuses it; fills in the text of
+/// a document of the `trusted` set named by its hash.
 pub fn admit(
-    state: &AppState,
+    settings: &DocumentSettings,
+    trusted: &Trusted,
     documents: &Documents,
     request: &mut Request,
 ) -> Result<Gate, Refusal> {
-    let settings = &state.settings.documents;
     if !settings.trusted_only {
         // A malformed extension is the persisted-query protocol's to answer.
         if let Ok(Some(hash)) = requested_hash(request)
             && request.query.is_empty()
-            && let Some(body) = lookup(&state.trusted, &hash)
+            && let Some(body) = lookup(trusted, &hash)
         {
             request.query = body.to_string();
             return Ok(Gate::Run);
@@ -56,7 +56,7 @@ pub fn admit(
         let Some(hash) = hash else {
             return refuse("text", code::PERSISTED_QUERY_REQUIRED, UNTRUSTED);
         };
-        return match lookup(&state.trusted, &hash) {
+        return match lookup(trusted, &hash) {
             Some(body) => {
                 request.query = body.to_string();
                 Ok(Gate::Run)
@@ -79,7 +79,7 @@ pub fn admit(
             "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query".into(),
         ));
     }
-    if state.trusted.contains(&text_digest) {
+    if trusted.contains(&text_digest) {
         return Ok(Gate::Run);
     }
     match probe(documents, &request.query) {

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::config::Settings;
 use crate::events::Event;
-use crate::state::AppState;
 use manifest::ManifestError;
 
 /// One trusted operation: its id (the SHA-256 of `body`, lowercase hex),
@@ -127,15 +127,20 @@ pub async fn load(settings: &Settings, database: &str) -> Result<Vec<Operation>,
     Ok(operations)
 }
 
-/// Reads the configured documents again and makes them the set; on failure
-/// the set in use stays. Returns how many documents are trusted.
-pub async fn reload(state: &AppState) -> Result<usize, TrustedError> {
-    match load(&state.settings, state.db.name()).await {
+/// Reads the documents `settings` configure (Redis keys under `database`)
+/// again and makes them the `trusted` set; on failure the set in use stays.
+/// Returns how many documents are trusted.
+pub async fn reload(
+    settings: &Settings,
+    database: &str,
+    trusted: &Trusted,
+) -> Result<usize, TrustedError> {
+    match load(settings, database).await {
         Ok(operations) => {
-            state.trusted.replace(operations);
+            trusted.replace(operations);
             metrics::counter!("alawael_trusted_documents_reloads_total", "result" => "ok")
                 .increment(1);
-            Ok(state.trusted.len())
+            Ok(trusted.len())
         }
         Err(error) => {
             metrics::counter!("alawael_trusted_documents_reloads_total", "result" => "failed")
@@ -145,8 +150,8 @@ pub async fn reload(state: &AppState) -> Result<usize, TrustedError> {
     }
 }
 
-async fn reload_logged(state: &AppState, why: &str) {
-    match reload(state).await {
+async fn reload_logged(settings: &Settings, database: &str, trusted: &Trusted, why: &str) {
+    match reload(settings, database, trusted).await {
         Ok(count) => tracing::info!(count, why, "trusted documents reloaded"),
         Err(error) => {
             tracing::error!(%error, why, "trusted documents not reloaded; the previous set stays")
@@ -154,11 +159,16 @@ async fn reload_logged(state: &AppState, why: &str) {
     }
 }
 
-/// Reloads on SIGHUP, and on a change of the Redis set when it is used;
-/// runs until the bus closes.
-pub async fn watch(state: Arc<AppState>) {
-    let from_redis = state.settings.documents.from_redis;
-    let mut events = state.bus.subscribe();
+/// Reloads `trusted` (as `reload` does) on SIGHUP, and on a change of the
+/// Redis set announced on the bus (`events`, subscribed to it) when it is
+/// used; runs until the bus closes.
+pub async fn watch(
+    settings: Arc<Settings>,
+    database: String,
+    mut events: broadcast::Receiver<Event>,
+    trusted: Arc<Trusted>,
+) {
+    let from_redis = settings.documents.from_redis;
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
@@ -170,10 +180,10 @@ pub async fn watch(state: Arc<AppState>) {
             std::future::pending::<Option<()>>().await
         };
         tokio::select! {
-            Some(()) = signalled => reload_logged(&state, "SIGHUP").await,
+            Some(()) = signalled => reload_logged(&settings, &database, &trusted, "SIGHUP").await,
             event = events.recv() => match event {
                 Ok(Event::TrustedDocumentsChanged) | Err(RecvError::Lagged(_)) if from_redis => {
-                    reload_logged(&state, "the stored trusted documents changed").await;
+                    reload_logged(&settings, &database, &trusted, "the stored trusted documents changed").await;
                 }
                 Err(RecvError::Closed) => return,
                 _ => {}

@@ -18,9 +18,15 @@ use crate::http::Api;
 /// text of one named by its hash) or refuses it; otherwise the automatic
 /// persisted-query protocol fills it in, registers it, or refuses it.
 pub(super) async fn text(api: &Api, request: &mut Request) -> Result<(), Refusal> {
-    match admit(&api.app, &api.documents, request)? {
+    let state = &api.app;
+    match admit(
+        &state.settings.documents,
+        &state.trusted,
+        &api.documents,
+        request,
+    )? {
         Gate::Run => Ok(()),
-        Gate::Persisted => persisted::resolve(&api.app, request).await,
+        Gate::Persisted => persisted::resolve(&state.cache, state.db.name(), request).await,
     }
 }
 
