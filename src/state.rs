@@ -133,6 +133,33 @@ impl AppState {
     }
 }
 
+impl crate::live::Host for AppState {
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+    fn db(&self) -> &Db {
+        &self.db
+    }
+    fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+    fn responses(&self) -> &crate::response_cache::ResponseCache {
+        &self.responses
+    }
+    fn accounts(&self) -> &crate::auth::accounts::AccountCache {
+        &self.accounts
+    }
+    fn live(&self) -> &crate::live::Live {
+        &self.live
+    }
+    fn is_shutting_down(&self) -> bool {
+        self.lifecycle.is_shutting_down()
+    }
+    fn closing(&self) -> watch::Receiver<bool> {
+        self.lifecycle.closing()
+    }
+}
+
 /// Ready or shutting down; websockets watch `closing` to say goodbye.
 pub struct Lifecycle {
     shutting_down: AtomicBool,

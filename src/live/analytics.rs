@@ -5,14 +5,14 @@
 
 use bson::doc;
 
+use super::Host;
 use super::payload::derived_id;
 use crate::db::DbResult;
 use crate::db::outbox::Entry;
 use crate::models::analytics_event::record::{Analytics, AnalyticsRecord};
-use crate::state::AppState;
 
 /// The events a change raised.
-pub async fn record_change(app: &AppState, entry: &Entry, raised: &[String]) -> DbResult<()> {
+pub async fn record_change(app: &dyn Host, entry: &Entry, raised: &[String]) -> DbResult<()> {
     let records: Vec<AnalyticsRecord> = raised
         .iter()
         .map(|name| {
@@ -25,5 +25,7 @@ pub async fn record_change(app: &AppState, entry: &Entry, raised: &[String]) -> 
             )
         })
         .collect();
-    Analytics::new(&app.db).record_all(&app.bus, records).await
+    Analytics::new(app.db())
+        .record_all(&app.bus(), records)
+        .await
 }

@@ -14,11 +14,62 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, RwLock};
+use tokio::sync::{Notify, RwLock, watch};
 use tokio::task::JoinHandle;
 
+use crate::auth::accounts::AccountCache;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::events::EventBus;
 use crate::models::webhook::record::WebhookRecord;
-use crate::state::AppState;
+use crate::response_cache::ResponseCache;
+
+/// What the workers use of the application: its handles, lent by whoever
+/// holds them (`state::AppState`), so `live` never depends on the state
+/// that is built from it.
+pub trait Host: Send + Sync {
+    fn settings(&self) -> &Settings;
+    fn db(&self) -> &Db;
+    fn bus(&self) -> &EventBus;
+    /// Answers to drop when a write touches what they show.
+    fn responses(&self) -> &ResponseCache;
+    /// Callers' accounts, forgotten when they change.
+    fn accounts(&self) -> &AccountCache;
+    /// This instance's worker handles.
+    fn live(&self) -> &Live;
+    /// Whether shutdown has begun.
+    fn is_shutting_down(&self) -> bool;
+    /// Turns true when shutdown begins.
+    fn closing(&self) -> watch::Receiver<bool>;
+}
+
+/// A shared host is a host (the state is shared as `Arc<AppState>`).
+impl<H: Host + ?Sized> Host for Arc<H> {
+    fn settings(&self) -> &Settings {
+        (**self).settings()
+    }
+    fn db(&self) -> &Db {
+        (**self).db()
+    }
+    fn bus(&self) -> &EventBus {
+        (**self).bus()
+    }
+    fn responses(&self) -> &ResponseCache {
+        (**self).responses()
+    }
+    fn accounts(&self) -> &AccountCache {
+        (**self).accounts()
+    }
+    fn live(&self) -> &Live {
+        (**self).live()
+    }
+    fn is_shutting_down(&self) -> bool {
+        (**self).is_shutting_down()
+    }
+    fn closing(&self) -> watch::Receiver<bool> {
+        (**self).closing()
+    }
+}
 
 /// Shared by the request path and the workers of one instance.
 pub struct Live {
@@ -45,14 +96,14 @@ impl Default for Live {
 
 impl Live {
     /// The active webhooks.
-    pub async fn webhooks(&self, app: &AppState) -> crate::db::DbResult<Arc<Vec<WebhookRecord>>> {
+    pub async fn webhooks(&self, db: &Db) -> crate::db::DbResult<Arc<Vec<WebhookRecord>>> {
         if let Some((read, hooks)) = self.directory.read().await.as_ref()
             && read.elapsed() < DIRECTORY_TTL
         {
             return Ok(hooks.clone());
         }
         let hooks = Arc::new(
-            crate::models::webhook::record::Webhooks::new(&app.db)
+            crate::models::webhook::record::Webhooks::new(db)
                 .active()
                 .await?,
         );
@@ -78,7 +129,7 @@ impl Drop for Workers {
 }
 
 /// Starts this instance's workers; they stop when shutdown begins.
-pub fn start(app: Arc<AppState>) -> Vec<JoinHandle<()>> {
+pub fn start(app: Arc<dyn Host>) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(outbox::recovery_loop(app.clone())),
         tokio::spawn(webhooks::sender_loop(app.clone())),
@@ -88,27 +139,27 @@ pub fn start(app: Arc<AppState>) -> Vec<JoinHandle<()>> {
 }
 
 /// Forgets cached accounts that changed, here or on another instance.
-pub async fn accounts_loop(app: Arc<AppState>) {
+pub async fn accounts_loop(app: Arc<dyn Host>) {
     use crate::events::Event;
     use tokio::sync::broadcast::error::RecvError;
-    let mut events = app.bus.subscribe();
+    let mut events = app.bus().subscribe();
     loop {
         match events.recv().await {
-            Ok(Event::AccountChanged { user }) => app.accounts.forget(user),
-            Ok(Event::Record { entity, id, .. }) if &*entity == "User" => app.accounts.forget(id),
+            Ok(Event::AccountChanged { user }) => app.accounts().forget(user),
+            Ok(Event::Record { entity, id, .. }) if &*entity == "User" => app.accounts().forget(id),
             Ok(_) => {}
-            Err(RecvError::Lagged(_)) => app.accounts.forget_all(),
+            Err(RecvError::Lagged(_)) => app.accounts().forget_all(),
             Err(RecvError::Closed) => return,
         }
     }
 }
 
 /// Sleeps `pause`, or less when shutdown begins (then returns false).
-pub async fn wait(app: &AppState, pause: Duration) -> bool {
-    let mut closing = app.lifecycle.closing();
+pub async fn wait(app: &dyn Host, pause: Duration) -> bool {
+    let mut closing = app.closing();
     tokio::select! {
         _ = closed(&mut closing) => false,
-        _ = tokio::time::sleep(pause) => !app.lifecycle.is_shutting_down(),
+        _ = tokio::time::sleep(pause) => !app.is_shutting_down(),
     }
 }
 

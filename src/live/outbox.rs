@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use bson::{DateTime, Document};
 
+use super::Host;
 use crate::db::DbResult;
 use crate::db::outbox::{Entry, Outbox};
 use crate::events::{ChangeKind, Event, Snapshot};
 use crate::models::audit_log_entry::changes::{Change, diff};
 use crate::models::audit_log_entry::entry::NewEntry;
 use crate::models::events as names;
-use crate::state::AppState;
 
 /// How old an intent must be before recovery settles it: far longer than
 /// any request takes between its intent and its write.
@@ -28,12 +28,12 @@ fn kind(entry: &Entry) -> ChangeKind {
 
 /// Writes the change's audit entry (at most once); returns its changes.
 pub async fn audit(
-    app: &AppState,
+    app: &dyn Host,
     entry: &Entry,
     after: Option<&Document>,
 ) -> DbResult<Vec<Change>> {
     let changes = diff(entry.before.as_ref(), after, &entry.redaction());
-    app.db
+    app.db()
         .audit()
         .append(NewEntry {
             id: Some(entry.id),
@@ -51,14 +51,14 @@ pub async fn audit(
 /// Everything after the audit entry: analytics, deliveries, the bus event,
 /// and the entry marked done.
 pub async fn follow(
-    app: &AppState,
+    app: &dyn Host,
     entry: &Entry,
     changes: &[Change],
     snapshot: Snapshot,
 ) -> DbResult<()> {
     // First, so that no cached answer outlives the write even if what
     // follows fails and waits for recovery.
-    app.responses
+    app.responses()
         .invalidate(&entry.entity, entry.entity_id)
         .await;
     let kind = kind(entry);
@@ -66,18 +66,18 @@ pub async fn follow(
     let raised = names::raised(&entry.action, kind, &fields);
     super::analytics::record_change(app, entry, &raised).await?;
     super::webhooks::enqueue_change(app, entry, &raised, snapshot.document()).await?;
-    app.bus.publish(Event::record(
+    app.bus().publish(Event::record(
         &entry.entity,
         kind,
         entry.entity_id,
         snapshot,
     ));
-    Outbox::new(&app.db).done(entry.id).await
+    Outbox::new(app.db()).done(entry.id).await
 }
 
 /// Settles intents older than `age`; returns how many it settled.
-pub async fn recover(app: &AppState, age: Duration) -> DbResult<usize> {
-    let outbox = Outbox::new(&app.db);
+pub async fn recover(app: &dyn Host, age: Duration) -> DbResult<usize> {
+    let outbox = Outbox::new(app.db());
     let cutoff = DateTime::from_millis(
         DateTime::now().timestamp_millis() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2),
     );
@@ -120,14 +120,14 @@ pub async fn recover(app: &AppState, age: Duration) -> DbResult<usize> {
 }
 
 /// Every few seconds, on the instance holding the lease, settles what crashes left.
-pub async fn recovery_loop(app: Arc<AppState>) {
+pub async fn recovery_loop(app: Arc<dyn Host>) {
     loop {
-        if !super::wait(&app, Duration::from_secs(10)).await {
+        if !super::wait(&*app, Duration::from_secs(10)).await {
             return;
         }
-        match super::lease::take(&app.db, "outbox-recovery", &app.live.instance, 30).await {
+        match super::lease::take(app.db(), "outbox-recovery", &app.live().instance, 30).await {
             Ok(true) => {
-                if let Err(error) = recover(&app, SETTLE_AFTER).await {
+                if let Err(error) = recover(&*app, SETTLE_AFTER).await {
                     tracing::warn!(%error, "outbox recovery failed; retrying later");
                 }
             }

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use bson::DateTime;
 
+use super::Host;
 use crate::db::DbResult;
 use crate::db::outbox::Outbox;
 use crate::models::analytics_event::record::Analytics;
 use crate::models::webhook::record::Webhooks;
-use crate::state::AppState;
 
 /// Rows removed by one sweep, per collection.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -33,8 +33,8 @@ fn days_ago(now: DateTime, days: u32) -> DateTime {
 }
 
 /// Removes everything past its age as of `now`, batch by batch.
-pub async fn sweep(app: &AppState, now: DateTime) -> DbResult<Swept> {
-    let settings = &app.settings.retention;
+pub async fn sweep(app: &dyn Host, now: DateTime) -> DbResult<Swept> {
+    let settings = &app.settings().retention;
     let batch = settings.batch_size.max(1);
     let mut swept = Swept::default();
     let steps: [(&str, DateTime); 4] = [
@@ -49,10 +49,10 @@ pub async fn sweep(app: &AppState, now: DateTime) -> DbResult<Swept> {
     for (collection, before) in steps {
         loop {
             let removed = match collection {
-                "analytics_events" => Analytics::new(&app.db).sweep(before, batch).await?,
+                "analytics_events" => Analytics::new(app.db()).sweep(before, batch).await?,
                 "reports" => {
                     crate::db::retention::delete_older(
-                        &app.db,
+                        app.db(),
                         "reports",
                         "createdAt",
                         before,
@@ -60,10 +60,14 @@ pub async fn sweep(app: &AppState, now: DateTime) -> DbResult<Swept> {
                     )
                     .await?
                 }
-                "webhook_deliveries" => Webhooks::new(&app.db).sweep(before, batch).await?,
-                "outbox" => Outbox::new(&app.db).sweep(before, i64::from(batch)).await?,
+                "webhook_deliveries" => Webhooks::new(app.db()).sweep(before, batch).await?,
+                "outbox" => {
+                    Outbox::new(app.db())
+                        .sweep(before, i64::from(batch))
+                        .await?
+                }
                 other => {
-                    crate::db::retention::delete_older(&app.db, other, "at", before, batch).await?
+                    crate::db::retention::delete_older(app.db(), other, "at", before, batch).await?
                 }
             };
             if removed == 0 {
@@ -87,26 +91,26 @@ pub async fn sweep(app: &AppState, now: DateTime) -> DbResult<Swept> {
 }
 
 /// Sweeps every `retention.interval_secs` on the instance holding the lease.
-pub async fn sweep_loop(app: Arc<AppState>) {
-    let interval = Duration::from_secs(app.settings.retention.interval_secs.max(1));
+pub async fn sweep_loop(app: Arc<dyn Host>) {
+    let interval = Duration::from_secs(app.settings().retention.interval_secs.max(1));
     loop {
         match super::lease::take(
-            &app.db,
+            app.db(),
             "retention",
-            &app.live.instance,
+            &app.live().instance,
             interval.as_secs().max(60),
         )
         .await
         {
             Ok(true) => {
-                if let Err(error) = sweep(&app, DateTime::now()).await {
+                if let Err(error) = sweep(&*app, DateTime::now()).await {
                     tracing::warn!(%error, "the retention sweep failed; retrying at the next interval");
                 }
             }
             Ok(false) => {}
             Err(error) => tracing::debug!(%error, "retention lease unavailable"),
         }
-        if !super::wait(&app, interval).await {
+        if !super::wait(&*app, interval).await {
             return;
         }
     }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bson::{DateTime, Document};
 use serde_json::json;
 
+use super::Host;
 use super::payload::{derived_id, row_json};
 use crate::db::DbResult;
 use crate::db::model::{Model, change_event};
@@ -25,25 +26,24 @@ use crate::models::events as names;
 use crate::models::webhook::record::{WebhookRecord, Webhooks};
 use crate::models::webhook::rules::{DeliveryStatus, Refusal, TargetRules, resolve_target, sign};
 use crate::models::webhook_delivery::record::{DeliveryRecord, Outcome};
-use crate::state::AppState;
 
 /// Announces a delivery's new state (`webhookDeliveryUpdated`).
-pub fn publish_delivery(app: &AppState, kind: ChangeKind, delivery: DeliveryRecord) {
+pub fn publish_delivery(app: &dyn Host, kind: ChangeKind, delivery: DeliveryRecord) {
     if let Some(event) = change_event(kind, delivery) {
-        app.bus.publish(event);
+        app.bus().publish(event);
     }
 }
 
 /// Announces a webhook the sender changed (disabled it).
-pub fn publish_webhook(app: &AppState, webhook: WebhookRecord) {
+pub fn publish_webhook(app: &dyn Host, webhook: WebhookRecord) {
     if let Some(event) = change_event(ChangeKind::Updated, webhook) {
-        app.bus.publish(event);
+        app.bus().publish(event);
     }
 }
 
 /// Queues the deliveries of a change to every active webhook that wants one of its names.
 pub async fn enqueue_change(
-    app: &AppState,
+    app: &dyn Host,
     entry: &Entry,
     raised: &[String],
     row: &Document,
@@ -51,7 +51,7 @@ pub async fn enqueue_change(
     if raised.is_empty() {
         return Ok(());
     }
-    let hooks = app.live.webhooks(app).await?;
+    let hooks = app.live().webhooks(app.db()).await?;
     let mut drop = entry.sensitive.clone();
     drop.extend(entry.secret.iter().cloned());
     drop.extend(entry.internal.iter().cloned());
@@ -85,25 +85,25 @@ pub async fn enqueue_change(
     if deliveries.is_empty() {
         return Ok(());
     }
-    Webhooks::new(&app.db).enqueue(&deliveries).await?;
+    Webhooks::new(app.db()).enqueue(&deliveries).await?;
     for delivery in deliveries {
         publish_delivery(app, ChangeKind::Created, delivery);
     }
-    app.live.wake_sender.notify_one();
+    app.live().wake_sender.notify_one();
     Ok(())
 }
 
 /// Forgets the cached webhooks whenever one changes (here or elsewhere).
-pub async fn directory_loop(app: Arc<AppState>) {
-    let mut events = app.bus.subscribe();
-    let mut closing = app.lifecycle.closing();
+pub async fn directory_loop(app: Arc<dyn Host>) {
+    let mut events = app.bus().subscribe();
+    let mut closing = app.closing();
     loop {
         tokio::select! {
             _ = super::closed(&mut closing) => return,
             event = events.recv() => match event {
-                Ok(event) if event.of_entity(WebhookRecord::ENTITY).is_some() => app.live.forget_webhooks().await,
+                Ok(event) if event.of_entity(WebhookRecord::ENTITY).is_some() => app.live().forget_webhooks().await,
                 Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => app.live.forget_webhooks().await,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => app.live().forget_webhooks().await,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
         }
@@ -113,11 +113,11 @@ pub async fn directory_loop(app: Arc<AppState>) {
 /// Claims and sends due deliveries, a few at a time, until shutdown; then
 /// lets the attempts under way finish (each is bounded by the timeout).
 /// Dropping this task aborts them too, as a crash would.
-pub async fn sender_loop(app: Arc<AppState>) {
-    let settings = app.settings.webhooks.clone();
+pub async fn sender_loop(app: Arc<dyn Host>) {
+    let settings = app.settings().webhooks.clone();
     let concurrency = settings.concurrency.max(1);
     let mut running = tokio::task::JoinSet::new();
-    let mut closing = app.lifecycle.closing();
+    let mut closing = app.closing();
     loop {
         while running.len() >= concurrency {
             tokio::select! {
@@ -125,7 +125,7 @@ pub async fn sender_loop(app: Arc<AppState>) {
                 _ = running.join_next() => {}
             }
         }
-        if app.lifecycle.is_shutting_down() {
+        if app.is_shutting_down() {
             break;
         }
         while running.try_join_next().is_some() {}
@@ -133,13 +133,13 @@ pub async fn sender_loop(app: Arc<AppState>) {
         let until = DateTime::from_millis(
             now.timestamp_millis() + i64::try_from(settings.lease_secs * 1000).unwrap_or(60_000),
         );
-        match Webhooks::new(&app.db)
-            .claim(&app.live.instance, now, until)
+        match Webhooks::new(app.db())
+            .claim(&app.live().instance, now, until)
             .await
         {
             Ok(Some(delivery)) => {
                 let app = app.clone();
-                running.spawn(async move { deliver(&app, delivery).await });
+                running.spawn(async move { deliver(&*app, delivery).await });
                 continue;
             }
             Ok(None) => {}
@@ -147,7 +147,7 @@ pub async fn sender_loop(app: Arc<AppState>) {
         }
         tokio::select! {
             _ = super::closed(&mut closing) => break,
-            _ = app.live.wake_sender.notified() => {}
+            _ = app.live().wake_sender.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(settings.poll_ms)) => {}
         }
     }
@@ -163,8 +163,8 @@ impl Drop for Renewal {
     }
 }
 
-fn backoff(app: &AppState, attempts: i32) -> Duration {
-    let settings = &app.settings.webhooks;
+fn backoff(app: &dyn Host, attempts: i32) -> Duration {
+    let settings = &app.settings().webhooks;
     let exponent = u32::try_from(attempts.saturating_sub(1))
         .unwrap_or(0)
         .min(20);
@@ -185,9 +185,9 @@ fn later(after: Duration) -> DateTime {
 }
 
 /// One attempt of one claimed delivery, and its outcome stored.
-async fn deliver(app: &AppState, delivery: DeliveryRecord) {
-    let store = Webhooks::new(&app.db);
-    let settings = &app.settings.webhooks;
+async fn deliver(app: &dyn Host, delivery: DeliveryRecord) {
+    let store = Webhooks::new(app.db());
+    let settings = &app.settings().webhooks;
     let hook = match store.get(delivery.webhook_id).await {
         Ok(hook) => hook,
         Err(error) => {
@@ -201,8 +201,8 @@ async fn deliver(app: &AppState, delivery: DeliveryRecord) {
     // renewing and is replaced once the lease runs out.
     let renewal = {
         let (db, owner, lease) = (
-            app.db.clone(),
-            app.live.instance.clone(),
+            app.db().clone(),
+            app.live().instance.clone(),
             settings.lease_secs.max(1),
         );
         let (id, attempt) = (delivery.id, delivery.attempts);
@@ -258,7 +258,10 @@ async fn deliver(app: &AppState, delivery: DeliveryRecord) {
     };
     let succeeded = outcome.status == DeliveryStatus::Succeeded;
     let counted = hook.as_ref().is_some_and(|h| h.active);
-    match store.settle(&delivery, &app.live.instance, &outcome).await {
+    match store
+        .settle(&delivery, &app.live().instance, &outcome)
+        .await
+    {
         Ok(Some(settled)) => {
             metrics::counter!("alawael_webhook_attempts_total", "result" => if succeeded { "success" } else { "failure" }).increment(1);
             publish_delivery(app, ChangeKind::Updated, settled);
@@ -286,7 +289,7 @@ async fn deliver(app: &AppState, delivery: DeliveryRecord) {
         {
             Ok(Some(disabled)) => {
                 tracing::warn!(webhook = %disabled.id, reason = ?disabled.disabled_reason, "webhook disabled");
-                app.live.forget_webhooks().await;
+                app.live().forget_webhooks().await;
                 publish_webhook(app, disabled);
             }
             Ok(None) => {}
@@ -298,16 +301,16 @@ async fn deliver(app: &AppState, delivery: DeliveryRecord) {
 /// Sends once: the response status and the start of its body, or
 /// (status, reason, whether retrying is pointless).
 async fn send(
-    app: &AppState,
+    app: &dyn Host,
     hook: &WebhookRecord,
     delivery: &DeliveryRecord,
 ) -> Result<(i32, String), (Option<i32>, String, bool)> {
-    let (host, address) = resolve_target(&hook.url, TargetRules::of(&app.settings.webhooks))
+    let (host, address) = resolve_target(&hook.url, TargetRules::of(&app.settings().webhooks))
         .await
         .map_err(|Refusal(why)| (None, format!("refused: {why}"), false))?;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_millis(app.settings.webhooks.timeout_ms))
+        .timeout(Duration::from_millis(app.settings().webhooks.timeout_ms))
         .resolve(&host, address)
         .user_agent("Alawael-Webhooks/1")
         .build()
