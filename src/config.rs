@@ -247,6 +247,11 @@ impl AuthSettings {
     }
 }
 
+/// Extra nesting GraphiQL's introspection query needs (its `ofType`
+/// chain), allowed beyond `max_depth` to introspection: by the document
+/// limits and by the schema's own backstop.
+pub const INTROSPECTION_DEPTH: usize = 10;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphqlSettings {

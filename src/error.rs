@@ -178,9 +178,9 @@ impl From<crate::cursor::CursorError> for ApiError {
     }
 }
 
-impl From<crate::state::AuthError> for ApiError {
-    fn from(error: crate::state::AuthError) -> Self {
-        use crate::state::AuthError;
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(error: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
         match error {
             AuthError::Db(error) => error.into(),
             AuthError::NotBearer

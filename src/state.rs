@@ -8,35 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::watch;
 
 use crate::auth::accounts::Account;
-use crate::auth::tokens::{TokenError, TokenKeys};
-use crate::auth::{Caller, Principal};
+use crate::auth::tokens::TokenKeys;
+use crate::auth::{AuthError, Caller, Principal};
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::cursor::CursorCodec;
-use crate::db::{Db, DbError};
+use crate::db::Db;
 use crate::events::EventBus;
-
-/// Why the `Authorization` header does not give a caller. Every variant is
-/// the boundary's `UNAUTHENTICATED` with this text, except `Db`, which maps
-/// as database errors do.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    /// The header is present but not `Bearer <token>`.
-    #[error("use `Authorization: Bearer <accessToken>`")]
-    NotBearer,
-    /// The token is refused: expired, not valid yet, not for this API, or invalid.
-    #[error(transparent)]
-    Token(#[from] TokenError),
-    /// The token is well signed but names no account.
-    #[error("the access token is invalid")]
-    NoAccount,
-    /// The token's account is deactivated.
-    #[error("this account has been deactivated")]
-    Deactivated,
-    /// The account could not be read.
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
 
 pub struct AppState {
     pub settings: Arc<Settings>,

@@ -3,6 +3,8 @@
 
 use bson::oid::ObjectId;
 
+use crate::auth::tokens::TokenError;
+use crate::db::DbError;
 use crate::domain::Role;
 
 /// Why the caller may not go on. The boundary maps `SignedOut` to
@@ -16,6 +18,29 @@ pub enum CallerError {
     /// The caller's role is not one of those allowed.
     #[error("you are not allowed to do this")]
     Forbidden,
+}
+
+/// Why the `Authorization` header does not give a caller
+/// (`AppState::authenticate`). Every variant is the boundary's
+/// `UNAUTHENTICATED` with this text, except `Db`, which maps as database
+/// errors do.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The header is present but not `Bearer <token>`.
+    #[error("use `Authorization: Bearer <accessToken>`")]
+    NotBearer,
+    /// The token is refused: expired, not valid yet, not for this API, or invalid.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The token is well signed but names no account.
+    #[error("the access token is invalid")]
+    NoAccount,
+    /// The token's account is deactivated.
+    #[error("this account has been deactivated")]
+    Deactivated,
+    /// The account could not be read.
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 /// An authenticated staff member, as read from the database for this request.

@@ -7,4 +7,4 @@ pub mod password;
 pub mod throttle;
 pub mod tokens;
 
-pub use caller::{Caller, CallerError, Principal};
+pub use caller::{AuthError, Caller, CallerError, Principal};

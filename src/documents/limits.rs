@@ -11,9 +11,8 @@ use async_graphql::parser::types::{
 };
 use async_graphql::parser::{Positioned, parse_query};
 
-use crate::config::GraphqlSettings;
+use crate::config::{GraphqlSettings, INTROSPECTION_DEPTH};
 use crate::error::code;
-use crate::graphql::INTROSPECTION_DEPTH;
 
 /// A refused document: the code and a message for the client developer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -89,7 +89,7 @@ macro_rules! roots {
 crate::with_models!(roots);
 
 /// Extra nesting GraphiQL's introspection query needs (its `ofType` chain).
-pub const INTROSPECTION_DEPTH: usize = 10;
+pub use crate::config::INTROSPECTION_DEPTH;
 
 pub type AlawaelSchema = Schema<Query, Mutation, Subscription>;
 
