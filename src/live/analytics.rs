@@ -26,6 +26,6 @@ pub async fn record_change(app: &dyn Host, entry: &Entry, raised: &[String]) -> 
         })
         .collect();
     Analytics::new(app.db())
-        .record_all(&app.bus(), records)
+        .record_all(app.bus(), records)
         .await
 }
