@@ -451,3 +451,24 @@ pub fn compare_keys(a: &Bson, b: &Bson) -> Ordering {
         _ => rank(a).cmp(&rank(b)),
     }
 }
+
+/// What the audit log keeps out of one model's changes, as the model
+/// declares it: the values it redacts (`Model::SENSITIVE`) and the fields
+/// it leaves out altogether (`Model::UNAUDITED`). Applied by the audit
+/// model's `changes::diff`; carried on outbox intents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redaction {
+    pub redacted: Vec<String>,
+    pub omitted: Vec<String>,
+}
+
+impl Redaction {
+    /// The redaction `M` declares.
+    pub fn of<M: Model>() -> Self {
+        let owned = |fields: &[&str]| fields.iter().map(|f| f.to_string()).collect();
+        Self {
+            redacted: owned(M::SENSITIVE),
+            omitted: owned(M::UNAUDITED),
+        }
+    }
+}

@@ -17,8 +17,8 @@ use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
 use super::{Db, DbResult};
+use crate::db::model::Redaction;
 use crate::domain::Actor;
-use crate::models::audit_log_entry::changes::Redaction;
 
 pub const COLLECTION: &str = "outbox";
 

@@ -6,8 +6,6 @@ use bson::{Bson, Document};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::db::model::Model;
-
 /// What an erased value reads.
 pub const ERASED: &str = "[erased]";
 /// What a redacted value reads.
@@ -72,25 +70,9 @@ pub fn value_digest(value: &Bson) -> String {
     ))
 }
 
-/// What the audit log keeps out of one model's changes, as the model
-/// declares it: the values it redacts (`Model::SENSITIVE`) and the fields
-/// it leaves out altogether (`Model::UNAUDITED`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Redaction {
-    pub redacted: Vec<String>,
-    pub omitted: Vec<String>,
-}
+pub use crate::db::model::Redaction;
 
 impl Redaction {
-    /// The redaction `M` declares.
-    pub fn of<M: Model>() -> Self {
-        let owned = |fields: &[&str]| fields.iter().map(|f| f.to_string()).collect();
-        Self {
-            redacted: owned(M::SENSITIVE),
-            omitted: owned(M::UNAUDITED),
-        }
-    }
-
     fn redacts(&self, field: &str) -> bool {
         self.redacted.iter().any(|f| f == field)
     }
@@ -145,6 +127,7 @@ mod tests {
     use bson::doc;
 
     use super::*;
+    use crate::db::model::Model;
 
     fn none() -> Redaction {
         Redaction::default()
