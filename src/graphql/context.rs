@@ -1,6 +1,6 @@
 //! What every resolver can reach: the application state, the caller and
 //! its checks, the request id, the loaders. (The audit entries a request
-//! writes itself are the audit model's: `models::audit_log_entry::request`.)
+//! writes itself are the audit model's: `models::audit_log_entry::request_api`.)
 
 use std::sync::Arc;
 

@@ -9,14 +9,14 @@ use super::Host;
 use super::payload::derived_id;
 use crate::db::DbResult;
 use crate::db::outbox::Entry;
-use crate::models::analytics_event::record::{Analytics, AnalyticsRecord};
+use crate::models::analytics_event::record::{Analytics, AnalyticsEventRecord};
 
 /// The events a change raised.
 pub async fn record_change(app: &dyn Host, entry: &Entry, raised: &[String]) -> DbResult<()> {
-    let records: Vec<AnalyticsRecord> = raised
+    let records: Vec<AnalyticsEventRecord> = raised
         .iter()
         .map(|name| {
-            AnalyticsRecord::new(
+            AnalyticsEventRecord::new(
                 derived_id(entry.id, name),
                 name.clone(),
                 None,

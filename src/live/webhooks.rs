@@ -25,10 +25,10 @@ use crate::events::ChangeKind;
 use crate::models::events as names;
 use crate::models::webhook::record::{WebhookRecord, Webhooks};
 use crate::models::webhook::rules::{DeliveryStatus, Refusal, TargetRules, resolve_target, sign};
-use crate::models::webhook_delivery::record::{DeliveryRecord, Outcome};
+use crate::models::webhook_delivery::record::{Outcome, WebhookDeliveryRecord};
 
 /// Announces a delivery's new state (`webhookDeliveryUpdated`).
-pub fn publish_delivery(app: &dyn Host, kind: ChangeKind, delivery: DeliveryRecord) {
+pub fn publish_delivery(app: &dyn Host, kind: ChangeKind, delivery: WebhookDeliveryRecord) {
     if let Some(event) = change_event(kind, delivery) {
         app.bus().publish(event);
     }
@@ -62,7 +62,7 @@ pub async fn enqueue_change(
     for hook in hooks.iter() {
         for name in raised.iter().filter(|n| names::wants(&hook.events, n)) {
             let payload = json!({ "type": name, "timestamp": timestamp, "data": data }).to_string();
-            deliveries.push(DeliveryRecord {
+            deliveries.push(WebhookDeliveryRecord {
                 id: derived_id(entry.id, &format!("{}:{name}", hook.id.to_hex())),
                 webhook_id: hook.id,
                 event: name.clone(),
@@ -185,7 +185,7 @@ fn later(after: Duration) -> DateTime {
 }
 
 /// One attempt of one claimed delivery, and its outcome stored.
-async fn deliver(app: &dyn Host, delivery: DeliveryRecord) {
+async fn deliver(app: &dyn Host, delivery: WebhookDeliveryRecord) {
     let store = Webhooks::new(app.db());
     let settings = &app.settings().webhooks;
     let hook = match store.get(delivery.webhook_id).await {
@@ -303,7 +303,7 @@ async fn deliver(app: &dyn Host, delivery: DeliveryRecord) {
 async fn send(
     app: &dyn Host,
     hook: &WebhookRecord,
-    delivery: &DeliveryRecord,
+    delivery: &WebhookDeliveryRecord,
 ) -> Result<(i32, String), (Option<i32>, String, bool)> {
     let (host, address) = resolve_target(&hook.url, TargetRules::of(&app.settings().webhooks))
         .await

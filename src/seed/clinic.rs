@@ -24,7 +24,7 @@ use crate::db::{Db, duplicate_key};
 use crate::domain::{Email, GlobalId, Money, NodeKind, Role};
 use crate::models::beneficiary::record::{BeneficiaryRecord, Consent, Guardian};
 use crate::models::beneficiary::rules::{BeneficiaryStatus, Gender, Severity};
-use crate::models::disability_program::record::ProgramRecord;
+use crate::models::disability_program::record::DisabilityProgramRecord;
 use crate::models::disability_program::rules::{ProgramCategory, ProgramStatus};
 use crate::models::enrollment::record::{
     self as enrollments, EnrollmentRecord, Goal, closed_key, open_key,
@@ -32,7 +32,7 @@ use crate::models::enrollment::record::{
 use crate::models::enrollment::rules::EnrollmentStatus;
 use crate::models::schedule::record::{self as schedules, ScheduleRecord};
 use crate::models::schedule::rules::{BookingSpan, ScheduleResourceType, ScheduleStatus};
-use crate::models::therapy_session::record::SessionRecord;
+use crate::models::therapy_session::record::TherapySessionRecord;
 use crate::models::therapy_session::rules::Attendance;
 use crate::models::user::record::UserForCreate;
 use secrecy::ExposeSecret;
@@ -236,7 +236,7 @@ pub async fn load(
         for (i, p) in clinic.programs.iter().enumerate() {
             let index = round * clinic.programs.len() + i;
             let fee = Money::parse(p.fee_minor, "SAR").map_err(anyhow::Error::msg)?;
-            programs.push(ProgramRecord {
+            programs.push(DisabilityProgramRecord {
                 id: seed_id("program", index),
                 name: if round == 0 {
                     p.name.clone()
@@ -259,7 +259,7 @@ pub async fn load(
                 updated_at: created,
             });
         }
-        let round_programs: Vec<ProgramRecord> = programs[first_program..].to_vec();
+        let round_programs: Vec<DisabilityProgramRecord> = programs[first_program..].to_vec();
         let mut open_seats: HashMap<ObjectId, usize> = HashMap::new();
 
         for k in 0..BENEFICIARIES {
@@ -409,7 +409,7 @@ pub async fn load(
                     for week in 0..5usize {
                         let started =
                             at(start + Duration::weeks(week as i64), 9 + (k % 6) as u32, 0)?;
-                        sessions.push(SessionRecord {
+                        sessions.push(TherapySessionRecord {
                             id: seed_id("session", (g * 2 + slot) * 5 + week),
                             enrollment_id: enrolment_id,
                             beneficiary_id: id,
@@ -503,8 +503,8 @@ pub async fn load(
     }
 
     note(
-        ProgramRecord::COLLECTION,
-        insert_all(db, ProgramRecord::COLLECTION, docs(&programs)?).await?,
+        DisabilityProgramRecord::COLLECTION,
+        insert_all(db, DisabilityProgramRecord::COLLECTION, docs(&programs)?).await?,
     );
     note(
         BeneficiaryRecord::COLLECTION,
@@ -520,8 +520,8 @@ pub async fn load(
         insert_all(db, EnrollmentRecord::COLLECTION, docs(&enrolments)?).await?,
     );
     note(
-        SessionRecord::COLLECTION,
-        insert_all(db, SessionRecord::COLLECTION, docs(&sessions)?).await?,
+        TherapySessionRecord::COLLECTION,
+        insert_all(db, TherapySessionRecord::COLLECTION, docs(&sessions)?).await?,
     );
     note(
         schedules::SLOTS,

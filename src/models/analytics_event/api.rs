@@ -13,7 +13,7 @@ use bson::{Bson, Document};
 use futures::Stream;
 
 use super::record::{
-    Analytics, AnalyticsFilter as DbFilter, AnalyticsOrder, AnalyticsRecord, Interval,
+    Analytics, AnalyticsEventRecord, AnalyticsFilter as DbFilter, AnalyticsOrder, Interval,
 };
 use super::rules::{check_dimensions, check_name, check_value};
 use crate::error::ApiError;
@@ -34,7 +34,7 @@ const MAX_BUCKETS: i64 = 2000;
 #[graphql(complex)]
 pub struct AnalyticsEvent {
     #[graphql(skip)]
-    pub record: Arc<AnalyticsRecord>,
+    pub record: Arc<AnalyticsEventRecord>,
     /// The event's name (`session.recorded`, `dashboard.opened`, ...).
     pub name: String,
     /// Its value, when it has one.
@@ -48,15 +48,15 @@ impl Listed for AnalyticsEvent {
 }
 
 impl ApiModel for AnalyticsEvent {
-    type Record = AnalyticsRecord;
-    fn wrap(record: Arc<AnalyticsRecord>) -> Self {
+    type Record = AnalyticsEventRecord;
+    fn wrap(record: Arc<AnalyticsEventRecord>) -> Self {
         Self {
             name: record.name.clone(),
             value: record.value,
             record,
         }
     }
-    fn record(&self) -> &AnalyticsRecord {
+    fn record(&self) -> &AnalyticsEventRecord {
         &self.record
     }
 }
@@ -152,11 +152,11 @@ pub struct AnalyticsBucket {
 }
 
 #[derive(Default)]
-pub struct AnalyticsQuery;
+pub struct AnalyticsEventQuery;
 
 #[alawael_macros::connections]
 #[Object]
-impl AnalyticsQuery {
+impl AnalyticsEventQuery {
     /// Analytics events, a page at a time, newest last (ADMIN, MANAGER).
     #[graphql(
         guard = "RoleGuard::new(MANAGERS)",
@@ -251,10 +251,10 @@ impl AnalyticsQuery {
 }
 
 #[derive(Default)]
-pub struct AnalyticsMutation;
+pub struct AnalyticsEventMutation;
 
 #[Object]
-impl AnalyticsMutation {
+impl AnalyticsEventMutation {
     /// Records a client event (anyone signed in; at most 600 a minute per
     /// account). It reaches `analyticsEvents` subscribers at once.
     #[graphql(guard = "RoleGuard::new(ANY_ROLE)")]
@@ -284,7 +284,7 @@ impl AnalyticsMutation {
         for (key, value) in pairs {
             dimensions.insert(key, value);
         }
-        let record = AnalyticsRecord::new(
+        let record = AnalyticsEventRecord::new(
             ObjectId::new(),
             input.name,
             input.value,
@@ -300,10 +300,10 @@ impl AnalyticsMutation {
 }
 
 #[derive(Default)]
-pub struct AnalyticsSubscription;
+pub struct AnalyticsEventSubscription;
 
 #[Subscription]
-impl AnalyticsSubscription {
+impl AnalyticsEventSubscription {
     /// Analytics events as they are recorded, on any instance (ADMIN,
     /// MANAGER); only `names` when given.
     #[graphql(guard = "RoleGuard::new(MANAGERS)")]
@@ -322,7 +322,7 @@ impl AnalyticsSubscription {
                 match receiver.recv().await {
                     Ok(event) => {
                         if let Some((_, snapshot)) = event.of_entity("AnalyticsEvent")
-                            && let Some(record) = snapshot.get::<AnalyticsRecord>()
+                            && let Some(record) = snapshot.get::<AnalyticsEventRecord>()
                             && (names.is_empty() || names.contains(&record.name))
                         {
                             yield AnalyticsEvent::wrap(record);

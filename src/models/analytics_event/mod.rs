@@ -6,7 +6,7 @@ pub mod rules;
 
 /// The stored record, whose `Model` declaration says the collection, order
 /// fields, indexes, row scope and the fields kept out of logs and payloads.
-pub type Record = record::AnalyticsRecord;
+pub type Record = record::AnalyticsEventRecord;
 
 /// The domain events its changes raise, which webhooks subscribe to.
 pub const EVENTS: &[&str] = &[];
@@ -15,6 +15,6 @@ pub const EVENTS: &[&str] = &[];
 pub const SEEDED: bool = false;
 
 /// The model's fields on the schema's roots.
-pub type Query = api::AnalyticsQuery;
-pub type Mutation = api::AnalyticsMutation;
-pub type Subscription = api::AnalyticsSubscription;
+pub type Query = api::AnalyticsEventQuery;
+pub type Mutation = api::AnalyticsEventMutation;
+pub type Subscription = api::AnalyticsEventSubscription;

@@ -21,7 +21,7 @@ pub const COLLECTION: &str = "analytics_events";
 /// A stored event.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AnalyticsRecord {
+pub struct AnalyticsEventRecord {
     #[serde(rename = "_id")]
     pub id: ObjectId,
     pub name: String,
@@ -37,7 +37,7 @@ pub struct AnalyticsRecord {
     pub user_id: Option<ObjectId>,
 }
 
-impl AnalyticsRecord {
+impl AnalyticsEventRecord {
     pub fn new(
         id: ObjectId,
         name: String,
@@ -62,7 +62,7 @@ impl AnalyticsRecord {
     }
 }
 
-impl Record for AnalyticsRecord {
+impl Record for AnalyticsEventRecord {
     const COLLECTION: &'static str = COLLECTION;
     fn id(&self) -> ObjectId {
         self.id
@@ -76,7 +76,7 @@ order_fields! {
     }
 }
 
-impl Model for AnalyticsRecord {
+impl Model for AnalyticsEventRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::AnalyticsEvent;
     type Order = AnalyticsOrder;
 
@@ -146,15 +146,19 @@ impl Analytics {
 
     /// Stores events; ones already stored (same `_id`) are skipped, so a
     /// retried write records each event once.
-    pub async fn insert_once(&self, records: &[AnalyticsRecord]) -> DbResult<()> {
-        Store::<AnalyticsRecord>::new(&self.db)
+    pub async fn insert_once(&self, records: &[AnalyticsEventRecord]) -> DbResult<()> {
+        Store::<AnalyticsEventRecord>::new(&self.db)
             .insert_once(records)
             .await
     }
 
     /// Stores events (each once, as `insert_once`) and announces each on
     /// the bus, for the `analyticsEvents` subscription.
-    pub async fn record_all(&self, bus: &EventBus, records: Vec<AnalyticsRecord>) -> DbResult<()> {
+    pub async fn record_all(
+        &self,
+        bus: &EventBus,
+        records: Vec<AnalyticsEventRecord>,
+    ) -> DbResult<()> {
         self.insert_once(&records).await?;
         for record in records {
             if let Some(event) = change_event(ChangeKind::Created, record) {
@@ -168,15 +172,16 @@ impl Analytics {
     pub async fn record(
         &self,
         bus: &EventBus,
-        record: AnalyticsRecord,
-    ) -> DbResult<AnalyticsRecord> {
+        record: AnalyticsEventRecord,
+    ) -> DbResult<AnalyticsEventRecord> {
         self.record_all(bus, vec![record.clone()]).await?;
         Ok(record)
     }
 
     /// Records `name` for `user` (sign-in, sign-out); a failure is logged, not raised.
     pub async fn raise(&self, bus: &EventBus, name: &str, user: Option<ObjectId>) {
-        let event = AnalyticsRecord::new(ObjectId::new(), name.to_string(), None, doc! {}, user);
+        let event =
+            AnalyticsEventRecord::new(ObjectId::new(), name.to_string(), None, doc! {}, user);
         if let Err(error) = self.record(bus, event).await {
             tracing::warn!(%error, name, "an analytics event could not be stored");
         }

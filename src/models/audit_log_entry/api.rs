@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject};
 
-use super::entry::{AuditEntry, AuditFilter as DbFilter, AuditOrder};
+use super::entry::{AuditFilter as DbFilter, AuditLogEntryRecord, AuditOrder};
 use crate::domain::{GlobalId, NodeKind, text};
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::ContextExt;
@@ -22,7 +22,7 @@ use crate::models::user::api::User;
 #[graphql(complex)]
 pub struct AuditLogEntry {
     #[graphql(skip)]
-    pub record: Arc<AuditEntry>,
+    pub record: Arc<AuditLogEntryRecord>,
     /// What was done (`asset.update`, `enrollment.activate`, `auth.login`, ...).
     pub action: String,
     /// The kind of object it was done to (`Asset`, `Beneficiary`, ...).
@@ -42,8 +42,8 @@ impl Listed for AuditLogEntry {
 }
 
 impl ApiModel for AuditLogEntry {
-    type Record = AuditEntry;
-    fn wrap(record: Arc<AuditEntry>) -> Self {
+    type Record = AuditLogEntryRecord;
+    fn wrap(record: Arc<AuditLogEntryRecord>) -> Self {
         Self {
             action: record.action.clone(),
             entity_type: record.entity_type.clone(),
@@ -53,7 +53,7 @@ impl ApiModel for AuditLogEntry {
             record,
         }
     }
-    fn record(&self) -> &AuditEntry {
+    fn record(&self) -> &AuditLogEntryRecord {
         &self.record
     }
 }
@@ -158,10 +158,10 @@ fn short(value: String, field: &str) -> ApiResult<String> {
 }
 
 #[derive(Default)]
-pub struct AuditQuery;
+pub struct AuditLogEntryQuery;
 
 #[Object]
-impl AuditQuery {
+impl AuditLogEntryQuery {
     /// The audit log, newest first (ADMIN).
     #[graphql(
         guard = "RoleGuard::new(ADMIN)",

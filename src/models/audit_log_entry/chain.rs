@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use super::changes::value_digest;
-use super::entry::{AuditEntry, COLLECTION, NewEntry};
+use super::entry::{AuditLogEntryRecord, COLLECTION, NewEntry};
 use crate::db::{Db, DbError, DbResult};
 
 /// The `prevHash` of the first entry.
@@ -37,7 +37,7 @@ impl From<AppendError> for DbError {
     }
 }
 
-impl AuditEntry {
+impl AuditLogEntryRecord {
     /// The hash over everything but `_id` and `hash`, in a fixed order.
     pub fn compute_hash(&self) -> String {
         let changes: Vec<serde_json::Value> = self
@@ -106,8 +106,8 @@ impl Link {
 
 impl NewEntry {
     /// The entry as it is stored at `link`, written `at`, with its hash.
-    pub fn chained(&self, link: Link, at: DateTime) -> AuditEntry {
-        let mut entry = AuditEntry {
+    pub fn chained(&self, link: Link, at: DateTime) -> AuditLogEntryRecord {
+        let mut entry = AuditLogEntryRecord {
             id: self.id.unwrap_or_default(),
             seq: link.seq,
             at,
@@ -158,7 +158,7 @@ impl Verifier {
     }
 
     /// Checks the next entry; the breach it makes, if it does not hold.
-    pub fn check(&mut self, entry: &AuditEntry) -> Result<(), Breach> {
+    pub fn check(&mut self, entry: &AuditLogEntryRecord) -> Result<(), Breach> {
         let breach = |reason: &str| Breach {
             seq: entry.seq,
             reason: reason.into(),
@@ -194,7 +194,7 @@ impl Verifier {
 /// Checks a whole sequence of entries, in the order given: how many held,
 /// and the first that did not.
 pub fn verify_entries<'a>(
-    entries: impl IntoIterator<Item = &'a AuditEntry>,
+    entries: impl IntoIterator<Item = &'a AuditLogEntryRecord>,
 ) -> (u64, Option<Breach>) {
     let mut verifier = Verifier::default();
     for entry in entries {
@@ -228,7 +228,7 @@ impl AuditLog {
     /// Appends an entry after the current last one. Appends in this process
     /// are serialised; across processes the unique `seq` index makes a racing
     /// append retry.
-    pub async fn append(&self, entry: NewEntry) -> DbResult<AuditEntry> {
+    pub async fn append(&self, entry: NewEntry) -> DbResult<AuditLogEntryRecord> {
         let lock = append_lock();
         let _guard = lock.lock().await;
         for _ in 0..APPEND_ATTEMPTS {
@@ -286,7 +286,7 @@ impl AuditLog {
         let mut verifier = Verifier::default();
         while let Some(document) = cursor.try_next().await? {
             let seq = document.get_i64("seq").unwrap_or(-1);
-            let entry: AuditEntry = match bson::from_document(document) {
+            let entry: AuditLogEntryRecord = match bson::from_document(document) {
                 Ok(entry) => entry,
                 Err(e) => {
                     let reason = format!("unreadable entry: {e}");
@@ -369,8 +369,8 @@ mod tests {
     }
 
     /// `count` entries, each chained after the one before.
-    fn chain(count: u8) -> Vec<AuditEntry> {
-        let mut entries: Vec<AuditEntry> = Vec::new();
+    fn chain(count: u8) -> Vec<AuditLogEntryRecord> {
+        let mut entries: Vec<AuditLogEntryRecord> = Vec::new();
         for n in 1..=count {
             let link = match entries.last() {
                 Some(last) => Link::after(last.seq, &last.hash).expect("far from exhausted"),
@@ -383,7 +383,7 @@ mod tests {
     }
 
     /// A change made to a stored entry.
-    type Edit = fn(&mut AuditEntry);
+    type Edit = fn(&mut AuditLogEntryRecord);
 
     #[test]
     fn an_entrys_hash_changes_when_any_hashed_field_changes() {

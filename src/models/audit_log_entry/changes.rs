@@ -246,18 +246,18 @@ mod tests {
     #[test]
     fn the_redaction_for_each_model_is_exactly_its_declaration() {
         use crate::models::*;
-        assert_redaction_is_declaration::<analytics_event::record::AnalyticsRecord>();
+        assert_redaction_is_declaration::<analytics_event::record::AnalyticsEventRecord>();
         assert_redaction_is_declaration::<asset::record::AssetRecord>();
-        assert_redaction_is_declaration::<audit_log_entry::entry::AuditEntry>();
+        assert_redaction_is_declaration::<audit_log_entry::entry::AuditLogEntryRecord>();
         assert_redaction_is_declaration::<beneficiary::record::BeneficiaryRecord>();
-        assert_redaction_is_declaration::<disability_program::record::ProgramRecord>();
+        assert_redaction_is_declaration::<disability_program::record::DisabilityProgramRecord>();
         assert_redaction_is_declaration::<enrollment::record::EnrollmentRecord>();
         assert_redaction_is_declaration::<report::record::ReportRecord>();
         assert_redaction_is_declaration::<schedule::record::ScheduleRecord>();
-        assert_redaction_is_declaration::<therapy_session::record::SessionRecord>();
+        assert_redaction_is_declaration::<therapy_session::record::TherapySessionRecord>();
         assert_redaction_is_declaration::<user::record::UserRecord>();
         assert_redaction_is_declaration::<webhook::record::WebhookRecord>();
-        assert_redaction_is_declaration::<webhook_delivery::record::DeliveryRecord>();
+        assert_redaction_is_declaration::<webhook_delivery::record::WebhookDeliveryRecord>();
     }
 
     #[test]

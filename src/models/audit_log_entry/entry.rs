@@ -35,7 +35,7 @@ pub struct NewEntry {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AuditEntry {
+pub struct AuditLogEntryRecord {
     #[serde(rename = "_id")]
     pub id: ObjectId,
     pub seq: i64,
@@ -55,7 +55,7 @@ pub struct AuditEntry {
     pub v: i32,
 }
 
-impl crate::db::store::Record for AuditEntry {
+impl crate::db::store::Record for AuditLogEntryRecord {
     const COLLECTION: &'static str = COLLECTION;
     fn id(&self) -> ObjectId {
         self.id
@@ -69,7 +69,7 @@ crate::order_fields! {
     }
 }
 
-impl crate::db::model::Model for AuditEntry {
+impl crate::db::model::Model for AuditLogEntryRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::AuditLogEntry;
     type Order = AuditOrder;
 
@@ -118,7 +118,7 @@ impl AuditLog {
         &self,
         entity_type: &str,
         entity_id: &str,
-    ) -> DbResult<Vec<AuditEntry>> {
+    ) -> DbResult<Vec<AuditLogEntryRecord>> {
         let docs: Vec<Document> = self
             .collection
             .find(doc! { "entityType": entity_type, "entityId": entity_id })
@@ -131,7 +131,7 @@ impl AuditLog {
     }
 
     /// Entries about any of these entities (`(entityType, entityId)`), oldest first.
-    pub async fn about(&self, entities: &[(&str, String)]) -> DbResult<Vec<AuditEntry>> {
+    pub async fn about(&self, entities: &[(&str, String)]) -> DbResult<Vec<AuditLogEntryRecord>> {
         if entities.is_empty() {
             return Ok(Vec::new());
         }

@@ -5,11 +5,11 @@ pub mod api;
 pub mod chain;
 pub mod changes;
 pub mod entry;
-pub mod request;
+pub mod request_api;
 
 /// The stored record, whose `Model` declaration says the collection, order
 /// fields, indexes, row scope and the fields kept out of logs and payloads.
-pub type Record = entry::AuditEntry;
+pub type Record = entry::AuditLogEntryRecord;
 
 /// The domain events its changes raise, which webhooks subscribe to.
 pub const EVENTS: &[&str] = &[];
@@ -18,6 +18,6 @@ pub const EVENTS: &[&str] = &[];
 pub const SEEDED: bool = false;
 
 /// The model's fields on the schema's roots.
-pub type Query = api::AuditQuery;
+pub type Query = api::AuditLogEntryQuery;
 pub type Mutation = crate::graphql::NoFields;
 pub type Subscription = crate::graphql::NoStreams;

@@ -12,7 +12,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::guards::{ADMIN, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
 use crate::models::audit_log_entry::changes::Change;
-use crate::models::audit_log_entry::request::audit;
+use crate::models::audit_log_entry::request_api::audit;
 
 #[derive(Default)]
 pub struct PrivacyMutation;

@@ -10,7 +10,9 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
 
-use super::record::{ProgramFilter as DbFilter, ProgramForUpdate, ProgramOrder, ProgramRecord};
+use super::record::{
+    DisabilityProgramForUpdate, DisabilityProgramRecord, ProgramFilter as DbFilter, ProgramOrder,
+};
 use super::rules;
 use crate::db::money::StoredMoney;
 use crate::db::store::Store;
@@ -36,7 +38,7 @@ use crate::error::{ApiError, ApiResult};
 #[graphql(complex, cache_control(max_age = 300))]
 pub struct DisabilityProgram {
     #[graphql(skip)]
-    pub record: Arc<ProgramRecord>,
+    pub record: Arc<DisabilityProgramRecord>,
     /// What the programme is called.
     pub name: String,
     /// What it works on.
@@ -56,8 +58,8 @@ impl Listed for DisabilityProgram {
 }
 
 impl ApiModel for DisabilityProgram {
-    type Record = ProgramRecord;
-    fn wrap(record: Arc<ProgramRecord>) -> Self {
+    type Record = DisabilityProgramRecord;
+    fn wrap(record: Arc<DisabilityProgramRecord>) -> Self {
         Self {
             name: record.name.clone(),
             category: record.category.into(),
@@ -67,7 +69,7 @@ impl ApiModel for DisabilityProgram {
             record,
         }
     }
-    fn record(&self) -> &ProgramRecord {
+    fn record(&self) -> &DisabilityProgramRecord {
         &self.record
     }
 }
@@ -283,11 +285,11 @@ async fn staff(
 }
 
 #[derive(Default)]
-pub struct ProgramQuery;
+pub struct DisabilityProgramQuery;
 
 #[alawael_macros::connections]
 #[Object]
-impl ProgramQuery {
+impl DisabilityProgramQuery {
     /// The centre's programmes, a page at a time. Cacheable for 300 s (any
     /// programme write makes cached answers stale).
     #[graphql(
@@ -328,10 +330,10 @@ impl ProgramQuery {
 }
 
 #[derive(Default)]
-pub struct ProgramMutation;
+pub struct DisabilityProgramMutation;
 
 #[Object]
-impl ProgramMutation {
+impl DisabilityProgramMutation {
     /// Opens a programme (ADMIN, MANAGER).
     #[graphql(guard = "RoleGuard::new(MANAGERS)")]
     async fn create_disability_program(
@@ -362,7 +364,7 @@ impl ProgramMutation {
         )
         .await?;
         let now = BsonDateTime::now();
-        let record = ProgramRecord {
+        let record = DisabilityProgramRecord {
             id: ObjectId::new(),
             name: name(&input.name)?,
             category: input.category.into(),
@@ -400,13 +402,13 @@ impl ProgramMutation {
         let before: DisabilityProgram = model::one(ctx, &id).await?;
         let before = before.record;
         // Checked in the order of the input's fields, each read when it is reached.
-        let mut change = ProgramForUpdate {
+        let mut change = DisabilityProgramForUpdate {
             name: required(input.name, "input.name", |v| name(&v))?,
             category: required(input.category, "input.category", |v| Ok(v.into()))?,
             capacity: required(input.capacity, "input.capacity", |v| {
                 rules::capacity(v).map_err(bad("input.capacity"))
             })?,
-            ..ProgramForUpdate::default()
+            ..DisabilityProgramForUpdate::default()
         };
         if let Some(capacity) = change.capacity {
             let taken = ctx.app()?.db.enrollments().seats_taken(before.id).await?;

@@ -6,7 +6,7 @@ pub mod rules;
 
 /// The stored record, whose `Model` declaration says the collection, order
 /// fields, indexes, row scope and the fields kept out of logs and payloads.
-pub type Record = record::ProgramRecord;
+pub type Record = record::DisabilityProgramRecord;
 
 /// The domain events its changes raise, which webhooks subscribe to.
 pub const EVENTS: &[&str] = &["program.created", "program.updated", "program.deleted"];
@@ -15,6 +15,6 @@ pub const EVENTS: &[&str] = &["program.created", "program.updated", "program.del
 pub const SEEDED: bool = true;
 
 /// The model's fields on the schema's roots.
-pub type Query = api::ProgramQuery;
-pub type Mutation = api::ProgramMutation;
+pub type Query = api::DisabilityProgramQuery;
+pub type Mutation = api::DisabilityProgramMutation;
 pub type Subscription = crate::graphql::NoStreams;

@@ -17,7 +17,7 @@ pub const COLLECTION: &str = "disability_programs";
 /// A stored programme.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ProgramRecord {
+pub struct DisabilityProgramRecord {
     #[serde(rename = "_id")]
     pub id: ObjectId,
     pub name: String,
@@ -41,7 +41,7 @@ pub struct ProgramRecord {
 /// A validated change to a programme (see `ForUpdate`).
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ProgramForUpdate {
+pub struct DisabilityProgramForUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,9 +62,9 @@ pub struct ProgramForUpdate {
     pub therapist_ids: Option<Vec<ObjectId>>,
 }
 
-impl ForUpdate for ProgramForUpdate {}
+impl ForUpdate for DisabilityProgramForUpdate {}
 
-impl Record for ProgramRecord {
+impl Record for DisabilityProgramRecord {
     const COLLECTION: &'static str = COLLECTION;
     fn id(&self) -> ObjectId {
         self.id
@@ -81,7 +81,7 @@ order_fields! {
     }
 }
 
-impl Model for ProgramRecord {
+impl Model for DisabilityProgramRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::DisabilityProgram;
     type Order = ProgramOrder;
 

@@ -11,7 +11,8 @@ use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
 
 use super::record::{
-    SessionFilter as DbFilter, SessionForUpdate, SessionOrder as DbOrder, SessionRecord,
+    SessionFilter as DbFilter, SessionOrder as DbOrder, TherapySessionForUpdate,
+    TherapySessionRecord,
 };
 use crate::domain::{Role, text};
 use crate::error::{ApiError, ApiResult};
@@ -34,7 +35,7 @@ use crate::models::user::api::User;
 #[graphql(complex)]
 pub struct TherapySession {
     #[graphql(skip)]
-    pub record: Arc<SessionRecord>,
+    pub record: Arc<TherapySessionRecord>,
     /// How long it lasted, in minutes.
     pub duration_minutes: i32,
     /// Whether the beneficiary came.
@@ -50,8 +51,8 @@ impl Listed for TherapySession {
 }
 
 impl ApiModel for TherapySession {
-    type Record = SessionRecord;
-    fn wrap(record: Arc<SessionRecord>) -> Self {
+    type Record = TherapySessionRecord;
+    fn wrap(record: Arc<TherapySessionRecord>) -> Self {
         Self {
             duration_minutes: record.duration_minutes,
             attendance: record.attendance.into(),
@@ -59,7 +60,7 @@ impl ApiModel for TherapySession {
             record,
         }
     }
-    fn record(&self) -> &SessionRecord {
+    fn record(&self) -> &TherapySessionRecord {
         &self.record
     }
 }
@@ -264,11 +265,11 @@ fn may_write(ctx: &Context<'_>, therapist: ObjectId) -> ApiResult<()> {
 }
 
 #[derive(Default)]
-pub struct SessionQuery;
+pub struct TherapySessionQuery;
 
 #[alawael_macros::connections]
 #[Object]
-impl SessionQuery {
+impl TherapySessionQuery {
     /// Therapy sessions, a page at a time (ADMIN, MANAGER; a THERAPIST sees their own).
     #[graphql(
         guard = "RoleGuard::new(CLINICAL)",
@@ -300,10 +301,10 @@ impl SessionQuery {
 }
 
 #[derive(Default)]
-pub struct SessionMutation;
+pub struct TherapySessionMutation;
 
 #[Object]
-impl SessionMutation {
+impl TherapySessionMutation {
     /// Records a session of an ACTIVE enrolment (its THERAPIST, or ADMIN).
     #[graphql(guard = "RoleGuard::new(CLINICAL)")]
     async fn record_therapy_session(
@@ -335,7 +336,7 @@ impl SessionMutation {
             None => None,
         };
         let now = BsonDateTime::now();
-        let record = SessionRecord {
+        let record = TherapySessionRecord {
             id: ObjectId::new(),
             enrollment_id,
             beneficiary_id: enrollment.beneficiary_id,
@@ -364,7 +365,7 @@ impl SessionMutation {
         let before: TherapySession = model::one(ctx, &id).await?;
         let before = before.record;
         may_write(ctx, before.therapist_id)?;
-        let change = SessionForUpdate {
+        let change = TherapySessionForUpdate {
             started_at: required(input.started_at, "input.startedAt", |v| Ok(v.into()))?,
             duration_minutes: required(input.duration_minutes, "input.durationMinutes", minutes)?,
             attendance: required(input.attendance, "input.attendance", |v| Ok(v.into()))?,

@@ -6,7 +6,7 @@ pub mod rules;
 
 /// The stored record, whose `Model` declaration says the collection, order
 /// fields, indexes, row scope and the fields kept out of logs and payloads.
-pub type Record = record::SessionRecord;
+pub type Record = record::TherapySessionRecord;
 
 /// The domain events its changes raise, which webhooks subscribe to.
 pub const EVENTS: &[&str] = &[
@@ -20,6 +20,6 @@ pub const EVENTS: &[&str] = &[
 pub const SEEDED: bool = true;
 
 /// The model's fields on the schema's roots.
-pub type Query = api::SessionQuery;
-pub type Mutation = api::SessionMutation;
+pub type Query = api::TherapySessionQuery;
+pub type Mutation = api::TherapySessionMutation;
 pub type Subscription = crate::graphql::NoStreams;

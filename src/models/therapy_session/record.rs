@@ -18,7 +18,7 @@ pub const COLLECTION: &str = "therapy_sessions";
 /// A stored session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionRecord {
+pub struct TherapySessionRecord {
     #[serde(rename = "_id")]
     pub id: ObjectId,
     pub enrollment_id: ObjectId,
@@ -43,7 +43,7 @@ pub struct SessionRecord {
 /// A validated change to a session (see `ForUpdate`).
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionForUpdate {
+pub struct TherapySessionForUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,9 +56,9 @@ pub struct SessionForUpdate {
     pub progress_score: Option<Option<i32>>,
 }
 
-impl ForUpdate for SessionForUpdate {}
+impl ForUpdate for TherapySessionForUpdate {}
 
-impl Record for SessionRecord {
+impl Record for TherapySessionRecord {
     const COLLECTION: &'static str = COLLECTION;
     fn id(&self) -> ObjectId {
         self.id
@@ -73,7 +73,7 @@ order_fields! {
     }
 }
 
-impl Model for SessionRecord {
+impl Model for TherapySessionRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::TherapySession;
     const SENSITIVE: &'static [&'static str] = &["notes"];
     type Order = SessionOrder;

@@ -3,7 +3,7 @@
 
 pub mod api;
 pub mod record;
-pub mod sign_in;
+pub mod sign_in_api;
 
 /// The stored record, whose `Model` declaration says the collection, order
 /// fields, indexes, row scope and the fields kept out of logs and payloads.
@@ -21,6 +21,6 @@ pub type Query = api::UserQuery;
 /// The model's mutations: sign-in first (as the schema has always listed
 /// them), then the account mutations.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct UserMutations(sign_in::AuthMutation, api::UserMutation);
+pub struct UserMutations(sign_in_api::AuthMutation, api::UserMutation);
 pub type Mutation = UserMutations;
 pub type Subscription = crate::graphql::NoStreams;

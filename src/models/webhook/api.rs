@@ -25,7 +25,7 @@ use crate::models::user::api::User;
 use crate::models::webhook_delivery::api::{
     WebhookDelivery, WebhookDeliveryFilter, WebhookDeliveryOrder,
 };
-use crate::models::webhook_delivery::record::{DeliveryFilter, DeliveryRecord};
+use crate::models::webhook_delivery::record::{DeliveryFilter, WebhookDeliveryRecord};
 
 /// An endpoint of a partner system that receives signed events.
 #[derive(SimpleObject, Clone)]
@@ -409,7 +409,7 @@ impl WebhookMutation {
                     "an attempt of this delivery is under way; retry when it ends".into(),
                 )
             })?;
-        crate::models::audit_log_entry::request::audit(
+        crate::models::audit_log_entry::request_api::audit(
             ctx,
             "webhook.redeliver",
             "WebhookDelivery",
@@ -448,7 +448,7 @@ impl WebhookSubscription {
                 match receiver.recv().await {
                     Ok(event) => {
                         if let Some((_, snapshot)) = event.of_entity("WebhookDelivery")
-                            && let Some(delivery) = snapshot.get::<DeliveryRecord>()
+                            && let Some(delivery) = snapshot.get::<WebhookDeliveryRecord>()
                             && only.is_none_or(|w| w == delivery.webhook_id)
                         {
                             yield WebhookDelivery::wrap(delivery);

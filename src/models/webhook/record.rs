@@ -15,7 +15,7 @@ use crate::db::claims::{Claim, claim};
 use crate::db::model::{Access, Model, Scope};
 use crate::db::store::{Record, Store};
 use crate::db::{Db, DbResult};
-use crate::models::webhook_delivery::record::{DeliveryRecord, Outcome};
+use crate::models::webhook_delivery::record::{Outcome, WebhookDeliveryRecord};
 use crate::order_fields;
 
 pub const WEBHOOKS: &str = "webhooks";
@@ -143,8 +143,8 @@ impl Webhooks {
     }
 
     /// Stores deliveries; ones already stored (same `_id`) are skipped.
-    pub async fn enqueue(&self, deliveries: &[DeliveryRecord]) -> DbResult<()> {
-        Store::<DeliveryRecord>::new(&self.db)
+    pub async fn enqueue(&self, deliveries: &[WebhookDeliveryRecord]) -> DbResult<()> {
+        Store::<WebhookDeliveryRecord>::new(&self.db)
             .insert_once(deliveries)
             .await
     }
@@ -159,7 +159,7 @@ impl Webhooks {
         owner: &str,
         now: DateTime,
         until: DateTime,
-    ) -> DbResult<Option<DeliveryRecord>> {
+    ) -> DbResult<Option<WebhookDeliveryRecord>> {
         let due: Vec<Document> = self
             .deliveries()
             .find(doc! {
@@ -174,7 +174,7 @@ impl Webhooks {
             .try_collect()
             .await?;
         for found in due {
-            let mut delivery: DeliveryRecord = bson::from_document(found)?;
+            let mut delivery: WebhookDeliveryRecord = bson::from_document(found)?;
             for _ in 0..3 {
                 let attempt = delivery.attempts + 1;
                 let key = format!("{}:{}:{attempt}", delivery.id.to_hex(), delivery.round);
@@ -230,10 +230,10 @@ impl Webhooks {
     /// Stores an attempt's outcome if `owner` still holds the lease on that attempt.
     pub async fn settle(
         &self,
-        delivery: &DeliveryRecord,
+        delivery: &WebhookDeliveryRecord,
         owner: &str,
         outcome: &Outcome,
-    ) -> DbResult<Option<DeliveryRecord>> {
+    ) -> DbResult<Option<WebhookDeliveryRecord>> {
         let found = self
             .deliveries()
             .find_one_and_update(
@@ -302,7 +302,7 @@ impl Webhooks {
 
     /// Queues a delivery again from its first attempt, unless an attempt
     /// is under way (`None` then, as for a missing delivery).
-    pub async fn redeliver(&self, id: ObjectId) -> DbResult<Option<DeliveryRecord>> {
+    pub async fn redeliver(&self, id: ObjectId) -> DbResult<Option<WebhookDeliveryRecord>> {
         let now = DateTime::now();
         let found = self
             .deliveries()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
 
-use super::record::{DeliveryOrder, DeliveryRecord};
+use super::record::{DeliveryOrder, WebhookDeliveryRecord};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Listed, OrderDirection};
 use crate::graphql::scalars::DateTime;
@@ -46,7 +46,7 @@ pub struct WebhookDeliveryFilter {
 #[graphql(complex)]
 pub struct WebhookDelivery {
     #[graphql(skip)]
-    pub record: Arc<DeliveryRecord>,
+    pub record: Arc<WebhookDeliveryRecord>,
     /// The domain event name.
     pub event: String,
     /// The JSON body sent (and signed), the same on every attempt.
@@ -72,8 +72,8 @@ impl Listed for WebhookDelivery {
 }
 
 impl ApiModel for WebhookDelivery {
-    type Record = DeliveryRecord;
-    fn wrap(record: Arc<DeliveryRecord>) -> Self {
+    type Record = WebhookDeliveryRecord;
+    fn wrap(record: Arc<WebhookDeliveryRecord>) -> Self {
         Self {
             event: record.event.clone(),
             payload: record.payload.clone(),
@@ -86,7 +86,7 @@ impl ApiModel for WebhookDelivery {
             record,
         }
     }
-    fn record(&self) -> &DeliveryRecord {
+    fn record(&self) -> &WebhookDeliveryRecord {
         &self.record
     }
 }

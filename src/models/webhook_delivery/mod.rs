@@ -5,7 +5,7 @@ pub mod record;
 
 /// The stored record, whose `Model` declaration says the collection, order
 /// fields, indexes, row scope and the fields kept out of logs and payloads.
-pub type Record = record::DeliveryRecord;
+pub type Record = record::WebhookDeliveryRecord;
 
 /// The domain events its changes raise, which webhooks subscribe to.
 pub const EVENTS: &[&str] = &[];

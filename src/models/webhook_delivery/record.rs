@@ -16,7 +16,7 @@ use crate::order_fields;
 /// A stored delivery.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DeliveryRecord {
+pub struct WebhookDeliveryRecord {
     #[serde(rename = "_id")]
     pub id: ObjectId,
     pub webhook_id: ObjectId,
@@ -47,7 +47,7 @@ pub struct DeliveryRecord {
     pub updated_at: DateTime,
 }
 
-impl Record for DeliveryRecord {
+impl Record for WebhookDeliveryRecord {
     const COLLECTION: &'static str = DELIVERIES;
     fn id(&self) -> ObjectId {
         self.id
@@ -62,7 +62,7 @@ order_fields! {
     }
 }
 
-impl Model for DeliveryRecord {
+impl Model for WebhookDeliveryRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::WebhookDelivery;
     type Order = DeliveryOrder;
 

@@ -175,7 +175,7 @@ impl TestApp {
         &self,
         entity_type: &str,
         id: bson::oid::ObjectId,
-    ) -> Vec<alawael::models::audit_log_entry::entry::AuditEntry> {
+    ) -> Vec<alawael::models::audit_log_entry::entry::AuditLogEntryRecord> {
         self.state
             .db
             .audit()

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::ContextExt;
 use crate::models::analytics_event::record::Analytics;
 use crate::models::audit_log_entry::entry::NewEntry;
-use crate::models::audit_log_entry::request::audit;
+use crate::models::audit_log_entry::request_api::audit;
 use crate::state::AppState;
 
 /// Tokens for a signed-in session.
