@@ -1,17 +1,19 @@
-//! A per-request batching cache, the engine of the loaders. Like a
-//! dataloader, it gathers the keys that resolvers ask for and loads them in
-//! one call; unlike a fixed delay, it waits until keys stop arriving (a
-//! short quiet spell), so a level of a query is one batch however long its
-//! resolvers take to register their keys (a debug build spends several
-//! milliseconds on a page of 100 rows). Values are cached for the request.
+//! A per-request batching cache, the engine of the loaders, on the
+//! `dataloader` crate: the first field of a level to ask registers its key
+//! and yields to the executor a few times; the fields polled beside it
+//! register theirs meanwhile, and the first to resume loads them all in one
+//! call. Gathering costs a few polls, not a wait on the clock. Values are
+//! cached for the request; after a failed load nothing is cached, so later
+//! fields ask again.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
+use dataloader::BatchFn;
+use dataloader::cached::{Cache, Loader};
 use futures::future::BoxFuture;
-use tokio::sync::oneshot;
 
 use crate::db::DbError;
 
@@ -19,33 +21,85 @@ use crate::db::DbError;
 /// (a page looks up and inserts a few hundred keys).
 pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// A batch stops gathering after this long without a new key...
-const QUIET: Duration = Duration::from_micros(750);
-/// ...or after this long in all.
-const LONGEST: Duration = Duration::from_millis(25);
+/// How often the first field of a level yields before it loads. Every
+/// field of a level is polled once between two yields of the task, so one
+/// would do; a few more let fields that first await another loader's
+/// cached answer join the same batch.
+const YIELDS: usize = 4;
 
-type Reply<V> = oneshot::Sender<Result<Option<V>, Arc<DbError>>>;
+/// The most keys one load carries; a level with more is loaded in parts.
+const LARGEST_BATCH: usize = 10_000;
+
+/// What the cache holds for a key: the value, none, or the load's failure.
+type Answer<V> = Result<Option<V>, Arc<DbError>>;
+
 type LoadFn<K, V> =
     dyn Fn(Vec<K>) -> BoxFuture<'static, Result<Map<K, V>, Arc<DbError>>> + Send + Sync;
 
-struct State<K, V> {
-    cache: Map<K, Option<V>>,
-    waiting: Map<K, Vec<Reply<V>>>,
-    /// Keys of the batch being loaded, with who waits for them.
-    inflight: Map<K, Vec<Reply<V>>>,
-    gathering: bool,
-    arrivals: u64,
+/// The `dataloader` batch function: one call of the load for all keys,
+/// and an answer for every key (absent rows are `None`; a failure is
+/// every key's).
+struct Batch<K, V> {
+    load: Arc<LoadFn<K, V>>,
+}
+
+impl<K, V> BatchFn<K, Answer<V>> for Batch<K, V>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    async fn load(&mut self, keys: &[K]) -> HashMap<K, Answer<V>> {
+        let result = (self.load)(keys.to_vec()).await;
+        keys.iter()
+            .map(|key| {
+                let answer = match &result {
+                    Ok(values) => Ok(values.get(key).cloned()),
+                    Err(error) => Err(error.clone()),
+                };
+                (key.clone(), answer)
+            })
+            .collect()
+    }
+}
+
+/// The loader's cache: a fast map of the answers.
+struct Answers<K, V>(Map<K, Answer<V>>);
+
+impl<K: Eq + Hash, V> Cache for Answers<K, V> {
+    type Key = K;
+    type Val = Answer<V>;
+    fn get(&mut self, key: &K) -> Option<&Answer<V>> {
+        self.0.get(key)
+    }
+    fn insert(&mut self, key: K, val: Answer<V>) {
+        self.0.insert(key, val);
+    }
+    fn remove(&mut self, key: &K) -> Option<Answer<V>> {
+        self.0.remove(key)
+    }
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Loads values by key in batches, caching them for the request.
-pub struct Batcher<K, V> {
-    state: Arc<Mutex<State<K, V>>>,
-    load: Arc<LoadFn<K, V>>,
+pub struct Batcher<K, V>
+where
+    K: Eq + Hash + Clone + Debug + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    loader: Loader<K, Answer<V>, Batch<K, V>, Answers<K, V>>,
+}
+
+fn dropped(error: std::io::Error) -> Arc<DbError> {
+    Arc::new(DbError::Other(anyhow::anyhow!(
+        "a batch load was lost: {error}"
+    )))
 }
 
 impl<K, V> Batcher<K, V>
 where
-    K: Eq + Hash + Clone + Send + Sync + 'static,
+    K: Eq + Hash + Clone + Debug + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
     pub fn new(
@@ -54,25 +108,22 @@ where
         + Sync
         + 'static,
     ) -> Self {
-        Self {
-            state: Arc::new(Mutex::new(State {
-                cache: Map::default(),
-                waiting: Map::default(),
-                inflight: Map::default(),
-                gathering: false,
-                arrivals: 0,
-            })),
+        let batch = Batch {
             load: Arc::new(load),
-        }
+        };
+        let loader = Loader::with_cache(batch, Answers(Map::default()))
+            .with_max_batch_size(LARGEST_BATCH)
+            .with_yield_count(YIELDS);
+        Self { loader }
     }
 
     /// One value; `None` when there is none.
     pub async fn load_one(&self, key: K) -> Result<Option<V>, Arc<DbError>> {
-        // Already known (a row of the page just read): no batch, no map.
-        if let Some(known) = lock(&self.state).cache.get(&key) {
-            return Ok(known.clone());
+        let answer = self.loader.try_load(key.clone()).await.map_err(dropped)?;
+        if answer.is_err() {
+            self.loader.clear(key).await;
         }
-        Ok(self.load_many(vec![key.clone()]).await?.remove(&key))
+        answer
     }
 
     /// The values of `keys` that exist.
@@ -80,144 +131,45 @@ where
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<Map<K, V>, Arc<DbError>> {
-        let mut found = Map::default();
-        let mut replies = Vec::new();
-        {
-            let mut state = lock(&self.state);
-            for key in keys {
-                if found.contains_key(&key) {
-                    continue;
-                }
-                match state.cache.get(&key) {
-                    Some(Some(value)) => {
-                        found.insert(key, value.clone());
-                    }
-                    Some(None) => {}
-                    None => {
-                        let (tx, rx) = oneshot::channel();
-                        match state.inflight.get_mut(&key) {
-                            Some(waiting) => waiting.push(tx),
-                            None => state.waiting.entry(key.clone()).or_default().push(tx),
-                        }
-                        replies.push((key, rx));
-                    }
-                }
-            }
-            if !replies.is_empty() {
-                state.arrivals += 1;
-                if !state.gathering {
-                    state.gathering = true;
-                    tokio::spawn(run(self.state.clone(), self.load.clone()));
-                }
-            }
+        let mut keys: Vec<K> = keys.into_iter().collect();
+        let mut seen = Map::default();
+        keys.retain(|k| seen.insert(k.clone(), ()).is_none());
+        if keys.is_empty() {
+            return Ok(Map::default());
         }
-        for (key, rx) in replies {
-            match rx.await {
-                Ok(Ok(Some(value))) => {
+        let answers = self.loader.try_load_many(keys).await.map_err(dropped)?;
+        let mut found = Map::default();
+        let mut failure = None;
+        for (key, answer) in answers {
+            match answer {
+                Ok(Some(value)) => {
                     found.insert(key, value);
                 }
-                Ok(Ok(None)) => {}
-                Ok(Err(error)) => return Err(error),
-                Err(_) => {
-                    return Err(Arc::new(DbError::Other(anyhow::anyhow!(
-                        "a batch load was dropped"
-                    ))));
+                Ok(None) => {}
+                Err(error) => {
+                    self.loader.clear(key).await;
+                    failure = Some(error);
                 }
             }
         }
-        Ok(found)
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(found),
+        }
     }
 
-    /// Loads now, in the caller's task and without gathering, the keys not
-    /// yet known or asked for: a page that knows which rows its fields will
-    /// follow. Fields asking for them meanwhile wait for this load; after a
-    /// failure nothing is cached, so they ask again.
+    /// Loads the keys not yet known in one batch, before the fields that
+    /// will follow them ask (a page that knows which rows its fields will
+    /// follow). After a failure nothing is cached, so the fields ask again.
     pub async fn preload(&self, keys: impl IntoIterator<Item = K>) -> Result<(), Arc<DbError>> {
-        let keys: Vec<K> = {
-            let mut state = lock(&self.state);
-            let mut fresh = Vec::new();
-            for key in keys {
-                if state.cache.contains_key(&key)
-                    || state.inflight.contains_key(&key)
-                    || state.waiting.contains_key(&key)
-                {
-                    continue;
-                }
-                state.inflight.insert(key.clone(), Vec::new());
-                fresh.push(key);
-            }
-            fresh
-        };
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let result = (self.load)(keys.clone()).await;
-        answer(&self.state, keys, &result);
-        result.map(|_| ())
+        self.load_many(keys).await.map(|_| ())
     }
 
     /// Puts values already read (a page's rows) in the cache.
-    pub fn feed(&self, values: impl IntoIterator<Item = (K, V)>) {
-        let mut state = lock(&self.state);
-        for (key, value) in values {
-            state.cache.insert(key, Some(value));
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
-/// Waits for the keys to stop arriving, then loads them and answers.
-async fn run<K, V>(state: Arc<Mutex<State<K, V>>>, load: Arc<LoadFn<K, V>>)
-where
-    K: Eq + Hash + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    let started = Instant::now();
-    loop {
-        let seen = lock(&state).arrivals;
-        tokio::time::sleep(QUIET).await;
-        if lock(&state).arrivals == seen || started.elapsed() >= LONGEST {
-            break;
-        }
-    }
-    let keys: Vec<K> = {
-        let mut state = lock(&state);
-        state.gathering = false;
-        let waiting = std::mem::take(&mut state.waiting);
-        let keys = waiting.keys().cloned().collect();
-        state.inflight.extend(waiting);
-        keys
-    };
-    let result = load(keys.clone()).await;
-    answer(&state, keys, &result);
-}
-
-/// Caches a load's values and answers whoever waits for its keys.
-fn answer<K, V>(state: &Mutex<State<K, V>>, keys: Vec<K>, result: &Result<Map<K, V>, Arc<DbError>>)
-where
-    K: Eq + Hash + Clone,
-    V: Clone,
-{
-    let mut state = lock(state);
-    for key in keys {
-        let replies = state.inflight.remove(&key).unwrap_or_default();
-        let answer = match &result {
-            Ok(values) => {
-                let value = values.get(&key).cloned();
-                state.cache.insert(key, value.clone());
-                Ok(value)
-            }
-            Err(error) => Err(error.clone()),
-        };
-        for reply in replies {
-            let _ = reply.send(answer.clone());
-        }
+    pub async fn feed(&self, values: impl IntoIterator<Item = (K, V)>) {
+        self.loader
+            .prime_many(values.into_iter().map(|(k, v)| (k, Ok(Some(v)))))
+            .await;
     }
 }
 
@@ -267,6 +219,25 @@ mod tests {
         let (batcher, calls) = counted(1);
         assert!(batcher.preload([2]).await.is_err());
         assert_eq!(batcher.load_one(2).await.unwrap(), Some(20));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn fields_polled_together_are_one_load() {
+        let (batcher, calls) = counted(0);
+        let fields = (0..100u32).map(|k| batcher.load_one(k));
+        let answers = futures::future::join_all(fields).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(answers[4].as_ref().unwrap(), &Some(40));
+        assert_eq!(answers[5].as_ref().unwrap(), &None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_load_is_every_asking_fields_error_and_is_not_kept() {
+        let (batcher, calls) = counted(1);
+        let answers = futures::future::join(batcher.load_one(2), batcher.load_one(4)).await;
+        assert!(answers.0.is_err() && answers.1.is_err());
+        assert_eq!(batcher.load_one(4).await.unwrap(), Some(40));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

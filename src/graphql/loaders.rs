@@ -1,5 +1,6 @@
 //! Per-request loaders, made on first use for any model: rows by id, and
-//! child lists of many parents at once (`Batcher` gathers the keys),
+//! child lists of many parents at once (`Batcher`, on the `dataloader`
+//! crate, gathers the keys),
 //! both through the caller's scope, so a level of a query costs a bounded
 //! number of commands however many rows it has, and no relation can show a
 //! row the caller may not see.
@@ -72,6 +73,12 @@ impl<T: Model> PartialEq for ChildKey<T> {
 }
 
 impl<T: Model> Eq for ChildKey<T> {}
+
+impl<T: Model> std::fmt::Debug for ChildKey<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {}", self.query.signature, self.parent)
+    }
+}
 
 impl<T: Model> Hash for ChildKey<T> {
     fn hash<H: Hasher>(&self, state: &mut H) {

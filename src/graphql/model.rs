@@ -173,7 +173,8 @@ pub async fn list<N: ApiModel>(
         };
         // Later relation loads find these rows (shared, not copied) in the loader's cache.
         let loader = ctx.loaders()?.by_id::<N::Record>();
-        loader.feed(page.rows.iter().map(|(_, r)| (r.id(), r.clone())));
+        let fed: Vec<_> = page.rows.iter().map(|(_, r)| (r.id(), r.clone())).collect();
+        loader.feed(fed).await;
         if let Some(node) = row_selection(ctx) {
             let rows: Vec<&N::Record> = page.rows.iter().map(|(_, r)| r.as_ref()).collect();
             let loads = N::prefetch(ctx, &node, &rows);
