@@ -30,13 +30,6 @@ pub trait ForUpdate: Serialize {
     }
 }
 
-/// A `$set` written out by hand (updates that have no typed change yet).
-impl ForUpdate for Document {
-    fn to_set(&self) -> DbResult<Document> {
-        Ok(self.clone())
-    }
-}
-
 /// A stored model: its collection and its id. Declaring this is what a new
 /// model needs for `Store` and for a dataloader by id.
 pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {

@@ -383,7 +383,11 @@ impl ScheduleMutation {
             MaybeUndefined::Null => Some(None),
             MaybeUndefined::Value(p) => Some(Some(program(ctx, &p).await?)),
         };
-        let change = ScheduleForUpdate { title, program_id };
+        let change = ScheduleForUpdate {
+            title,
+            program_id,
+            ..ScheduleForUpdate::default()
+        };
         Ok(model::update(ctx, &*before, change, "schedule.update", "duplicate").await?)
     }
 
@@ -402,11 +406,13 @@ impl ScheduleMutation {
                 ApiError::Conflict("only a SCHEDULED booking can be cancelled".into()).into(),
             );
         }
-        let set = doc! {
-            "status": bson::to_bson(&super::rules::ScheduleStatus::Cancelled).map_err(ApiError::internal)?,
+        let change = ScheduleForUpdate {
+            status: Some(super::rules::ScheduleStatus::Cancelled),
+            ..ScheduleForUpdate::default()
         };
         let cancelled =
-            model::update::<Schedule>(ctx, &*before, set, "schedule.cancel", "duplicate").await?;
+            model::update::<Schedule>(ctx, &*before, change, "schedule.cancel", "duplicate")
+                .await?;
         ctx.app()?.db.schedules().release(before.id).await?;
         Ok(cancelled)
     }

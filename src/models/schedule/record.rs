@@ -56,7 +56,8 @@ pub struct ScheduleRecord {
 }
 
 /// A validated change to a booking (see `ForUpdate`); its time and
-/// resource do not change (cancel and book again).
+/// resource do not change (cancel and book again), its status only by
+/// cancelling.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleForUpdate {
@@ -64,6 +65,8 @@ pub struct ScheduleForUpdate {
     pub title: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub program_id: Option<Option<ObjectId>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<ScheduleStatus>,
 }
 
 impl ForUpdate for ScheduleForUpdate {}

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject, Subscription};
 use bson::oid::ObjectId;
-use bson::{Bson, DateTime as BsonDateTime, doc};
+use bson::{DateTime as BsonDateTime, doc};
 use futures::Stream;
 
-use super::record::{PreviousSecret, WebhookOrder, WebhookRecord, Webhooks};
+use super::record::{PreviousSecret, WebhookForUpdate, WebhookOrder, WebhookRecord, Webhooks};
 use super::rules::{Refusal, TargetRules, new_secret, resolve_target};
 use crate::db::model::change_event;
 use crate::error::{ApiError, ApiResult};
@@ -311,39 +311,29 @@ impl WebhookMutation {
     ) -> async_graphql::Result<Webhook> {
         let app = ctx.app()?;
         let before = loaded(ctx, &id).await?;
-        let mut set = doc! {};
+        let mut change = WebhookForUpdate::default();
         if let Some(url) = input.url {
             let url = url.trim().to_string();
             resolve_target(&url, TargetRules::of(&app.settings.webhooks))
                 .await
                 .map_err(refused("input.url"))?;
-            set.insert("url", url);
+            change.url = Some(url);
         }
         if let Some(events) = input.events {
-            set.insert("events", check_events(&events)?);
+            change.events = Some(check_events(&events)?);
         }
         if input.description.is_some() {
-            set.insert(
-                "description",
-                check_description(input.description)?.map_or(Bson::Null, Bson::String),
-            );
+            change.description = Some(check_description(input.description)?);
         }
         match input.active {
-            Some(true) if !before.active => {
-                set.insert("active", true);
-                set.insert("consecutiveFailures", 0);
-                set.insert("disabledAt", Bson::Null);
-                set.insert("disabledReason", Bson::Null);
-            }
+            Some(true) if !before.active => change.resume(),
             Some(false) if before.active => {
-                set.insert("active", false);
-                set.insert("disabledAt", BsonDateTime::now());
-                set.insert("disabledReason", "paused by an administrator");
+                change.pause(BsonDateTime::now(), "paused by an administrator");
             }
             _ => {}
         }
         let webhook =
-            model::update::<Webhook>(ctx, &before, set, "webhook.update", "duplicate").await?;
+            model::update::<Webhook>(ctx, &before, change, "webhook.update", "duplicate").await?;
         app.live.forget_webhooks().await;
         Ok(webhook)
     }
@@ -381,9 +371,13 @@ impl WebhookMutation {
                 BsonDateTime::now().timestamp_millis().saturating_add(grace),
             ),
         };
-        let set = doc! { "secret": &secret, "previousSecret": bson::to_bson(&previous).map_err(ApiError::internal)? };
+        let change = WebhookForUpdate {
+            secret: Some(secret.clone()),
+            previous_secret: Some(previous),
+            ..WebhookForUpdate::default()
+        };
         let webhook =
-            model::update::<Webhook>(ctx, &before, set, "webhook.rotate_secret", "duplicate")
+            model::update::<Webhook>(ctx, &before, change, "webhook.rotate_secret", "duplicate")
                 .await?;
         app.live.forget_webhooks().await;
         Ok(CreatedWebhook { webhook, secret })

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::claims::{Claim, claim};
 use crate::db::model::{Access, Model, Scope};
-use crate::db::store::{Record, Store};
+use crate::db::store::{ForUpdate, Record, Store};
 use crate::db::{Db, DbResult};
 use crate::models::webhook_delivery::record::{Outcome, WebhookDeliveryRecord};
 use crate::order_fields;
@@ -68,6 +68,50 @@ impl WebhookRecord {
             secrets.push(previous.secret.as_str());
         }
         secrets
+    }
+}
+
+/// A validated change to a webhook (see `ForUpdate`): what an ADMIN edits,
+/// the state that pausing or resuming sets, and a rotated secret.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookForUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consecutive_failures: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<Option<DateTime>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<PreviousSecret>,
+}
+
+impl ForUpdate for WebhookForUpdate {}
+
+impl WebhookForUpdate {
+    /// Resumes a paused or disabled webhook: failures forgotten.
+    pub fn resume(&mut self) {
+        self.active = Some(true);
+        self.consecutive_failures = Some(0);
+        self.disabled_at = Some(None);
+        self.disabled_reason = Some(None);
+    }
+
+    /// Pauses a webhook at `now`, saying who did.
+    pub fn pause(&mut self, now: DateTime, reason: &str) {
+        self.active = Some(false);
+        self.disabled_at = Some(Some(now));
+        self.disabled_reason = Some(Some(reason.to_string()));
     }
 }
 
