@@ -1,11 +1,15 @@
-//! Signed, opaque list cursors: the sort key and id of a row, HMAC-signed
-//! with a key derived from the token secret, so a cursor edited by a client
-//! is refused and a cursor only works with the ordering that made it.
+//! Opaque list cursors: the sort key and id of a row, encrypted and
+//! authenticated (ChaCha20-Poly1305) with keys derived from the token
+//! secret. A client reads nothing in a cursor (not even the sort key of a
+//! field it may not read), a cursor edited by a client is refused, and a
+//! cursor only works with the list and ordering that made it.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bson::Bson;
 use bson::oid::ObjectId;
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use smallvec::SmallVec;
@@ -17,38 +21,44 @@ use crate::domain::text::write_json_string;
 /// Why a cursor is refused (the boundary's `BAD_USER_INPUT` on `field`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CursorError {
-    /// Not a cursor this server signed, or one made by another list or
+    /// Not a cursor this server made, or one made by another list or
     /// ordering; `field` is the argument that carried it (`after`, `before`).
     #[error("this cursor is not valid for this list and ordering")]
     Invalid { field: String },
 }
 
-/// Signs and reads cursors. The key is derived from the token secret, so a
-/// cursor edited by a client is refused.
+/// Bound into every cursor's tag: a cursor is nothing else's ciphertext.
+const CONTEXT: &[u8] = b"alawael cursor v2";
+const NONCE: usize = 12;
+
+/// Makes and reads cursors. Both keys are derived from the token secret.
 #[derive(Clone)]
 pub struct CursorCodec {
-    /// The HMAC already keyed: each cursor clones it instead of hashing the
-    /// key again.
-    keyed: Hmac<Sha256>,
+    /// Encrypts the payload.
+    cipher: ChaCha20Poly1305,
+    /// Derives each cursor's nonce from its payload (a synthetic IV): the
+    /// same row in the same ordering always gives the same cursor, and two
+    /// payloads share a nonce only if their MACs collide. Kept keyed, so
+    /// each cursor clones it instead of hashing the key again.
+    nonces: Hmac<Sha256>,
+}
+
+fn derive(secret: &str, purpose: &[u8]) -> [u8; 32] {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(purpose).expect("HMAC takes any key length");
+    mac.update(secret.as_bytes());
+    mac.finalize().into_bytes().into()
 }
 
 impl CursorCodec {
     pub fn new(secret: &str) -> Self {
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"alawael cursor key")
-            .expect("HMAC takes any key length");
-        mac.update(secret.as_bytes());
-        let key = mac.finalize().into_bytes();
+        let key = derive(secret, b"alawael cursor encryption key");
+        let nonce_key = derive(secret, b"alawael cursor nonce key");
         Self {
-            keyed: Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length"),
+            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            nonces: <Hmac<Sha256> as Mac>::new_from_slice(&nonce_key)
+                .expect("HMAC takes any key length"),
         }
-    }
-
-    fn mac(&self, payload: &[u8]) -> [u8; 16] {
-        let mut mac = self.keyed.clone();
-        mac.update(payload);
-        let mut tag = [0; 16];
-        tag.copy_from_slice(&mac.finalize().into_bytes()[..16]);
-        tag
     }
 
     /// `ordering` names the list's order (e.g. `assets:NAME`): a cursor only
@@ -56,38 +66,54 @@ impl CursorCodec {
     pub fn encode(&self, ordering: &str, position: &Position) -> String {
         let mut cursor = Vec::with_capacity(128);
         self.encode_into(ordering, position, &mut cursor);
-        // Base64 and a dot are ASCII.
+        // URL-safe base64 is ASCII.
         String::from_utf8(cursor).unwrap_or_default()
     }
 
-    /// Appends the cursor (URL-safe base64 and a dot: no character a JSON
-    /// string would escape) to `out`.
+    /// Appends the cursor (URL-safe base64: no character a JSON string
+    /// would escape) to `out`.
     pub fn encode_into(&self, ordering: &str, position: &Position, out: &mut Vec<u8>) {
-        // The same text as `json!([...]).to_string()`, without building a
-        // `Value` array; a string key (most orderings) is written as it is.
+        // The payload is the JSON array `[ordering, key, hex id]`, written
+        // without building a `Value`; a string key is written as it is.
         let mut hex = [0u8; 24];
         crate::domain::ids::hex_into(&position.id.bytes(), &mut hex);
         let hex = std::str::from_utf8(&hex).unwrap_or_default();
-        let mut payload = SmallVec::<[u8; 192]>::new();
-        payload.push(b'[');
-        write_json_string(ordering, &mut payload);
-        payload.push(b',');
+        let mut sealed = SmallVec::<[u8; 224]>::new();
+        sealed.extend_from_slice(&[0; NONCE]);
+        sealed.push(b'[');
+        write_json_string(ordering, &mut sealed);
+        sealed.push(b',');
         match &position.key {
-            Bson::String(key) => write_json_string(key, &mut payload),
+            Bson::String(key) => write_json_string(key, &mut sealed),
             // Writing to memory cannot fail; a JSON value always serialises.
             key => {
-                let _ = serde_json::to_writer(&mut payload, &key.clone().into_canonical_extjson());
+                let _ = serde_json::to_writer(&mut sealed, &key.clone().into_canonical_extjson());
             }
         }
-        payload.extend_from_slice(b",\"");
-        payload.extend_from_slice(hex.as_bytes());
-        payload.extend_from_slice(b"\"]");
-        append_base64(&payload, out);
-        out.push(b'.');
-        append_base64(&self.mac(&payload), out);
+        sealed.extend_from_slice(b",\"");
+        sealed.extend_from_slice(hex.as_bytes());
+        sealed.extend_from_slice(b"\"]");
+        let mut mac = self.nonces.clone();
+        mac.update(&sealed[NONCE..]);
+        let nonce: [u8; NONCE] = mac.finalize().into_bytes()[..NONCE]
+            .try_into()
+            .unwrap_or_default();
+        sealed[..NONCE].copy_from_slice(&nonce);
+        let (head, body) = sealed.split_at_mut(NONCE);
+        match self
+            .cipher
+            .encrypt_in_place_detached(Nonce::from_slice(head), CONTEXT, body)
+        {
+            Ok(tag) => {
+                sealed.extend_from_slice(&tag);
+                append_base64(&sealed, out);
+            }
+            // ChaCha20-Poly1305 refuses only messages over 256 GiB.
+            Err(_) => {}
+        }
     }
 
-    /// The position `cursor` names, if this codec signed it for `ordering`;
+    /// The position `cursor` names, if this codec made it for `ordering`;
     /// `field` names the argument in the error.
     pub fn decode(
         &self,
@@ -98,12 +124,20 @@ impl CursorCodec {
         let bad = || CursorError::Invalid {
             field: field.to_string(),
         };
-        let (body, sig) = cursor.split_once('.').ok_or_else(bad)?;
-        let payload = URL_SAFE_NO_PAD.decode(body).map_err(|_| bad())?;
-        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| bad())?;
-        let mut mac = self.keyed.clone();
-        mac.update(&payload);
-        mac.verify_truncated_left(&sig).map_err(|_| bad())?;
+        let mut sealed = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+        if sealed.len() < NONCE + 16 {
+            return Err(bad());
+        }
+        let tag = sealed.split_off(sealed.len() - 16);
+        let mut payload = sealed.split_off(NONCE);
+        self.cipher
+            .decrypt_in_place_detached(
+                Nonce::from_slice(&sealed),
+                CONTEXT,
+                &mut payload,
+                tag.as_slice().into(),
+            )
+            .map_err(|_| bad())?;
         let (tag, key, id): (String, serde_json::Value, String) =
             serde_json::from_slice(&payload).map_err(|_| bad())?;
         if tag != ordering {
@@ -138,13 +172,44 @@ mod tests {
             let cursor = codec.encode("assets:NAME", &position);
             let read = codec.decode("assets:NAME", &cursor, "after").unwrap();
             assert_eq!((read.key, read.id), (key.clone(), id));
-            // The payload is the JSON array `[ordering, canonical key, hex id]`.
-            let body = cursor.split_once('.').unwrap().0;
-            let payload = URL_SAFE_NO_PAD.decode(body).unwrap();
-            let expected =
-                serde_json::json!(["assets:NAME", key.into_canonical_extjson(), id.to_hex()]);
-            assert_eq!(String::from_utf8(payload).unwrap(), expected.to_string());
+            assert_eq!(codec.encode("assets:NAME", &position), cursor, "stable");
             assert!(codec.decode("assets:CREATED_AT", &cursor, "after").is_err());
         }
+    }
+
+    #[test]
+    fn a_cursor_shows_nothing_of_its_key_and_refuses_any_edit() {
+        let codec = CursorCodec::new("a test secret of enough length for tests");
+        let position = Position {
+            key: Bson::String("2007-05-07".into()),
+            id: ObjectId::new(),
+        };
+        let cursor = codec.encode("beneficiaries:DATE_OF_BIRTH", &position);
+        let bytes = URL_SAFE_NO_PAD.decode(&cursor).unwrap();
+        let shown = String::from_utf8_lossy(&bytes);
+        for hidden in ["2007", "beneficiaries", &position.id.to_hex()[..8]] {
+            assert!(!shown.contains(hidden), "{hidden} shows in the cursor");
+        }
+        for at in [0, NONCE, bytes.len() - 1] {
+            let mut edited = bytes.clone();
+            edited[at] ^= 1;
+            let edited = URL_SAFE_NO_PAD.encode(&edited);
+            assert!(
+                codec
+                    .decode("beneficiaries:DATE_OF_BIRTH", &edited, "after")
+                    .is_err()
+            );
+        }
+        let other = CursorCodec::new("another secret of enough length for tests");
+        assert!(
+            other
+                .decode("beneficiaries:DATE_OF_BIRTH", &cursor, "after")
+                .is_err()
+        );
+        assert!(
+            codec
+                .decode("beneficiaries:DATE_OF_BIRTH", "", "after")
+                .is_err()
+        );
     }
 }
