@@ -134,6 +134,7 @@ impl From<crate::db::DbError> for ApiError {
                 tracing::warn!(error = %cause, "database unavailable");
                 Self::ServiceUnavailable
             }
+            DbError::Forbidden(_) => Self::Forbidden,
             DbError::Other(cause) => Self::Internal(cause),
         }
     }

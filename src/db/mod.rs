@@ -39,6 +39,10 @@ pub enum DbError {
     /// The server could not be reached or did not answer in time.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] mongodb::error::Error),
+    /// A filter, ordering or count reads a field the caller may not read
+    /// (`Model::READERS`); the path is for the log, not the client.
+    #[error("reading `{0}` is not allowed to this caller")]
+    Forbidden(String),
     /// Anything else (a driver, decoding or server error).
     #[error(transparent)]
     Other(#[from] anyhow::Error),

@@ -171,6 +171,14 @@ pub trait Model: Record {
     const SECRET: &'static [&'static str] = &[];
     /// Stored-only fields (uniqueness keys) left out of webhook payloads.
     const INTERNAL: &'static [&'static str] = &[];
+    /// The guarded fields: who may read each stored path (`(path, roles)`,
+    /// a path guarding everything under it). Fields not listed are read by
+    /// whoever sees the row. A filter, an ordering, a count or a cursor that
+    /// reads a guarded field carries its guard: `Scoped` refuses them to
+    /// other roles (`DbError::Forbidden`) before any command is sent. The
+    /// API's field guards name the same roles; a test walks every model's
+    /// filters and orderings against every role to hold the two together.
+    const READERS: &'static [(&'static str, &'static [Role])] = &[];
     type Order: OrderField;
 
     /// Indexes beyond one per order field (uniqueness, relation fields).
@@ -250,6 +258,7 @@ impl Access {
         Ok(Scoped {
             store: Store::new(&self.db),
             scope,
+            role: self.viewer.as_ref().map(|v| v.role),
         })
     }
 }
@@ -258,6 +267,38 @@ impl Access {
 pub struct Scoped<T> {
     store: Store<T>,
     scope: Scope,
+    /// The caller's role, for `Model::READERS`.
+    role: Option<Role>,
+}
+
+/// The stored paths a filter reads: its keys, and those of the clauses
+/// under `$and`, `$or` and `$nor` (operators such as `$in` are values).
+pub fn paths_read(filter: &Document) -> Vec<&str> {
+    let mut paths = Vec::new();
+    let mut pending = vec![filter];
+    while let Some(document) = pending.pop() {
+        for (key, value) in document {
+            if !key.starts_with('$') {
+                paths.push(key.as_str());
+                continue;
+            }
+            if let Bson::Array(clauses) = value {
+                pending.extend(clauses.iter().filter_map(Bson::as_document));
+            }
+        }
+    }
+    paths
+}
+
+/// The guard of `M` over `path`: the roles that may read it, when guarded.
+pub fn readers_of<M: Model>(path: &str) -> Option<&'static [Role]> {
+    M::READERS.iter().find_map(|(field, roles)| {
+        let covers = path == *field
+            || path
+                .strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with('.'));
+        covers.then_some(*roles)
+    })
 }
 
 /// The rows of one parent's child list, and how many there are in all.
@@ -300,6 +341,21 @@ impl<T: Model> Scoped<T> {
             .collect()
     }
 
+    /// Refuses a filter or ordering that reads a field the caller may not
+    /// read (`Model::READERS`); checked before the scope is added, whose
+    /// clauses are the server's own.
+    pub fn may_read(&self, filter: &Document, order: Option<T::Order>) -> DbResult<()> {
+        let order = order.map(|o| o.path());
+        for path in paths_read(filter).into_iter().chain(order) {
+            if let Some(roles) = readers_of::<T>(path)
+                && !self.role.is_some_and(|role| roles.contains(&role))
+            {
+                return Err(DbError::Forbidden(path.to_string()));
+            }
+        }
+        Ok(())
+    }
+
     /// One page of the rows matching `filter`.
     pub async fn page(
         &self,
@@ -308,6 +364,7 @@ impl<T: Model> Scoped<T> {
         descending: bool,
         window: Window,
     ) -> DbResult<Page<T>> {
+        self.may_read(&filter, Some(order))?;
         let Some(filter) = self.scope.narrow(filter) else {
             return Ok(Page::empty());
         };
@@ -319,11 +376,12 @@ impl<T: Model> Scoped<T> {
     }
 
     /// A count of the rows matching `filter`, run only when asked for.
-    pub fn count_query(&self, filter: Document) -> CountQuery {
-        match self.scope.narrow(filter) {
+    pub fn count_query(&self, filter: Document) -> DbResult<CountQuery> {
+        self.may_read(&filter, None)?;
+        Ok(match self.scope.narrow(filter) {
             Some(filter) => self.store.count_query(filter),
             None => CountQuery::zero(),
-        }
+        })
     }
 
     /// Child lists of many parents at once, in two commands however many
@@ -341,6 +399,7 @@ impl<T: Model> Scoped<T> {
         descending: bool,
         window: &Window,
     ) -> DbResult<HashMap<ObjectId, ChildPage<T>>> {
+        self.may_read(&filter, Some(order))?;
         let mut out = HashMap::new();
         let mut query = filter;
         query.insert(parent_field, doc! { "$in": parents });

@@ -159,7 +159,7 @@ pub async fn list<N: ApiModel>(
     let tag = cursor_tag::<N::Record>(order);
     let window = args.window(&app.cursors, &tag, &app.settings.graphql)?;
     let scoped = ctx.access()?.of::<N::Record>().await?;
-    let count = scoped.count_query(filter.clone());
+    let count = scoped.count_query(filter.clone())?;
     let rows = async {
         let page = scoped.page(filter, order, descending, window).await?;
         let page = Page {
