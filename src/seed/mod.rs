@@ -1,51 +1,27 @@
 //! The development data set in `seeds/` (compiled into the binary): four
 //! accounts, one per role, and 120 assets across categories. Loading is
 //! idempotent: rows already present (by e-mail, by serial number) are kept.
+//!
+//! Each model's rows are built by its `seed.rs` (`models::<model>::seed`);
+//! this module parses the files, walks them, and keeps what the generators
+//! share: stable ids, picking from a list, times of day.
 
 pub mod clinic;
 
-use serde::Deserialize;
+use bson::oid::ObjectId;
+use chrono::{NaiveDate, TimeZone, Utc};
+use sha2::{Digest, Sha256};
 
 use crate::auth::password;
 use crate::config::SeedSettings;
 use crate::db::Db;
-use crate::domain::{Email, Money, Role};
-use crate::models::asset::record::{AssetCategory, AssetForCreate, AssetStatus};
-use crate::models::user::record::UserForCreate;
+use crate::domain::Email;
+use crate::models::asset::seed::{self as asset_seed, SeedAsset};
+use crate::models::user::seed::{self as user_seed, SeedUser};
 use secrecy::ExposeSecret;
 
 const USERS: &str = include_str!("../../seeds/users.json");
 const ASSETS: &str = include_str!("../../seeds/assets.json");
-
-#[derive(Deserialize)]
-struct SeedUser {
-    email: String,
-    name: String,
-    role: Role,
-    department: Option<String>,
-    phone: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SeedMoney {
-    amount_minor: i64,
-    currency: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SeedAsset {
-    name: String,
-    category: AssetCategory,
-    serial_number: String,
-    value: SeedMoney,
-    status: AssetStatus,
-    location: Option<String>,
-    purchase_date: Option<String>,
-    warranty_until: Option<String>,
-    assigned_to: Option<String>,
-}
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SeedReport {
@@ -75,14 +51,7 @@ pub async fn load_parts(
             continue;
         }
         db.users()
-            .create(UserForCreate {
-                email,
-                name: user.name,
-                role: user.role,
-                department: user.department,
-                phone: user.phone,
-                password_hash: hash.clone(),
-            })
+            .create(user_seed::account(user, email, hash.clone()))
             .await?;
         report.users_added += 1;
     }
@@ -101,18 +70,7 @@ pub async fn load_parts(
         };
         let added = db
             .assets()
-            .upsert_seed(AssetForCreate {
-                name: asset.name,
-                category: asset.category,
-                serial_number: Some(asset.serial_number),
-                value: Money::parse(asset.value.amount_minor, &asset.value.currency)
-                    .map_err(anyhow::Error::msg)?,
-                status: asset.status,
-                location: asset.location,
-                purchase_date: asset.purchase_date,
-                warranty_until: asset.warranty_until,
-                assigned_to,
-            })
+            .upsert_seed(asset_seed::asset(asset, assigned_to)?)
             .await?;
         if added {
             report.assets_added += 1;
@@ -121,4 +79,26 @@ pub async fn load_parts(
         }
     }
     Ok(report)
+}
+
+/// A stable id for the `index`-th row of `kind`.
+pub(crate) fn seed_id(kind: &str, index: usize) -> ObjectId {
+    let digest = Sha256::digest(format!("alawael-seed:{kind}:{index}").as_bytes());
+    let mut bytes = [0u8; 12];
+    bytes.copy_from_slice(&digest[..12]);
+    ObjectId::from_bytes(bytes)
+}
+
+/// The item at `index`, wrapping around the list.
+pub(crate) fn pick<T>(items: &[T], index: usize) -> anyhow::Result<&T> {
+    anyhow::ensure!(!items.is_empty(), "a seed list is empty");
+    Ok(&items[index % items.len()])
+}
+
+/// `day` at `hour`:`minute`, UTC.
+pub(crate) fn at(day: NaiveDate, hour: u32, minute: u32) -> anyhow::Result<chrono::DateTime<Utc>> {
+    let naive = day
+        .and_hms_opt(hour, minute, 0)
+        .ok_or_else(|| anyhow::anyhow!("bad seed time"))?;
+    Ok(Utc.from_utc_datetime(&naive))
 }

@@ -6,6 +6,7 @@ pub mod privacy;
 pub mod privacy_api;
 pub mod record;
 pub mod rules;
+pub mod seed;
 
 /// The stored record, whose `Model` declaration says the collection, order
 /// fields, indexes, row scope and the fields kept out of logs and payloads.

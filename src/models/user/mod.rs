@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod record;
+pub mod seed;
 pub mod sign_in_api;
 
 /// The stored record, whose `Model` declaration says the collection, order
