@@ -16,6 +16,15 @@ pub enum Role {
     User,
 }
 
+/// Every role: whoever is signed in.
+pub const ANY_ROLE: &[Role] = &[Role::Admin, Role::Manager, Role::Therapist, Role::User];
+/// ADMIN and MANAGER.
+pub const MANAGERS: &[Role] = &[Role::Admin, Role::Manager];
+/// Everyone who works with beneficiaries' records (not front-desk USERs).
+pub const CLINICAL: &[Role] = &[Role::Admin, Role::Manager, Role::Therapist];
+/// ADMIN alone.
+pub const ADMIN: &[Role] = &[Role::Admin];
+
 impl Role {
     /// The role's name as stored and shown (`ADMIN`, ...).
     pub fn as_str(self) -> &'static str {

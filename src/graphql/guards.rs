@@ -10,11 +10,7 @@ use crate::error::ApiError;
 /// `UNAUTHENTICATED`, others `FORBIDDEN`.
 pub struct RoleGuard(&'static [Role]);
 
-pub const ANY_ROLE: &[Role] = &[Role::Admin, Role::Manager, Role::Therapist, Role::User];
-pub const MANAGERS: &[Role] = &[Role::Admin, Role::Manager];
-/// Everyone who works with beneficiaries' records (not front-desk USERs).
-pub const CLINICAL: &[Role] = &[Role::Admin, Role::Manager, Role::Therapist];
-pub const ADMIN: &[Role] = &[Role::Admin];
+pub use crate::domain::roles::{ADMIN, ANY_ROLE, CLINICAL, MANAGERS};
 
 impl RoleGuard {
     pub const fn new(roles: &'static [Role]) -> Self {

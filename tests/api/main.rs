@@ -10,6 +10,7 @@ mod clinic_rules;
 mod config;
 mod contract;
 mod graphiql;
+mod guarded_reads;
 mod limits;
 mod live;
 mod migrations;

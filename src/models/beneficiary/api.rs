@@ -18,7 +18,6 @@ use super::record::{
 };
 use crate::domain::text;
 use crate::error::{ApiError, ApiResult};
-use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::enums::stored;
 use crate::graphql::guards::{ANY_ROLE, CLINICAL, MANAGERS, RoleGuard};
 use crate::graphql::inputs::{clearable, required};
@@ -395,9 +394,6 @@ impl BeneficiaryQuery {
         >,
     ) -> async_graphql::Result<Connection<Beneficiary>> {
         let filter = filter.unwrap_or_default();
-        if filter.national_id.is_some() && ctx.caller()?.require(CLINICAL).is_err() {
-            return Err(ApiError::Forbidden.into());
-        }
         let db_filter = DbFilter {
             search: search_pattern(filter.search, "filter.search")?,
             national_id: filter

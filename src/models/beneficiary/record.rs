@@ -17,6 +17,7 @@ use crate::db::model::{Access, Clause, Model, Scope};
 use crate::db::store::{ForUpdate, Record};
 use crate::db::{DbResult, filters};
 use crate::domain::Role;
+use crate::domain::roles::CLINICAL;
 use crate::models::enrollment::record::EnrollmentRecord;
 use crate::order_fields;
 
@@ -147,6 +148,22 @@ impl Model for BeneficiaryRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Beneficiary;
     const INTERNAL: &'static [&'static str] = &["nationalIdKey"];
     const SENSITIVE: &'static [&'static str] = &["nationalId", "nationalIdKey", "medicalNotes"];
+    /// USER reads a beneficiary's name and nothing else.
+    const READERS: &'static [(&'static str, &'static [Role])] = &[
+        ("nationalId", CLINICAL),
+        ("nationalIdKey", CLINICAL),
+        ("dateOfBirth", CLINICAL),
+        ("gender", CLINICAL),
+        ("disabilityType", CLINICAL),
+        ("severity", CLINICAL),
+        ("guardian", CLINICAL),
+        ("medicalNotes", CLINICAL),
+        ("consent", CLINICAL),
+        ("status", CLINICAL),
+        ("erasedAt", CLINICAL),
+        ("createdAt", CLINICAL),
+        ("updatedAt", CLINICAL),
+    ];
     type Order = BeneficiaryOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {

@@ -11,6 +11,7 @@ use crate::db::model::{Access, Clause, Model, Scope};
 use crate::db::store::{ForUpdate, Record};
 use crate::db::{DbResult, filters};
 use crate::domain::Role;
+use crate::domain::roles::CLINICAL;
 use crate::order_fields;
 
 pub const COLLECTION: &str = "therapy_sessions";
@@ -76,6 +77,7 @@ order_fields! {
 impl Model for TherapySessionRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::TherapySession;
     const SENSITIVE: &'static [&'static str] = &["notes"];
+    const READERS: &'static [(&'static str, &'static [Role])] = &[("notes", CLINICAL)];
     type Order = SessionOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {

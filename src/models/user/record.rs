@@ -1,6 +1,7 @@
 //! The `users` collection: staff accounts. E-mails are stored lower-cased
 //! under a unique index; accounts are deactivated, never deleted.
 
+use crate::domain::roles::MANAGERS;
 use bson::oid::ObjectId;
 use bson::{DateTime, Document, RawDocument, doc};
 use serde::{Deserialize, Serialize};
@@ -252,6 +253,19 @@ impl crate::db::model::Model for UserRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::User;
     const SENSITIVE: &'static [&'static str] = &["passwordHash"];
     const SECRET: &'static [&'static str] = &["passwordHash"];
+    /// Lists of users read the guarded fields of others: only ADMIN and
+    /// MANAGER (a person reads their own through `me`, not through a list).
+    const READERS: &'static [(&'static str, &'static [Role])] = &[
+        ("email", MANAGERS),
+        ("role", MANAGERS),
+        ("department", MANAGERS),
+        ("phone", MANAGERS),
+        ("active", MANAGERS),
+        ("lastLoginAt", MANAGERS),
+        ("createdAt", MANAGERS),
+        ("updatedAt", MANAGERS),
+        ("passwordHash", &[]),
+    ];
     type Order = UserOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
