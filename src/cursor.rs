@@ -100,16 +100,13 @@ impl CursorCodec {
             .unwrap_or_default();
         sealed[..NONCE].copy_from_slice(&nonce);
         let (head, body) = sealed.split_at_mut(NONCE);
-        match self
-            .cipher
-            .encrypt_in_place_detached(Nonce::from_slice(head), CONTEXT, body)
+        // ChaCha20-Poly1305 refuses only messages over 256 GiB.
+        if let Ok(tag) =
+            self.cipher
+                .encrypt_in_place_detached(Nonce::from_slice(head), CONTEXT, body)
         {
-            Ok(tag) => {
-                sealed.extend_from_slice(&tag);
-                append_base64(&sealed, out);
-            }
-            // ChaCha20-Poly1305 refuses only messages over 256 GiB.
-            Err(_) => {}
+            sealed.extend_from_slice(&tag);
+            append_base64(&sealed, out);
         }
     }
 
