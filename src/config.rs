@@ -10,6 +10,10 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+/// The base64 of the development master key (`vault::DEVELOPMENT_MASTER_KEY`),
+/// refused in production.
+const DEVELOPMENT_MASTER_KEY_TEXT: &str = "YWxhd2FlbC1kZXZlbG9wbWVudC1tYXN0ZXIta2V5ISE=";
+
 /// The secret development falls back to without `JWT_SECRET`; production refuses it.
 pub const DEVELOPMENT_JWT_SECRET: &str = "alawael-development-secret-do-not-use-in-production";
 /// The documented development password of the seeded accounts.
@@ -68,6 +72,7 @@ pub struct Settings {
     pub reports: ReportSettings,
     pub response_cache: ResponseCacheSettings,
     pub documents: DocumentSettings,
+    pub vault: VaultSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +90,35 @@ struct FileSettings {
     reports: ReportSettings,
     response_cache: ResponseCacheSettings,
     documents: DocumentSettings,
+    vault: VaultSettings,
+}
+
+/// Encryption at rest: where the master keys come from (never the
+/// database) and where the wrapped data keys are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSettings {
+    /// The master keys as `id:base64` (32 bytes), the wrapping one first,
+    /// older ones after it during a rotation (`ALAWAEL_MASTER_KEY`).
+    #[serde(default)]
+    pub master_keys: Option<SecretString>,
+    /// A file holding the master keys instead, one `id:base64` per line.
+    #[serde(default)]
+    pub master_key_file: Option<PathBuf>,
+    /// The database holding the wrapped data keys; the API's database name
+    /// with `_vault` when unset. Back it up apart from the data.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Data keys kept unwrapped in memory.
+    pub key_cache: usize,
+}
+
+impl VaultSettings {
+    /// Whether neither a key nor a key file is given (development then
+    /// uses the published development key; production refuses to start).
+    pub fn uses_development_key(&self) -> bool {
+        self.master_keys.is_none() && self.master_key_file.is_none()
+    }
 }
 
 /// Trusted documents: the operations this server runs when `trusted_only`
@@ -397,6 +431,7 @@ pub fn load_from(
         ("REDIS_URL", "redis.url"),
         ("JWT_SECRET", "auth.jwt_secret"),
         ("SEED_PASSWORD", "seed.password"),
+        ("ALAWAEL_MASTER_KEY", "vault.master_keys"),
     ] {
         if let Some(value) = vars.get(name).filter(|v| !v.is_empty()) {
             let value = value.clone();
@@ -418,6 +453,7 @@ pub fn load_from(
         reports: file.reports,
         response_cache: file.response_cache,
         documents: file.documents,
+        vault: file.vault,
     };
     settings.check()?;
     Ok(settings)
@@ -444,6 +480,29 @@ impl Settings {
                 ));
             }
             _ => {}
+        }
+        let vault = &self.vault;
+        if vault.master_keys.is_some() && vault.master_key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "give the master keys as ALAWAEL_MASTER_KEY or vault.master_key_file, not both"
+                    .into(),
+            ));
+        }
+        if production && vault.uses_development_key() {
+            return Err(ConfigError::Invalid(
+                "no master key: production needs ALAWAEL_MASTER_KEY or vault.master_key_file (make one with `alawael keys generate`)".into(),
+            ));
+        }
+        if production
+            && vault
+                .master_keys
+                .as_ref()
+                .is_some_and(|k| k.expose_secret().contains(DEVELOPMENT_MASTER_KEY_TEXT))
+        {
+            return Err(ConfigError::Invalid(
+                "ALAWAEL_MASTER_KEY holds the published development key; generate a private one"
+                    .into(),
+            ));
         }
         if self.auth.refresh_token_ttl_secs > 365 * 24 * 3600 {
             return Err(ConfigError::Invalid(

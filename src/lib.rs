@@ -29,6 +29,7 @@ pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod vault;
 
 #[cfg(test)]
 mod tests {

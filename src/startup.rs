@@ -30,6 +30,36 @@ pub struct Application {
     state: Arc<AppState>,
 }
 
+/// The vault of `settings` over `db`'s server: the master keys from
+/// `ALAWAEL_MASTER_KEY` or the key file (the published development key,
+/// with a warning, when neither is given outside production).
+pub fn open_vault(settings: &Settings, db: &Db) -> anyhow::Result<crate::vault::Vault> {
+    use secrecy::ExposeSecret;
+    let vault = &settings.vault;
+    let text = match (&vault.master_keys, &vault.master_key_file) {
+        (Some(keys), _) => keys.expose_secret().to_string(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the master key file {}", path.display()))?,
+        (None, None) => {
+            tracing::warn!(
+                "no master key is set: personal data is sealed with the published development key (refused in production)"
+            );
+            crate::vault::DEVELOPMENT_MASTER_KEY.to_string()
+        }
+    };
+    let masters = crate::vault::MasterKeys::parse(&text)?;
+    let database = vault
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("{}_vault", db.name()));
+    Ok(crate::vault::Vault::new(
+        masters,
+        db,
+        &database,
+        vault.key_cache,
+    ))
+}
+
 impl Application {
     /// Connects to the database and Redis and binds `bind` (or the configured address).
     pub async fn build(settings: Settings, bind: Option<&str>) -> anyhow::Result<Self> {
@@ -67,7 +97,9 @@ impl Application {
             settings.response_cache.clone(),
             db.name(),
         );
+        let vault = open_vault(&settings, &db)?;
         let state = Arc::new(AppState {
+            vault,
             tokens: TokenKeys::new(&settings.auth),
             cursors: CursorCodec::new(settings.auth.secret()),
             settings: Arc::new(settings),

@@ -34,6 +34,8 @@ pub struct AppState {
     pub responses: crate::response_cache::ResponseCache,
     /// The trusted documents (empty unless `[documents]` names a source).
     pub trusted: Arc<crate::documents::trusted::Trusted>,
+    /// Encryption at rest: people's data keys, wrapped by the master keys.
+    pub vault: crate::vault::Vault,
 }
 
 impl AppState {
@@ -43,9 +45,11 @@ impl AppState {
     /// admission) is this state's, so the threads act as one instance.
     pub fn replica(&self) -> anyhow::Result<Self> {
         let cache = Arc::new(self.cache.replica());
+        let db = self.db.replica()?;
         Ok(Self {
             settings: self.settings.clone(),
-            db: self.db.replica()?,
+            vault: self.vault.replica(&db),
+            db,
             responses: self.responses.replica(cache.clone()),
             cache,
             bus: self.bus.clone(),

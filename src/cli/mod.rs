@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod documents;
+pub mod keys;
 pub mod migrate;
 pub mod schema;
 pub mod seed;
@@ -32,6 +33,8 @@ pub enum Command {
     Audit(audit::Args),
     /// Add, list or remove the trusted documents kept in Redis.
     Documents(documents::Args),
+    /// Generate, count or rotate the master keys that wrap personal data keys.
+    Keys(keys::Args),
 }
 
 impl Cli {
@@ -43,6 +46,7 @@ impl Cli {
             Command::Seed(args) => seed::run(args).await,
             Command::Audit(args) => audit::run(args).await,
             Command::Documents(args) => documents::run(args).await,
+            Command::Keys(args) => keys::run(args).await,
         }
     }
 }

@@ -215,6 +215,14 @@ impl Db {
         })
     }
 
+    /// Another database on the same client (the key store's).
+    pub fn sibling(&self, name: &str) -> Self {
+        Self {
+            database: self.client.database(name),
+            ..self.clone()
+        }
+    }
+
     pub fn database(&self) -> &Database {
         &self.database
     }
