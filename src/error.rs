@@ -170,6 +170,15 @@ impl From<crate::auth::password::PasswordError> for ApiError {
     }
 }
 
+impl From<crate::vault::VaultError> for ApiError {
+    fn from(error: crate::vault::VaultError) -> Self {
+        match error {
+            crate::vault::VaultError::Db(error) => error.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
 impl From<crate::cursor::CursorError> for ApiError {
     fn from(error: crate::cursor::CursorError) -> Self {
         let message = error.to_string();

@@ -125,6 +125,9 @@ impl crate::live::Host for AppState {
     fn bus(&self) -> &EventBus {
         &self.bus
     }
+    fn vault(&self) -> &crate::vault::Vault {
+        &self.vault
+    }
     fn responses(&self) -> &crate::response_cache::ResponseCache {
         &self.responses
     }

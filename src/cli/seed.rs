@@ -27,7 +27,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "seeded: {} users and {} assets added ({} already present)",
         report.users_added, report.assets_added, report.already_present
     );
-    crate::seed::clinic::load(&db, &settings.seed, usize::from(args.scale), |line| {
+    let vault = crate::startup::open_vault(&settings, &db)?;
+    crate::seed::clinic::load(&db, &vault, &settings.seed, usize::from(args.scale), |line| {
         println!("seeded {line}");
     })
     .await?;

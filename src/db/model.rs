@@ -147,10 +147,12 @@ impl Scope {
 }
 
 /// The bus event that announces `kind` of `row` to subscriptions and other
-/// instances, its `SECRET` fields left out; `None` if it does not serialise.
+/// instances, its `SECRET` and `PERSONAL` fields left out; `None` if it
+/// does not serialise.
 pub fn change_event<M: Model>(kind: ChangeKind, row: M) -> Option<Event> {
     let id = row.id();
-    let snapshot = Snapshot::of(Arc::new(row), M::SECRET).ok()?;
+    let hidden: Vec<&str> = M::SECRET.iter().chain(M::PERSONAL).copied().collect();
+    let snapshot = Snapshot::of(Arc::new(row), &hidden).ok()?;
     Some(Event::record(M::ENTITY, kind, id, snapshot))
 }
 
@@ -171,6 +173,21 @@ pub trait Model: Record {
     const SECRET: &'static [&'static str] = &[];
     /// Stored-only fields (uniqueness keys) left out of webhook payloads.
     const INTERNAL: &'static [&'static str] = &[];
+    /// Fields stored sealed under the data key of the row's person
+    /// (`SUBJECT`): unreadable without the key, unreadable for good once
+    /// erasure destroys it.
+    const SEALED: &'static [&'static str] = &[];
+    /// Where the row names the person its personal data is about (`_id`
+    /// for a beneficiary, `beneficiaryId` for their sessions), if anyone.
+    const SUBJECT: Option<&'static str> = None;
+    /// Fields that identify the row's person or describe their health:
+    /// never on the event channel or in a webhook payload (unless ADMIN
+    /// grants the webhook personal data, and then never the `SENSITIVE`
+    /// or `SEALED` ones), sealed in audit entries.
+    const PERSONAL: &'static [&'static str] = &[];
+    /// Fields a webhook payload carries besides the id, kind and the names
+    /// of the changed fields (an asset's name, a programme's status).
+    const PUBLIC: &'static [&'static str] = &[];
     /// The guarded fields: who may read each stored path (`(path, roles)`,
     /// a path guarding everything under it). Fields not listed are read by
     /// whoever sees the row. A filter, an ordering, a count or a cursor that

@@ -59,6 +59,23 @@ pub struct Entry {
     /// Stored-only fields left out of webhook payloads.
     #[serde(default)]
     pub internal: Vec<String>,
+    /// Where the row names its person (`Model::SUBJECT`), and that person
+    /// when the row before the change names one (erasure scrubs their
+    /// pending intents).
+    #[serde(default)]
+    pub subject_path: Option<String>,
+    #[serde(default)]
+    pub subject: Option<ObjectId>,
+    /// Fields holding personal data (`Model::PERSONAL`): sealed in the audit
+    /// entry, never in a webhook payload unless granted.
+    #[serde(default)]
+    pub personal: Vec<String>,
+    /// Fields stored sealed (`Model::SEALED`).
+    #[serde(default)]
+    pub sealed: Vec<String>,
+    /// Fields a webhook payload carries (`Model::PUBLIC`).
+    #[serde(default)]
+    pub public: Vec<String>,
     /// Fields left out of the audit entry; `None` in intents written before
     /// models declared them, which leave out their stored-only keys instead
     /// (what the audit writer left out then was one of those).
@@ -75,6 +92,15 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The person `row` (this entry's row, before or after) is about.
+    pub fn subject_of(&self, row: &Document) -> Option<ObjectId> {
+        let path = self.subject_path.as_deref()?;
+        match path {
+            "_id" => Some(self.entity_id),
+            path => row.get_object_id(path).ok(),
+        }
+    }
+
     /// What the audit entry keeps out of the change, as the model declared it.
     pub fn redaction(&self) -> Redaction {
         Redaction {
@@ -128,6 +154,26 @@ impl Outbox {
             )
             .await?;
         Ok(())
+    }
+
+    /// Takes a person's personal values out of the rows kept by intents
+    /// not settled yet (erasure); returns how many intents held some.
+    pub async fn scrub(&self, subject: ObjectId, fields: &[&str]) -> DbResult<u64> {
+        let mut unset = Document::new();
+        for field in fields {
+            unset.insert(format!("before.{field}"), "");
+        }
+        if unset.is_empty() {
+            return Ok(0);
+        }
+        Ok(self
+            .collection
+            .update_many(
+                doc! { "subject": subject, "before": { "$type": "object" } },
+                doc! { "$unset": unset },
+            )
+            .await?
+            .modified_count)
     }
 
     /// Intents older than `before`: changes whose request did not finish.

@@ -125,6 +125,9 @@ pub enum Event {
     /// The trusted documents stored in Redis changed (`alawael documents`):
     /// instances that load them read them again.
     TrustedDocumentsChanged,
+    /// A person's data key was destroyed (erasure): instances drop it from
+    /// memory.
+    KeyDestroyed { subject: ObjectId },
 }
 
 impl Event {

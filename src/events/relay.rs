@@ -55,6 +55,7 @@ pub(super) fn encode(origin: &str, event: &Event) -> Option<Vec<u8>> {
         },
         Event::AccountChanged { user } => doc! { "o": origin, "t": "account", "i": user },
         Event::TrustedDocumentsChanged => doc! { "o": origin, "t": "trusted" },
+        Event::KeyDestroyed { subject } => doc! { "o": origin, "t": "key", "i": subject },
     };
     bson::to_vec(&message).ok()
 }
@@ -75,6 +76,7 @@ fn decode(origin: &str, bytes: &[u8]) -> Option<Event> {
         )),
         "account" => Some(Event::AccountChanged { user: id()? }),
         "trusted" => Some(Event::TrustedDocumentsChanged),
+        "key" => Some(Event::KeyDestroyed { subject: id()? }),
         _ => None,
     }
 }

@@ -17,6 +17,7 @@ use bson::oid::ObjectId;
 use crate::db::DbError;
 use crate::db::model::{Access, ChildPage, Model, OrderField};
 use crate::db::page::Window;
+use crate::vault::{DataKey, Vault};
 
 /// What a child list asks for, shared by every parent that asks the same.
 pub struct ChildQuery<T: Model> {
@@ -141,15 +142,35 @@ async fn load_by_id<T: Model>(
 /// The loaders of one request, made on first use.
 pub struct Loaders {
     access: Access,
+    vault: Vault,
     made: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl Loaders {
-    pub fn new(access: Access) -> Self {
+    pub fn new(access: Access, vault: Vault) -> Self {
         Self {
             access,
+            vault,
             made: Mutex::default(),
         }
+    }
+
+    /// People's data keys, to open their sealed fields: one key-store
+    /// command for a level's people (none for keys already in memory). An
+    /// erased person has none.
+    pub fn keys(&self) -> Arc<Batcher<ObjectId, Arc<DataKey>>> {
+        self.get(|| {
+            let vault = self.vault.clone();
+            Batcher::new(move |subjects: Vec<ObjectId>| {
+                let vault = vault.clone();
+                Box::pin(async move {
+                    match vault.keys(&subjects).await {
+                        Ok(keys) => Ok(keys.into_iter().collect()),
+                        Err(error) => Err(Arc::new(DbError::Other(error.into()))),
+                    }
+                })
+            })
+        })
     }
 
     pub fn access(&self) -> &Access {

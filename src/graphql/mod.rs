@@ -17,6 +17,7 @@ pub mod node;
 pub mod pagination;
 pub mod rows;
 pub mod scalars;
+pub mod sealed;
 pub mod splice;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, ValidationMode};

@@ -273,6 +273,12 @@ pub async fn intend<M: Model>(
         .as_ref()
         .and_then(|b| b.get_datetime("updatedAt").ok().copied());
     let redaction = Redaction::of::<M>();
+    let owned = |fields: &[&str]| fields.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+    let subject = match (M::SUBJECT, &before) {
+        (Some("_id"), _) => Some(id),
+        (Some(path), Some(row)) => row.get_object_id(path).ok(),
+        _ => None,
+    };
     let entry = Entry {
         id: ObjectId::new(),
         state: OutboxState::Intent,
@@ -288,6 +294,11 @@ pub async fn intend<M: Model>(
         unaudited: Some(redaction.omitted),
         secret: M::SECRET.iter().map(|f| f.to_string()).collect(),
         internal: M::INTERNAL.iter().map(|f| f.to_string()).collect(),
+        subject_path: M::SUBJECT.map(str::to_string),
+        subject,
+        personal: owned(M::PERSONAL),
+        sealed: owned(M::SEALED),
+        public: owned(M::PUBLIC),
         before,
         stamp,
         prev_stamp,
@@ -322,6 +333,12 @@ pub async fn attempt<T>(
     }
 }
 
+/// The fields of `M` a bus event leaves out: secrets, and personal data
+/// (subscribers read a person's row again, through their own scope).
+fn hidden<M: Model>() -> Vec<&'static str> {
+    M::SECRET.iter().chain(M::PERSONAL).copied().collect()
+}
+
 /// After the write: the audit entry (if it cannot be written, `undo` takes
 /// the write back and the request fails), then analytics, deliveries and
 /// the event (if those fail, recovery finishes them).
@@ -347,8 +364,14 @@ async fn settle<M: Model>(
             return Err(error.into());
         }
     };
-    let snapshot = Snapshot::of(shown, M::SECRET).map_err(ApiError::internal)?;
-    if let Err(error) = crate::live::outbox::follow(app, &pending.entry, &changes, snapshot).await {
+    let mut row = document(&*shown)?;
+    for field in M::SECRET {
+        row.remove(*field);
+    }
+    let snapshot = Snapshot::of(shown, &hidden::<M>()).map_err(ApiError::internal)?;
+    if let Err(error) =
+        crate::live::outbox::follow(app, &pending.entry, &changes, &row, snapshot).await
+    {
         tracing::warn!(%error, action = %pending.entry.action, "the change is stored and audited; its events follow on recovery");
     }
     Ok(())

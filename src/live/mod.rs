@@ -37,6 +37,8 @@ pub trait Host: Send + Sync {
     fn accounts(&self) -> &AccountCache;
     /// This instance's worker handles.
     fn live(&self) -> &Live;
+    /// People's data keys (sealing personal values in audit entries).
+    fn vault(&self) -> &crate::vault::Vault;
     /// Whether shutdown has begun.
     fn is_shutting_down(&self) -> bool;
     /// Turns true when shutdown begins.
@@ -53,6 +55,9 @@ impl<H: Host + ?Sized> Host for Arc<H> {
     }
     fn bus(&self) -> &EventBus {
         (**self).bus()
+    }
+    fn vault(&self) -> &crate::vault::Vault {
+        (**self).vault()
     }
     fn responses(&self) -> &ResponseCache {
         (**self).responses()
@@ -138,7 +143,8 @@ pub fn start(app: Arc<dyn Host>) -> Vec<JoinHandle<()>> {
     ]
 }
 
-/// Forgets cached accounts that changed, here or on another instance.
+/// Forgets cached accounts that changed, and data keys destroyed by an
+/// erasure, here or on another instance.
 pub async fn accounts_loop(app: Arc<dyn Host>) {
     use crate::events::Event;
     use tokio::sync::broadcast::error::RecvError;
@@ -147,8 +153,12 @@ pub async fn accounts_loop(app: Arc<dyn Host>) {
         match events.recv().await {
             Ok(Event::AccountChanged { user }) => app.accounts().forget(user),
             Ok(Event::Record { entity, id, .. }) if &*entity == "User" => app.accounts().forget(id),
+            Ok(Event::KeyDestroyed { subject }) => app.vault().forget(subject),
             Ok(_) => {}
-            Err(RecvError::Lagged(_)) => app.accounts().forget_all(),
+            Err(RecvError::Lagged(_)) => {
+                app.accounts().forget_all();
+                app.vault().forget_all();
+            }
             Err(RecvError::Closed) => return,
         }
     }

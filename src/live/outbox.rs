@@ -8,13 +8,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bson::{DateTime, Document};
+use bson::{Bson, DateTime, Document};
 
 use super::Host;
-use crate::db::DbResult;
+use crate::db::{DbError, DbResult};
+use crate::vault::{DataKey, Sealed, VaultError};
 use crate::db::outbox::{Entry, Outbox};
 use crate::events::{ChangeKind, Event, Snapshot};
-use crate::models::audit_log_entry::changes::{Change, diff};
+use crate::models::audit_log_entry::changes::{Change, ERASED, REDACTED, diff};
 use crate::models::audit_log_entry::entry::NewEntry;
 use crate::models::events as names;
 
@@ -32,7 +33,8 @@ pub async fn audit(
     entry: &Entry,
     after: Option<&Document>,
 ) -> DbResult<Vec<Change>> {
-    let changes = diff(entry.before.as_ref(), after, &entry.redaction());
+    let mut changes = diff(entry.before.as_ref(), after, &entry.redaction());
+    seal_personal(app, entry, after, &mut changes).await?;
     app.db()
         .audit()
         .append(NewEntry {
@@ -48,12 +50,65 @@ pub async fn audit(
     Ok(changes)
 }
 
+/// Seals a change's personal values (`Model::PERSONAL`) under its person's
+/// data key, so that erasing the person (destroying the key) reaches the
+/// audit entry without rewriting it: its hash covers the sealed text, which
+/// no guess can be checked against. Values already sealed (sealed fields)
+/// and redacted ones stay as they are.
+async fn seal_personal(
+    app: &dyn Host,
+    entry: &Entry,
+    after: Option<&Document>,
+    changes: &mut [Change],
+) -> DbResult<()> {
+    let row = after.or(entry.before.as_ref());
+    let Some(subject) = row.and_then(|r| entry.subject_of(r)).or(entry.subject) else {
+        return Ok(());
+    };
+    let mut key = None;
+    for change in changes
+        .iter_mut()
+        .filter(|c| entry.personal.contains(&c.field))
+    {
+        let key = match &key {
+            Some(key) => key,
+            None => key.insert(app.vault().create_key(subject).await.map_err(vault_failed)?),
+        };
+        for value in [&mut change.before, &mut change.after] {
+            *value = seal_value(key, std::mem::replace(value, Bson::Null));
+        }
+    }
+    Ok(())
+}
+
+fn vault_failed(error: VaultError) -> DbError {
+    match error {
+        VaultError::Db(error) => error,
+        other => DbError::Other(other.into()),
+    }
+}
+
+/// A value as the audit entry keeps it: sealed, unless unset, sealed already or redacted.
+fn seal_value(key: &DataKey, value: Bson) -> Bson {
+    match value {
+        Bson::Null => Bson::Null,
+        Bson::String(text) if Sealed::is_sealed(&text) || text == REDACTED || text == ERASED => {
+            Bson::String(text)
+        }
+        other => {
+            let text = other.into_relaxed_extjson().to_string();
+            Bson::String(key.seal(&text).as_str().to_string())
+        }
+    }
+}
+
 /// Everything after the audit entry: analytics, deliveries, the bus event,
 /// and the entry marked done.
 pub async fn follow(
     app: &dyn Host,
     entry: &Entry,
     changes: &[Change],
+    row: &Document,
     snapshot: Snapshot,
 ) -> DbResult<()> {
     // First, so that no cached answer outlives the write even if what
@@ -65,7 +120,7 @@ pub async fn follow(
     let fields: Vec<String> = changes.iter().map(|c| c.field.clone()).collect();
     let raised = names::raised(&entry.action, kind, &fields);
     super::analytics::record_change(app, entry, &raised).await?;
-    super::webhooks::enqueue_change(app, entry, &raised, snapshot.document()).await?;
+    super::webhooks::enqueue_change(app, entry, &raised, changes, row).await?;
     app.bus().publish(Event::record(
         &entry.entity,
         kind,
@@ -111,7 +166,18 @@ pub async fn recover(app: &dyn Host, age: Duration) -> DbResult<usize> {
         for field in &entry.secret {
             shown.remove(field);
         }
-        follow(app, &entry, &changes, Snapshot::from_document(shown)).await?;
+        let mut announced = shown.clone();
+        for field in &entry.personal {
+            announced.remove(field);
+        }
+        follow(
+            app,
+            &entry,
+            &changes,
+            &shown,
+            Snapshot::from_document(announced),
+        )
+        .await?;
         tracing::warn!(action = %entry.action, id = %entry.entity_id, "settled a change a stopped request left unfinished");
         metrics::counter!("alawael_outbox_recovered_total").increment(1);
         settled += 1;

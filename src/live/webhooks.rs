@@ -14,18 +14,51 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bson::{DateTime, Document};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Host;
 use super::payload::{derived_id, row_json};
 use crate::db::DbResult;
 use crate::db::model::{Model, change_event};
 use crate::db::outbox::Entry;
+use crate::models::audit_log_entry::changes::Change;
 use crate::events::ChangeKind;
 use crate::models::events as names;
 use crate::models::webhook::record::{WebhookRecord, Webhooks};
 use crate::models::webhook::rules::{DeliveryStatus, Refusal, TargetRules, resolve_target, sign};
 use crate::models::webhook_delivery::record::{Outcome, WebhookDeliveryRecord};
+
+/// What a delivery of a change says about its row: the row's global id and
+/// kind, the names of the fields that changed, and the fields its model
+/// declares public; with `personal` (a webhook ADMIN granted personal
+/// data) also its personal fields, never the sensitive, sealed, secret or
+/// internal ones.
+pub fn payload_data(entry: &Entry, changes: &[Change], row: &Document, personal: bool) -> Value {
+    let hidden = |field: &str| {
+        [&entry.sensitive, &entry.sealed, &entry.secret, &entry.internal]
+            .iter()
+            .any(|list| list.iter().any(|f| f == field))
+    };
+    let mut shown = Document::new();
+    for (field, value) in row {
+        let public = field == "_id" || entry.public.iter().any(|f| f == field);
+        let granted = personal && entry.personal.iter().any(|f| f == field);
+        if (public || granted) && !hidden(field) {
+            shown.insert(field.clone(), value.clone());
+        }
+    }
+    let mut data = row_json(&entry.entity, &shown, &[]);
+    if let Value::Object(object) = &mut data {
+        object.insert("kind".into(), Value::String(entry.entity.clone()));
+        let changed: Vec<Value> = changes
+            .iter()
+            .filter(|c| !entry.internal.contains(&c.field) && !entry.secret.contains(&c.field))
+            .map(|c| Value::String(c.field.clone()))
+            .collect();
+        object.insert("changedFields".into(), Value::Array(changed));
+    }
+    data
+}
 
 /// Announces a delivery's new state (`webhookDeliveryUpdated`).
 pub fn publish_delivery(app: &dyn Host, kind: ChangeKind, delivery: WebhookDeliveryRecord) {
@@ -46,21 +79,25 @@ pub async fn enqueue_change(
     app: &dyn Host,
     entry: &Entry,
     raised: &[String],
+    changes: &[Change],
     row: &Document,
 ) -> DbResult<()> {
     if raised.is_empty() {
         return Ok(());
     }
     let hooks = app.live().webhooks(app.db()).await?;
-    let mut drop = entry.sensitive.clone();
-    drop.extend(entry.secret.iter().cloned());
-    drop.extend(entry.internal.iter().cloned());
-    let data = row_json(&entry.entity, row, &drop);
+    let thin = payload_data(entry, changes, row, false);
+    let personal = payload_data(entry, changes, row, true);
     let now = DateTime::now();
     let timestamp = now.try_to_rfc3339_string().unwrap_or_default();
     let mut deliveries = Vec::new();
     for hook in hooks.iter() {
         for name in raised.iter().filter(|n| names::wants(&hook.events, n)) {
+            let data = if hook.include_personal_data {
+                &personal
+            } else {
+                &thin
+            };
             let payload = json!({ "type": name, "timestamp": timestamp, "data": data }).to_string();
             deliveries.push(WebhookDeliveryRecord {
                 id: derived_id(entry.id, &format!("{}:{name}", hook.id.to_hex())),

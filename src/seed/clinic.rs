@@ -20,6 +20,7 @@ use super::{at, pick, seed_id};
 use crate::auth::password;
 use crate::config::SeedSettings;
 use crate::db::store::Record;
+use crate::vault::Vault;
 use crate::db::{Db, duplicate_key};
 use crate::domain::{Email, GlobalId, NodeKind};
 use crate::models::beneficiary::record::BeneficiaryRecord;
@@ -104,11 +105,13 @@ fn docs<T: serde::Serialize>(rows: &[T]) -> anyhow::Result<Vec<Document>> {
 /// Loads the clinic `scale` times; `progress` receives a line per collection.
 pub async fn load(
     db: &Db,
+    vault: &Vault,
     settings: &SeedSettings,
     scale: usize,
     progress: impl Fn(&str),
 ) -> anyhow::Result<ClinicReport> {
     let clinic: Clinic = serde_json::from_str(CLINIC)?;
+    let index = vault.indexer().await?;
     let mut report = ClinicReport::default();
     let mut note = |name: &'static str, (added, present): (u64, u64)| {
         progress(&format!("{name}: {added} added, {present} already present"));
@@ -200,9 +203,16 @@ pub async fn load(
         let round_programs: Vec<DisabilityProgramRecord> = programs[first_program..].to_vec();
         let mut open_seats: HashMap<ObjectId, usize> = HashMap::new();
 
+        let subjects: Vec<ObjectId> = (0..BENEFICIARIES)
+            .map(|k| beneficiary_seed::person_id(round * BENEFICIARIES + k))
+            .collect();
+        let keys = vault.create_keys(&subjects).await?;
         for k in 0..BENEFICIARIES {
             let g = round * BENEFICIARIES + k;
-            let person = beneficiary_seed::person(g, &lists, base, created)?;
+            let key = keys
+                .get(&beneficiary_seed::person_id(g))
+                .ok_or_else(|| anyhow::anyhow!("a seeded person has no data key"))?;
+            let person = beneficiary_seed::person(g, &lists, base, created, key, &index)?;
             let id = person.id;
             people.push(person);
 
@@ -260,6 +270,7 @@ pub async fn load(
                         k,
                         &clinic.goals,
                         created,
+                        key,
                     )?);
                 }
                 enrolments.push(enrolment);

@@ -82,6 +82,20 @@ impl KeyCache {
 /// key kept in the key store like a data key).
 struct BlindIndex(Hmac<Sha256>);
 
+/// The blind index, its key loaded.
+pub struct Indexer(Hmac<Sha256>);
+
+impl Indexer {
+    /// See `Vault::blind_index`.
+    pub fn index(&self, what: &str, value: &str) -> String {
+        let mut mac = self.0.clone();
+        mac.update(what.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
 /// The vault: master keys, the key store and the keys in memory. Cheap to clone.
 #[derive(Clone)]
 pub struct Vault {
@@ -228,6 +242,13 @@ impl Vault {
         self.cache.remove(&subject);
     }
 
+    /// Drops every key from memory (after missing news of destroyed keys).
+    pub fn forget_all(&self) {
+        if let Ok(mut keys) = self.cache.keys.lock() {
+            keys.clear();
+        }
+    }
+
     /// What `sealed` holds; `None` once its person's key is destroyed.
     pub async fn open(&self, sealed: &Sealed) -> VaultResult<Option<String>> {
         let Some((subject, _)) = sealed.owner() else {
@@ -276,11 +297,12 @@ impl Vault {
     /// values give equal indexes, and nobody without the key can tell which
     /// value an index stands for.
     pub async fn blind_index(&self, what: &str, value: &str) -> VaultResult<String> {
-        let mut mac = self.index().await?.0.clone();
-        mac.update(what.as_bytes());
-        mac.update(b"\0");
-        mac.update(value.as_bytes());
-        Ok(hex::encode(mac.finalize().into_bytes()))
+        Ok(self.indexer().await?.index(what, value))
+    }
+
+    /// The blind index, for many values at once (the seed).
+    pub async fn indexer(&self) -> VaultResult<Indexer> {
+        Ok(Indexer(self.index().await?.0.clone()))
     }
 
     /// How many keys each master key wraps (`alawael keys status`).

@@ -192,7 +192,7 @@ async fn no_role_orders_or_filters_a_list_by_a_field_it_may_not_read() {
     alawael::seed::load(db, &app.state.settings.seed)
         .await
         .expect("seed");
-    alawael::seed::clinic::load(db, &app.state.settings.seed, 1, |_| {})
+    alawael::seed::clinic::load(db, &app.state.vault, &app.state.settings.seed, 1, |_| {})
         .await
         .expect("clinic seed");
     let admin = app.login("admin").await;

@@ -27,13 +27,13 @@ async fn the_clinic_seed_is_coherent_and_loads_once() {
     let app = spawn_app().await;
     let db = &app.state.db;
     let settings = &app.state.settings.seed;
-    let first = alawael::seed::clinic::load(db, settings, 2, |_| {})
+    let first = alawael::seed::clinic::load(db, &app.state.vault, settings, 2, |_| {})
         .await
         .unwrap();
     let added: HashMap<&str, u64> = first.collections.iter().map(|(c, a, _)| (*c, *a)).collect();
     assert_eq!(added["disability_programs"], 16);
     assert_eq!(added["beneficiaries"], 128);
-    let second = alawael::seed::clinic::load(db, settings, 2, |_| {})
+    let second = alawael::seed::clinic::load(db, &app.state.vault, settings, 2, |_| {})
         .await
         .unwrap();
     assert!(

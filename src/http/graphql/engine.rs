@@ -117,7 +117,7 @@ pub fn with_request_data(
     request
         .data(state.clone())
         .data(context.clone())
-        .data(Loaders::new(access))
+        .data(Loaders::new(access, state.vault.clone()))
 }
 
 #[cfg(test)]

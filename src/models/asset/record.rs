@@ -268,6 +268,7 @@ crate::order_fields! {
 
 impl crate::db::model::Model for AssetRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Asset;
+    const PUBLIC: &'static [&'static str] = &["name", "category", "status", "location"];
     const INTERNAL: &'static [&'static str] = &["serialKey"];
     const UNAUDITED: &'static [&'static str] = &["serialKey"];
     type Order = AssetOrder;

@@ -111,18 +111,42 @@ impl AuditLogEntry {
         }
     }
 
-    /// The fields that changed.
-    async fn changes(&self) -> Vec<AuditChange> {
-        self.record
-            .changes
-            .iter()
-            .map(|c| AuditChange {
+    /// The fields that changed. A person's personal values are kept sealed
+    /// under their data key and shown opened; once the person is erased
+    /// they read `[erased]`.
+    async fn changes(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Vec<AuditChange>> {
+        let mut shown = Vec::with_capacity(self.record.changes.len());
+        for c in &self.record.changes {
+            shown.push(AuditChange {
                 field: c.field.clone(),
-                before: Json(c.before.clone().into_relaxed_extjson()),
-                after: Json(c.after.clone().into_relaxed_extjson()),
-            })
-            .collect()
+                before: Json(opened(ctx, &c.before).await?),
+                after: Json(opened(ctx, &c.after).await?),
+            });
+        }
+        Ok(shown)
     }
+}
+
+/// A value of a change as shown: sealed ones opened (their text is JSON
+/// when the audit writer sealed it, the stored text when the field itself
+/// is sealed), `[erased]` when the key is gone.
+async fn opened(
+    ctx: &async_graphql::Context<'_>,
+    value: &bson::Bson,
+) -> crate::error::ApiResult<serde_json::Value> {
+    let bson::Bson::String(text) = value else {
+        return Ok(value.clone().into_relaxed_extjson());
+    };
+    let Some(sealed) = crate::vault::Sealed::parse(text) else {
+        return Ok(serde_json::Value::String(text.clone()));
+    };
+    Ok(match crate::graphql::sealed::open(ctx, Some(&sealed)).await? {
+        Some(plain) => serde_json::from_str(&plain).unwrap_or(serde_json::Value::String(plain)),
+        None => serde_json::Value::String(super::changes::ERASED.into()),
+    })
 }
 
 /// Which entries `auditLog` shows.

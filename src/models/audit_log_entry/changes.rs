@@ -39,15 +39,19 @@ impl Change {
         }
     }
 
-    /// Replaces the values that are set and not erased yet by `[erased]`,
-    /// keeping their digests; whether anything changed.
+    /// Replaces the values that are set, in clear and not erased yet by
+    /// `[erased]`, keeping their digests; whether anything changed. Sealed
+    /// values stay: erasure destroys the key that opens them, and their
+    /// text (which the hash covers) tells a guesser nothing. Values kept in
+    /// clear were written before personal values were sealed.
     pub fn erase(&mut self) -> bool {
         let mut touched = false;
         for (value, digest) in [
             (&mut self.before, &mut self.before_digest),
             (&mut self.after, &mut self.after_digest),
         ] {
-            if digest.is_none() && !matches!(value, Bson::Null) {
+            let sealed = matches!(value, Bson::String(text) if crate::vault::Sealed::is_sealed(text));
+            if digest.is_none() && !sealed && !matches!(value, Bson::Null) {
                 *digest = Some(value_digest(value));
                 *value = Bson::String(ERASED.into());
                 touched = true;

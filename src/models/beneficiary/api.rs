@@ -24,6 +24,9 @@ use crate::graphql::inputs::{clearable, required};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::{Date, DateTime};
+use crate::graphql::context::ContextExt;
+use crate::graphql::sealed;
+use crate::vault::{DataKey, Sealed};
 use crate::models::enrollment::api::{
     Enrollment, EnrollmentFilter, EnrollmentOrder, enrollments_of,
 };
@@ -93,17 +96,22 @@ impl Beneficiary {
 
     /// National id (ADMIN, MANAGER and the beneficiary's therapists).
     #[graphql(guard = "RoleGuard::new(CLINICAL)")]
-    async fn national_id(&self) -> Option<&str> {
-        self.record.national_id.as_deref()
+    async fn national_id(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(sealed::open(ctx, self.record.national_id.as_ref()).await?)
     }
 
     /// Date of birth.
     #[graphql(guard = "RoleGuard::new(CLINICAL)")]
-    async fn date_of_birth(&self) -> Option<Date> {
-        self.record
-            .date_of_birth
-            .as_deref()
-            .and_then(Date::from_stored)
+    async fn date_of_birth(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Date>> {
+        let opened = sealed::open(ctx, self.record.date_of_birth.as_ref()).await?;
+        Ok(opened.as_deref().and_then(Date::from_stored))
+    }
+
+    /// The year of birth (what lists order by: the date itself is stored
+    /// sealed).
+    #[graphql(guard = "RoleGuard::new(CLINICAL)")]
+    async fn birth_year(&self) -> Option<i32> {
+        self.record.birth_year
     }
 
     /// Gender as recorded.
@@ -126,18 +134,22 @@ impl Beneficiary {
 
     /// Who looks after them.
     #[graphql(guard = "RoleGuard::new(CLINICAL)")]
-    async fn guardian(&self) -> Option<Guardian> {
-        self.record.guardian.as_ref().map(|g| Guardian {
-            name: g.name.clone(),
-            phone: g.phone.clone(),
-            relation: g.relation.clone(),
-        })
+    async fn guardian(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Guardian>> {
+        let Some(opened) = sealed::open(ctx, self.record.guardian.as_ref()).await? else {
+            return Ok(None);
+        };
+        let g: DbGuardian = serde_json::from_str(&opened).map_err(ApiError::internal)?;
+        Ok(Some(Guardian {
+            name: g.name,
+            phone: g.phone,
+            relation: g.relation,
+        }))
     }
 
     /// Medical notes (ADMIN, MANAGER and the beneficiary's therapists).
     #[graphql(guard = "RoleGuard::new(CLINICAL)")]
-    async fn medical_notes(&self) -> Option<&str> {
-        self.record.medical_notes.as_deref()
+    async fn medical_notes(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(sealed::open(ctx, self.record.medical_notes.as_ref()).await?)
     }
 
     /// Consent to data processing.
@@ -235,8 +247,8 @@ pub enum BeneficiaryOrderField {
     CreatedAt,
     /// By last change.
     UpdatedAt,
-    /// By date of birth.
-    DateOfBirth,
+    /// By year of birth (not for USER).
+    BirthYear,
 }
 
 /// How `beneficiaries` is ordered.
@@ -326,10 +338,17 @@ fn national_id(value: &str, field: &str) -> ApiResult<String> {
     super::rules::national_id(value).map_err(|m| ApiError::bad_input(field, m))
 }
 
-fn birth(value: Date) -> ApiResult<String> {
+/// A birth date: its stored text and its year.
+fn birth(value: Date) -> ApiResult<(String, i32)> {
     super::rules::date_of_birth(value.0, chrono::Utc::now().date_naive())
-        .map(|d| Date(d).to_stored())
+        .map(|d| (Date(d).to_stored(), chrono::Datelike::year(&d)))
         .map_err(|m| ApiError::bad_input("input.dateOfBirth", m))
+}
+
+/// A guardian sealed as JSON.
+fn seal_guardian(key: &DataKey, guardian: &DbGuardian) -> ApiResult<Sealed> {
+    let text = serde_json::to_string(guardian).map_err(ApiError::internal)?;
+    Ok(key.seal(&text))
 }
 
 fn disability(value: &str) -> ApiResult<String> {
@@ -394,13 +413,16 @@ impl BeneficiaryQuery {
         >,
     ) -> async_graphql::Result<Connection<Beneficiary>> {
         let filter = filter.unwrap_or_default();
+        let national_id_key = match filter.national_id.as_deref() {
+            Some(n) => {
+                let n = national_id(n, "filter.nationalId")?;
+                Some(ctx.app()?.vault.blind_index("nationalId", &n).await?)
+            }
+            None => None,
+        };
         let db_filter = DbFilter {
             search: search_pattern(filter.search, "filter.search")?,
-            national_id: filter
-                .national_id
-                .as_deref()
-                .map(|n| national_id(n, "filter.nationalId"))
-                .transpose()?,
+            national_id_key,
             severities: stored(filter.severity),
             statuses: stored(filter.status),
             genders: stored(filter.gender),
@@ -440,19 +462,31 @@ impl BeneficiaryMutation {
         #[graphql(desc = "What to create.")] input: CreateBeneficiaryInput,
     ) -> async_graphql::Result<Beneficiary> {
         let id = ObjectId::new();
+        let full_name = person_name(&input.full_name, "input.fullName")?;
         let national = national_id(&input.national_id, "input.nationalId")?;
+        let (born, birth_year) = birth(input.date_of_birth)?;
+        let disability_type = disability(&input.disability_type)?;
+        let guardian = input.guardian.map(guardian).transpose()?;
+        let medical_notes = input.medical_notes.as_deref().map(notes).transpose()?;
+        let app = ctx.app()?;
+        let national_id_key = app.vault.blind_index("nationalId", &national).await?;
+        let key = sealed::key_for(ctx, id).await?;
         let now = BsonDateTime::now();
         let record = BeneficiaryRecord {
             id,
-            full_name: person_name(&input.full_name, "input.fullName")?,
-            national_id_key: national.clone(),
-            national_id: Some(national),
-            date_of_birth: Some(birth(input.date_of_birth)?),
+            full_name,
+            national_id_key,
+            national_id: Some(key.seal(&national)),
+            date_of_birth: Some(key.seal(&born)),
+            birth_year: Some(birth_year),
             gender: input.gender.into(),
-            disability_type: disability(&input.disability_type)?,
+            disability_type,
             severity: input.severity.into(),
-            guardian: input.guardian.map(guardian).transpose()?,
-            medical_notes: input.medical_notes.as_deref().map(notes).transpose()?,
+            guardian: guardian
+                .as_ref()
+                .map(|g| seal_guardian(&key, g))
+                .transpose()?,
+            medical_notes: medical_notes.as_deref().map(|n| key.seal(n)),
             consent: input.consent.map(consent),
             status: input
                 .status
@@ -480,30 +514,62 @@ impl BeneficiaryMutation {
         let full_name = required(input.full_name, "input.fullName", |v| {
             person_name(&v, "input.fullName")
         })?;
-        let national_id = required(input.national_id, "input.nationalId", |v| {
+        let national = required(input.national_id, "input.nationalId", |v| {
             national_id(&v, "input.nationalId")
         })?;
-        let change = BeneficiaryForUpdate {
-            full_name,
-            national_id_key: national_id.clone(),
-            national_id,
-            date_of_birth: required(input.date_of_birth, "input.dateOfBirth", birth)?,
-            gender: required(input.gender, "input.gender", |v| Ok(v.into()))?,
-            disability_type: required(input.disability_type, "input.disabilityType", |v| {
-                disability(&v)
-            })?,
-            severity: required(input.severity, "input.severity", |v| Ok(v.into()))?,
-            guardian: clearable(input.guardian, guardian)?,
-            medical_notes: clearable(input.medical_notes, |v| notes(&v))?,
-            consent: clearable(input.consent, |c| Ok(consent(c)))?,
-            status: required(input.status, "input.status", |v| Ok(v.into()))?,
-        };
-        if before.erased_at.is_some() && change.identifies() {
+        let born = required(input.date_of_birth, "input.dateOfBirth", birth)?;
+        let gender = required(input.gender, "input.gender", |v| Ok(v.into()))?;
+        let disability_type = required(input.disability_type, "input.disabilityType", |v| {
+            disability(&v)
+        })?;
+        let severity = required(input.severity, "input.severity", |v| Ok(v.into()))?;
+        let guardian = clearable(input.guardian, guardian)?;
+        let medical_notes = clearable(input.medical_notes, |v| notes(&v))?;
+        let consent = clearable(input.consent, |c| Ok(consent(c)))?;
+        let status = required(input.status, "input.status", |v| Ok(v.into()))?;
+        let identifies = full_name.is_some()
+            || national.is_some()
+            || born.is_some()
+            || guardian.is_some()
+            || medical_notes.is_some();
+        if before.erased_at.is_some() && identifies {
             return Err(ApiError::Conflict(
                 "this person's data was erased; identifying fields cannot be set again".into(),
             )
             .into());
         }
+        let sealing = national.is_some() || born.is_some() || guardian.is_some() || medical_notes.is_some();
+        let key = if sealing {
+            Some(sealed::key_for(ctx, before.id).await?)
+        } else {
+            None
+        };
+        let seal = |value: &str| key.as_ref().map(|k| k.seal(value));
+        let national_id_key = match &national {
+            Some(n) => Some(ctx.app()?.vault.blind_index("nationalId", n).await?),
+            None => None,
+        };
+        let change = BeneficiaryForUpdate {
+            full_name,
+            national_id_key,
+            national_id: national.as_deref().and_then(seal),
+            birth_year: born.as_ref().map(|(_, year)| *year),
+            date_of_birth: born.as_ref().and_then(|(text, _)| seal(text)),
+            gender,
+            disability_type,
+            severity,
+            guardian: match guardian {
+                Some(Some(g)) => Some(match &key {
+                    Some(k) => Some(seal_guardian(k, &g)?),
+                    None => None,
+                }),
+                Some(None) => Some(None),
+                None => None,
+            },
+            medical_notes: medical_notes.map(|n| n.as_deref().and_then(seal)),
+            consent,
+            status,
+        };
         Ok(model::update(ctx, &*before, change, "beneficiary.update", DUPLICATE).await?)
     }
 }

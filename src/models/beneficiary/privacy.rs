@@ -1,8 +1,13 @@
-//! Data protection: everything held about one beneficiary (export), and
-//! erasure of what identifies them wherever it is held, keeping the rows
-//! statistics need. Erasure writes in an order that makes a crash harmless:
-//! session notes and audit values first, the beneficiary (with `erasedAt`,
-//! the mark of a finished erasure) last, so running it again completes it.
+//! Data protection: everything held about one beneficiary (export, their
+//! sealed values opened), and erasure of what identifies them wherever it
+//! is held, keeping the rows statistics need. Erasure destroys the person's
+//! data key, so what was sealed with it stops opening everywhere at once
+//! (the live rows, backups, audit entries), and clears or thins what holds
+//! the person in clear: session notes, audit values written before values
+//! were sealed, pending outbox intents, webhook payloads, report results and
+//! analytics dimensions. It writes in an order that makes a crash harmless:
+//! the beneficiary (with `erasedAt`, the mark of a finished erasure) last,
+//! so running it again completes it.
 
 use bson::oid::ObjectId;
 use bson::{Bson, DateTime, Document, doc};
@@ -10,8 +15,15 @@ use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 use super::record::{self as beneficiaries, BeneficiaryRecord, IDENTIFYING};
+use crate::db::model::Model;
+use crate::db::outbox::Outbox;
 use crate::db::store::{Record, Store};
-use crate::db::{Db, DbResult};
+use crate::db::{Db, DbError, DbResult};
+use crate::domain::{GlobalId, NodeKind};
+use crate::models::audit_log_entry::changes::ERASED;
+use crate::models::enrollment::record::EnrollmentRecord;
+use crate::models::therapy_session::record::TherapySessionRecord;
+use crate::vault::{DataKey, Sealed, Vault, VaultError};
 use crate::models::enrollment::record as enrollments;
 use crate::models::schedule::record as schedules;
 use crate::models::therapy_session::record as sessions;
@@ -36,9 +48,32 @@ fn json_of(documents: Vec<Document>) -> Value {
     )
 }
 
-/// Everything held about a beneficiary, as one JSON document; `None` when
-/// there is no such beneficiary.
-pub async fn export(db: &Db, id: ObjectId) -> DbResult<Option<Value>> {
+/// Sealed values in `value` (a row or audit entry as JSON) opened with
+/// `key`: a field sealed in the row gives its stored text (a guardian its
+/// JSON), a value the audit writer sealed its JSON; `[erased]` without a key.
+fn open_all(value: &mut Value, key: Option<&DataKey>) {
+    match value {
+        Value::String(text) => {
+            let Some(sealed) = Sealed::parse(text) else {
+                return;
+            };
+            *value = match key.map(|k| k.open(&sealed)) {
+                Some(Ok(plain)) => match serde_json::from_str::<Value>(&plain) {
+                    Ok(parsed @ (Value::Object(_) | Value::Array(_) | Value::String(_))) => parsed,
+                    _ => Value::String(plain),
+                },
+                _ => Value::String(ERASED.into()),
+            };
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| open_all(v, key)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| open_all(v, key)),
+        _ => {}
+    }
+}
+
+/// Everything held about a beneficiary, as one JSON document, their sealed
+/// values opened; `None` when there is no such beneficiary.
+pub async fn export(db: &Db, vault: &Vault, id: ObjectId) -> DbResult<Option<Value>> {
     let Some(person) = db
         .collection(BeneficiaryRecord::COLLECTION)
         .find_one(doc! { "_id": id })
@@ -81,14 +116,81 @@ pub async fn export(db: &Db, id: ObjectId) -> DbResult<Option<Value>> {
         .into_iter()
         .map(|e| bson::to_document(&e))
         .collect::<Result<_, _>>()?;
-    Ok(Some(json!({
+    let key = vault.key(id).await.map_err(vault_failed)?;
+    let mut export = json!({
         "exportedAt": chrono::Utc::now().to_rfc3339(),
         "beneficiary": Bson::Document(person).into_relaxed_extjson(),
         "enrollments": json_of(enrolments),
         "therapySessions": json_of(sessions),
         "schedules": json_of(bookings),
         "auditLog": json_of(audit),
-    })))
+    });
+    open_all(&mut export, key.as_deref());
+    Ok(Some(export))
+}
+
+fn vault_failed(error: VaultError) -> DbError {
+    match error {
+        VaultError::Db(error) => error,
+        other => DbError::Other(other.into()),
+    }
+}
+
+/// The ids of the rows that hold a person: theirs, their enrolments' and
+/// their sessions' (hex, as payloads and dimensions name them, and global).
+async fn held_ids(db: &Db, id: ObjectId) -> DbResult<Vec<String>> {
+    let mut ids = vec![
+        id.to_hex(),
+        GlobalId::new(NodeKind::Beneficiary, id).encode(),
+    ];
+    for (collection, kind) in [
+        (enrollments::COLLECTION, NodeKind::Enrollment),
+        (sessions::COLLECTION, NodeKind::TherapySession),
+    ] {
+        let rows: Vec<Document> = db
+            .collection(collection)
+            .find(doc! { "beneficiaryId": id })
+            .projection(doc! { "_id": 1 })
+            .max_time(db.max_time())
+            .await?
+            .try_collect()
+            .await?;
+        for row in rows {
+            if let Ok(row_id) = row.get_object_id("_id") {
+                ids.push(row_id.to_hex());
+                ids.push(GlobalId::new(kind, row_id).encode());
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// A pattern matching any of `ids` in stored text.
+fn any_of(ids: &[String]) -> String {
+    ids.iter()
+        .map(|i| crate::domain::text::regex_escape(i))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// A stored payload thinned: the event and the row's id, kind, changed
+/// fields and the public fields of its model, nothing else.
+fn thin_payload(payload: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<Value>(payload) else {
+        return json!({ "type": null, "data": {} }).to_string();
+    };
+    if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) {
+        let public: &[&str] = match data.get("kind").and_then(Value::as_str) {
+            Some("Beneficiary") => BeneficiaryRecord::PUBLIC,
+            Some("Enrollment") => EnrollmentRecord::PUBLIC,
+            Some("TherapySession") => TherapySessionRecord::PUBLIC,
+            _ => &[],
+        };
+        data.retain(|field, _| {
+            matches!(field.as_str(), "id" | "kind" | "changedFields") || public.contains(&field.as_str())
+        });
+    }
+    value.to_string()
 }
 
 /// What an erasure did.
@@ -97,19 +199,28 @@ pub struct Erasure {
     pub after: BeneficiaryRecord,
     pub sessions_cleared: u64,
     pub audit_entries: u64,
+    /// Whether the person's data key was destroyed.
+    pub key_destroyed: bool,
+    pub deliveries_thinned: u64,
+    pub reports_cleared: u64,
+    pub intents_scrubbed: u64,
+    pub analytics_scrubbed: u64,
 }
 
 /// Erases a beneficiary's identifying data; `Ok(None)` when they were
 /// already erased (a no-op) — the caller has checked they exist.
-pub async fn erase(db: &Db, before: BeneficiaryRecord) -> DbResult<Option<Erasure>> {
+pub async fn erase(db: &Db, vault: &Vault, before: BeneficiaryRecord) -> DbResult<Option<Erasure>> {
     if before.erased_at.is_some() {
         return Ok(None);
     }
+    let now = DateTime::now();
+    let held = held_ids(db, before.id).await?;
+    let pattern = any_of(&held);
     let cleared = db
         .collection(sessions::COLLECTION)
         .update_many(
             doc! { "beneficiaryId": before.id, "notes": { "$ne": Bson::Null } },
-            doc! { "$set": { "notes": Bson::Null, "updatedAt": DateTime::now() } },
+            doc! { "$set": { "notes": Bson::Null, "updatedAt": now } },
         )
         .await?
         .modified_count;
@@ -117,13 +228,53 @@ pub async fn erase(db: &Db, before: BeneficiaryRecord) -> DbResult<Option<Erasur
         .audit()
         .erase_values("Beneficiary", &before.id.to_hex(), IDENTIFYING)
         .await?;
+    let mut personal: Vec<&str> = BeneficiaryRecord::PERSONAL.to_vec();
+    personal.extend(EnrollmentRecord::PERSONAL);
+    personal.extend(TherapySessionRecord::PERSONAL);
+    let intents_scrubbed = Outbox::new(db).scrub(before.id, &personal).await?;
+    let deliveries = db.collection(crate::models::webhook::record::DELIVERIES);
+    let held_by: Vec<Document> = deliveries
+        .find(doc! { "payload": { "$regex": &pattern } })
+        .projection(doc! { "_id": 1, "payload": 1 })
+        .max_time(db.max_time())
+        .await?
+        .try_collect()
+        .await?;
+    let mut deliveries_thinned = 0;
+    for delivery in held_by {
+        let (Ok(id), Ok(payload)) = (delivery.get_object_id("_id"), delivery.get_str("payload"))
+        else {
+            continue;
+        };
+        let thin = thin_payload(payload);
+        if thin != payload {
+            deliveries
+                .update_one(doc! { "_id": id }, doc! { "$set": { "payload": thin } })
+                .await?;
+            deliveries_thinned += 1;
+        }
+    }
+    let reports_cleared = db
+        .collection(crate::models::report::record::COLLECTION)
+        .update_many(
+            doc! { "parameters": { "$regex": &pattern }, "result": { "$ne": Bson::Null } },
+            doc! { "$set": { "result": Bson::Null, "updatedAt": now } },
+        )
+        .await?
+        .modified_count;
+    let hex: Vec<&String> = held.iter().filter(|i| i.len() == 24).collect();
+    let analytics_scrubbed = db
+        .collection(crate::models::analytics_event::record::COLLECTION)
+        .update_many(
+            doc! { "dimensions.entityId": { "$in": &hex } },
+            doc! { "$unset": { "dimensions.entityId": "" } },
+        )
+        .await?
+        .modified_count;
+    let key_destroyed = vault.destroy(before.id).await.map_err(vault_failed)?;
     let store = Store::<BeneficiaryRecord>::new(db);
     let after = store
-        .set(
-            before.id,
-            beneficiaries::erasure(before.id, DateTime::now()),
-            "duplicate",
-        )
+        .set(before.id, beneficiaries::erasure(before.id, now), "duplicate")
         .await?
         .ok_or_else(|| crate::db::DbError::Other(anyhow::anyhow!("the beneficiary vanished")))?;
     Ok(Some(Erasure {
@@ -131,5 +282,10 @@ pub async fn erase(db: &Db, before: BeneficiaryRecord) -> DbResult<Option<Erasur
         after,
         sessions_cleared: cleared,
         audit_entries,
+        key_destroyed,
+        deliveries_thinned,
+        reports_cleared,
+        intents_scrubbed,
+        analytics_scrubbed,
     }))
 }

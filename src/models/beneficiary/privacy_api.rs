@@ -6,6 +6,8 @@ use async_graphql::{Context, ID, Json, Object};
 
 use super::api::Beneficiary;
 use super::privacy;
+use super::record::BeneficiaryRecord;
+use crate::db::model::Model;
 use crate::error::ApiError;
 use crate::events::{ChangeKind, Event, Snapshot};
 use crate::graphql::context::ContextExt;
@@ -13,6 +15,14 @@ use crate::graphql::guards::{ADMIN, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
 use crate::models::audit_log_entry::changes::Change;
 use crate::models::audit_log_entry::request_api::audit;
+
+fn count(field: &str, n: u64) -> Change {
+    Change::new(
+        field,
+        bson::Bson::Null,
+        bson::Bson::Int64(i64::try_from(n).unwrap_or(i64::MAX)),
+    )
+}
 
 #[derive(Default)]
 pub struct PrivacyMutation;
@@ -28,7 +38,8 @@ impl PrivacyMutation {
         #[graphql(desc = "The beneficiary's global id.")] id: ID,
     ) -> async_graphql::Result<Json<serde_json::Value>> {
         let oid = model::decode::<Beneficiary>(&id)?;
-        let data = privacy::export(&ctx.app()?.db, oid)
+        let app = ctx.app()?;
+        let data = privacy::export(&app.db, &app.vault, oid)
             .await?
             .ok_or(ApiError::NotFound)?;
         audit(
@@ -42,11 +53,14 @@ impl PrivacyMutation {
         Ok(Json(data))
     }
 
-    /// Erases what identifies a beneficiary wherever it is held (name,
-    /// national id, birth date, guardian, medical and session notes, and
-    /// those values in the audit log, whose chain still verifies); keeps the
-    /// rows statistics need and sets `erasedAt` (ADMIN). Erasing again
-    /// changes nothing.
+    /// Erases what identifies a beneficiary wherever it is held: destroys
+    /// their data key, so everything sealed with it (national id, birth
+    /// date, guardian, medical and session notes, their personal values in
+    /// the audit log, whose chain still verifies) stops opening everywhere,
+    /// backups included; clears their name and notes, thins stored webhook
+    /// payloads, clears report results and analytics dimensions about them;
+    /// keeps the rows statistics need and sets `erasedAt` (ADMIN). Erasing
+    /// again changes nothing.
     #[graphql(guard = "RoleGuard::new(ADMIN)")]
     async fn erase_beneficiary(
         &self,
@@ -55,7 +69,9 @@ impl PrivacyMutation {
     ) -> async_graphql::Result<Beneficiary> {
         let person: Beneficiary = model::one(ctx, &id).await?;
         let app = ctx.app()?;
-        let Some(erasure) = privacy::erase(&app.db, person.record.as_ref().clone()).await? else {
+        let Some(erasure) =
+            privacy::erase(&app.db, &app.vault, person.record.as_ref().clone()).await?
+        else {
             return Ok(person);
         };
         let changes = vec![
@@ -78,6 +94,15 @@ impl PrivacyMutation {
                 bson::Bson::Null,
                 bson::Bson::Int64(i64::try_from(erasure.audit_entries).unwrap_or(i64::MAX)),
             ),
+            Change::new(
+                "dataKeyDestroyed",
+                bson::Bson::Null,
+                bson::Bson::Boolean(erasure.key_destroyed),
+            ),
+            count("deliveriesThinned", erasure.deliveries_thinned),
+            count("reportResultsCleared", erasure.reports_cleared),
+            count("outboxIntentsScrubbed", erasure.intents_scrubbed),
+            count("analyticsDimensionsCleared", erasure.analytics_scrubbed),
         ];
         // Erasure is not undone when its audit entry fails: the person asked
         // to be forgotten. The failure is reported and logged.
@@ -90,11 +115,18 @@ impl PrivacyMutation {
         )
         .await?;
         let after = std::sync::Arc::new(erasure.after);
+        // Every instance forgets the key it may hold in memory, and no
+        // cached answer shows the person any longer.
+        app.bus.publish(Event::KeyDestroyed { subject: after.id });
+        for entity in ["Beneficiary", "Enrollment", "TherapySession", "Report"] {
+            app.responses.invalidate(entity, after.id).await;
+        }
         app.bus.publish(Event::record(
             "Beneficiary",
             ChangeKind::Updated,
             after.id,
-            Snapshot::of(after.clone(), &[]).map_err(ApiError::internal)?,
+            Snapshot::of(after.clone(), BeneficiaryRecord::PERSONAL)
+                .map_err(ApiError::internal)?,
         ));
         Ok(Beneficiary::wrap(after))
     }

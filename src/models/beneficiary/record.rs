@@ -1,7 +1,9 @@
 //! The `beneficiaries` collection: the people the centre serves, and the
-//! personal data that export and erasure act on. A stored `nationalIdKey`
-//! (the national id, or `erased:<id>` once erased) carries the unique index,
-//! so uniqueness never depends on how a server treats a missing field.
+//! personal data that export and erasure act on. The national id, date of
+//! birth, guardian and medical notes are stored sealed under the person's
+//! data key (`vault`); the birth year stays readable for ordering. A stored
+//! `nationalIdKey` (the national id's keyed blind index, or `erased:<id>`
+//! once erased) carries the unique index and the lookup by national id.
 //!
 //! Scope: ADMIN, MANAGER and USER see every row (USER only names, enforced by
 //! the API's field guards); a THERAPIST sees the beneficiaries of the
@@ -20,6 +22,7 @@ use crate::domain::Role;
 use crate::domain::roles::CLINICAL;
 use crate::models::enrollment::record::EnrollmentRecord;
 use crate::order_fields;
+use crate::vault::Sealed;
 
 pub const COLLECTION: &str = "beneficiaries";
 /// What an erased beneficiary's name reads.
@@ -51,19 +54,26 @@ pub struct BeneficiaryRecord {
     #[serde(rename = "_id")]
     pub id: ObjectId,
     pub full_name: String,
+    /// Sealed; absent once erased.
     #[serde(default)]
-    pub national_id: Option<String>,
+    pub national_id: Option<Sealed>,
+    /// The national id's blind index (`Vault::blind_index`), or `erased:<id>`.
     pub national_id_key: String,
-    /// `YYYY-MM-DD`; absent once erased.
+    /// `YYYY-MM-DD`, sealed; absent once erased.
     #[serde(default)]
-    pub date_of_birth: Option<String>,
+    pub date_of_birth: Option<Sealed>,
+    /// The year of `date_of_birth`, for ordering and age bands; absent once erased.
+    #[serde(default)]
+    pub birth_year: Option<i32>,
     pub gender: Gender,
     pub disability_type: String,
     pub severity: Severity,
+    /// A `Guardian` as JSON, sealed.
     #[serde(default)]
-    pub guardian: Option<Guardian>,
+    pub guardian: Option<Sealed>,
+    /// Sealed.
     #[serde(default)]
-    pub medical_notes: Option<String>,
+    pub medical_notes: Option<Sealed>,
     #[serde(default)]
     pub consent: Option<Consent>,
     pub status: BeneficiaryStatus,
@@ -76,18 +86,20 @@ pub struct BeneficiaryRecord {
 }
 
 /// A validated change to a beneficiary (see `ForUpdate`). A new national
-/// id comes with its `nationalIdKey`.
+/// id comes with its `nationalIdKey`, a new birth date with its year.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BeneficiaryForUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub national_id: Option<String>,
+    pub national_id: Option<Sealed>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub national_id_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub date_of_birth: Option<String>,
+    pub date_of_birth: Option<Sealed>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birth_year: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gender: Option<Gender>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,9 +107,9 @@ pub struct BeneficiaryForUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub guardian: Option<Option<Guardian>>,
+    pub guardian: Option<Option<Sealed>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub medical_notes: Option<Option<String>>,
+    pub medical_notes: Option<Option<Sealed>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent: Option<Option<Consent>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -130,7 +142,7 @@ order_fields! {
         FullName = "FULL_NAME" => "fullName",
         CreatedAt = "CREATED_AT" => "createdAt",
         UpdatedAt = "UPDATED_AT" => "updatedAt",
-        DateOfBirth = "DATE_OF_BIRTH" => "dateOfBirth",
+        BirthYear = "BIRTH_YEAR" => "birthYear",
     }
 }
 
@@ -140,6 +152,7 @@ pub const IDENTIFYING: &[&str] = &[
     "nationalId",
     "nationalIdKey",
     "dateOfBirth",
+    "birthYear",
     "guardian",
     "medicalNotes",
 ];
@@ -148,11 +161,28 @@ impl Model for BeneficiaryRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Beneficiary;
     const INTERNAL: &'static [&'static str] = &["nationalIdKey"];
     const SENSITIVE: &'static [&'static str] = &["nationalId", "nationalIdKey", "medicalNotes"];
+    const SEALED: &'static [&'static str] = &["nationalId", "dateOfBirth", "guardian", "medicalNotes"];
+    const SUBJECT: Option<&'static str> = Some("_id");
+    const PERSONAL: &'static [&'static str] = &[
+        "fullName",
+        "nationalId",
+        "nationalIdKey",
+        "dateOfBirth",
+        "birthYear",
+        "gender",
+        "disabilityType",
+        "severity",
+        "guardian",
+        "medicalNotes",
+        "consent",
+    ];
+    const PUBLIC: &'static [&'static str] = &["status"];
     /// USER reads a beneficiary's name and nothing else.
     const READERS: &'static [(&'static str, &'static [Role])] = &[
         ("nationalId", CLINICAL),
         ("nationalIdKey", CLINICAL),
         ("dateOfBirth", CLINICAL),
+        ("birthYear", CLINICAL),
         ("gender", CLINICAL),
         ("disabilityType", CLINICAL),
         ("severity", CLINICAL),
@@ -212,8 +242,8 @@ impl Model for BeneficiaryRecord {
 pub struct BeneficiaryFilter {
     /// Regex-escaped text matched case-insensitively in the full name.
     pub search: Option<String>,
-    /// Exact national id (upper-cased).
-    pub national_id: Option<String>,
+    /// The blind index of an exact national id.
+    pub national_id_key: Option<String>,
     pub severities: Vec<Severity>,
     pub statuses: Vec<BeneficiaryStatus>,
     pub genders: Vec<Gender>,
@@ -225,8 +255,8 @@ impl BeneficiaryFilter {
     pub fn to_document(&self) -> DbResult<Document> {
         let mut filter = Document::new();
         filters::search(&mut filter, &["fullName"], self.search.as_deref());
-        if let Some(id) = &self.national_id {
-            filter.insert("nationalIdKey", id);
+        if let Some(key) = &self.national_id_key {
+            filter.insert("nationalIdKey", key);
         }
         filters::one_of(&mut filter, "severity", &self.severities)?;
         filters::one_of(&mut filter, "status", &self.statuses)?;
@@ -252,6 +282,7 @@ pub fn erasure(id: ObjectId, at: DateTime) -> Document {
         "nationalId": Bson::Null,
         "nationalIdKey": format!("erased:{}", id.to_hex()),
         "dateOfBirth": Bson::Null,
+        "birthYear": Bson::Null,
         "guardian": Bson::Null,
         "medicalNotes": Bson::Null,
         "erasedAt": at,

@@ -1,12 +1,14 @@
 //! The seeded beneficiaries: the `g`-th person, drawn from the lists of `seeds/clinic.json`.
 
 use bson::DateTime;
-use chrono::{Duration, NaiveDate, Utc};
+use bson::oid::ObjectId;
+use chrono::{Datelike, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::record::{BeneficiaryRecord, Consent, Guardian};
 use super::rules::{BeneficiaryStatus, Gender, Severity};
 use crate::seed::{pick, seed_id};
+use crate::vault::{DataKey, Indexer};
 
 /// The given names in `seeds/clinic.json`.
 #[derive(Deserialize)]
@@ -23,13 +25,22 @@ pub struct Lists<'a> {
     pub relations: &'a [String],
 }
 
+/// The id of the `g`-th person.
+pub fn person_id(g: usize) -> ObjectId {
+    seed_id("beneficiary", g)
+}
+
 /// The `g`-th person (across rounds): every other one female, born some
-/// days before `base`, assessed on `base`, with a guardian of the family.
+/// days before `base`, assessed on `base`, with a guardian of the family;
+/// their identifying fields sealed with `key` (theirs), the national id
+/// indexed with `index`.
 pub fn person(
     g: usize,
     clinic: &Lists<'_>,
     base: NaiveDate,
     created: DateTime,
+    key: &DataKey,
+    index: &Indexer,
 ) -> anyhow::Result<BeneficiaryRecord> {
     let female = g.is_multiple_of(2);
     let given = pick(
@@ -41,7 +52,7 @@ pub fn person(
         g / 2,
     )?;
     let family = pick(clinic.family_names, g * 7 + g / 16)?;
-    let id = seed_id("beneficiary", g);
+    let id = person_id(g);
     let national = crate::models::beneficiary::rules::national_id(&format!(
         "{}{:09}",
         if female { 2 } else { 1 },
@@ -61,16 +72,7 @@ pub fn person(
         },
         g + 3,
     )?;
-    Ok(BeneficiaryRecord {
-        id,
-        full_name: format!("{given} {family}"),
-        national_id: Some(national.clone()),
-        national_id_key: national,
-        date_of_birth: Some(born.format("%Y-%m-%d").to_string()),
-        gender: if female { Gender::Female } else { Gender::Male },
-        disability_type: pick(clinic.disability_types, g)?.clone(),
-        severity: *pick(Severity::ALL, g / 3)?,
-        guardian: Some(Guardian {
+    let guardian = Guardian {
             name: format!("{guardian_given} {family}"),
             phone: Some(
                 crate::models::beneficiary::rules::phone(&format!(
@@ -82,12 +84,24 @@ pub fn person(
                 .map_err(anyhow::Error::msg)?,
             ),
             relation: Some(pick(clinic.relations, g)?.clone()),
-        }),
-        medical_notes: Some(format!(
-            "Assessed {}; follow the {} plan.",
-            base.format("%Y-%m-%d"),
-            pick(clinic.disability_types, g)?
-        )),
+    };
+    let notes = format!(
+        "Assessed {}; follow the {} plan.",
+        base.format("%Y-%m-%d"),
+        pick(clinic.disability_types, g)?
+    );
+    Ok(BeneficiaryRecord {
+        id,
+        full_name: format!("{given} {family}"),
+        national_id_key: index.index("nationalId", &national),
+        national_id: Some(key.seal(&national)),
+        date_of_birth: Some(key.seal(&born.format("%Y-%m-%d").to_string())),
+        birth_year: Some(born.year()),
+        gender: if female { Gender::Female } else { Gender::Male },
+        disability_type: pick(clinic.disability_types, g)?.clone(),
+        severity: *pick(Severity::ALL, g / 3)?,
+        guardian: Some(key.seal(&serde_json::to_string(&guardian)?)),
+        medical_notes: Some(key.seal(&notes)),
         consent: Some(Consent {
             data_processing: true,
             recorded_at: created,

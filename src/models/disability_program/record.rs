@@ -83,6 +83,8 @@ order_fields! {
 
 impl Model for DisabilityProgramRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::DisabilityProgram;
+    const PUBLIC: &'static [&'static str] =
+        &["name", "category", "status", "capacity", "durationWeeks"];
     type Order = ProgramOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {

@@ -109,6 +109,9 @@ order_fields! {
 
 impl Model for EnrollmentRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Enrollment;
+    const SUBJECT: Option<&'static str> = Some("beneficiaryId");
+    const PERSONAL: &'static [&'static str] = &["goals"];
+    const PUBLIC: &'static [&'static str] = &["status", "programId"];
     const INTERNAL: &'static [&'static str] = &["activeKey"];
     type Order = EnrollmentOrder;
 

@@ -91,6 +91,7 @@ order_fields! {
 
 impl Model for ReportRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Report;
+    const PUBLIC: &'static [&'static str] = &["type", "status"];
     type Order = ReportOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {

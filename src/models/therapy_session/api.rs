@@ -23,6 +23,7 @@ use crate::graphql::inputs::DateTimeRange;
 use crate::graphql::inputs::{clearable, required};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
+use crate::graphql::sealed;
 use crate::graphql::scalars::DateTime;
 use crate::models::beneficiary::api::Beneficiary;
 use crate::models::enrollment::api::Enrollment;
@@ -79,8 +80,8 @@ impl TherapySession {
 
     /// The therapist's notes (ADMIN, MANAGER and the session's therapist).
     #[graphql(guard = "RoleGuard::new(CLINICAL)")]
-    async fn notes(&self) -> Option<&str> {
-        self.record.notes.as_deref()
+    async fn notes(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(sealed::open(ctx, self.record.notes.as_ref()).await?)
     }
 
     /// The enrolment it belongs to.
@@ -335,6 +336,14 @@ impl TherapySessionMutation {
             }
             None => None,
         };
+        let notes = match input.notes.as_deref().map(notes).transpose()? {
+            Some(text) => Some(
+                sealed::existing_key(ctx, enrollment.beneficiary_id)
+                    .await?
+                    .seal(&text),
+            ),
+            None => None,
+        };
         let now = BsonDateTime::now();
         let record = TherapySessionRecord {
             id: ObjectId::new(),
@@ -346,7 +355,7 @@ impl TherapySessionMutation {
             started_at: input.started_at.into(),
             duration_minutes: minutes(input.duration_minutes)?,
             attendance: input.attendance.into(),
-            notes: input.notes.as_deref().map(notes).transpose()?,
+            notes,
             progress_score: input.progress_score.map(score).transpose()?,
             created_at: now,
             updated_at: now,
@@ -365,11 +374,23 @@ impl TherapySessionMutation {
         let before: TherapySession = model::one(ctx, &id).await?;
         let before = before.record;
         may_write(ctx, before.therapist_id)?;
+        let started_at = required(input.started_at, "input.startedAt", |v| Ok(v.into()))?;
+        let duration_minutes = required(input.duration_minutes, "input.durationMinutes", minutes)?;
+        let attendance = required(input.attendance, "input.attendance", |v| Ok(v.into()))?;
+        let notes = match clearable(input.notes, |v| notes(&v))? {
+            Some(Some(text)) => Some(Some(
+                sealed::existing_key(ctx, before.beneficiary_id)
+                    .await?
+                    .seal(&text),
+            )),
+            Some(None) => Some(None),
+            None => None,
+        };
         let change = TherapySessionForUpdate {
-            started_at: required(input.started_at, "input.startedAt", |v| Ok(v.into()))?,
-            duration_minutes: required(input.duration_minutes, "input.durationMinutes", minutes)?,
-            attendance: required(input.attendance, "input.attendance", |v| Ok(v.into()))?,
-            notes: clearable(input.notes, |v| notes(&v))?,
+            started_at,
+            duration_minutes,
+            attendance,
+            notes,
             progress_score: clearable(input.progress_score, score)?,
         };
         Ok(model::update(ctx, &*before, change, "session.update", "duplicate").await?)

@@ -13,6 +13,7 @@ use crate::db::{DbResult, filters};
 use crate::domain::Role;
 use crate::domain::roles::CLINICAL;
 use crate::order_fields;
+use crate::vault::Sealed;
 
 pub const COLLECTION: &str = "therapy_sessions";
 
@@ -32,7 +33,8 @@ pub struct TherapySessionRecord {
     pub duration_minutes: i32,
     pub attendance: Attendance,
     #[serde(default)]
-    pub notes: Option<String>,
+    /// Sealed under the beneficiary's data key.
+    pub notes: Option<Sealed>,
     #[serde(default)]
     pub progress_score: Option<i32>,
     #[serde(deserialize_with = "crate::db::dates::read")]
@@ -52,7 +54,7 @@ pub struct TherapySessionForUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attendance: Option<Attendance>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub notes: Option<Option<String>>,
+    pub notes: Option<Option<Sealed>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress_score: Option<Option<i32>>,
 }
@@ -77,6 +79,10 @@ order_fields! {
 impl Model for TherapySessionRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::TherapySession;
     const SENSITIVE: &'static [&'static str] = &["notes"];
+    const SEALED: &'static [&'static str] = &["notes"];
+    const SUBJECT: Option<&'static str> = Some("beneficiaryId");
+    const PERSONAL: &'static [&'static str] = &["notes", "progressScore", "attendance"];
+    const PUBLIC: &'static [&'static str] = &["programId", "startedAt", "durationMinutes"];
     const READERS: &'static [(&'static str, &'static [Role])] = &[("notes", CLINICAL)];
     type Order = SessionOrder;
 

@@ -7,9 +7,12 @@ use super::record::TherapySessionRecord;
 use super::rules::Attendance;
 use crate::models::enrollment::record::EnrollmentRecord;
 use crate::seed::{at, pick, seed_id};
+use crate::vault::DataKey;
 
 /// The weekly sessions of `enrolment` from `start`: the `slot`-th enrolment
-/// of the `g`-th beneficiary (the `k`-th of its round), on its goal in `goals`.
+/// of the `g`-th beneficiary (the `k`-th of its round), on its goal in
+/// `goals`; the notes sealed with `key` (the beneficiary's).
+#[allow(clippy::too_many_arguments)]
 pub fn weekly(
     enrolment: &EnrollmentRecord,
     start: NaiveDate,
@@ -18,6 +21,7 @@ pub fn weekly(
     k: usize,
     goals: &[String],
     created: DateTime,
+    key: &DataKey,
 ) -> anyhow::Result<Vec<TherapySessionRecord>> {
     let mut sessions = Vec::new();
     for week in 0..5usize {
@@ -42,11 +46,11 @@ pub fn weekly(
                 ],
                 week + k,
             )?,
-            notes: Some(format!(
+            notes: Some(key.seal(&format!(
                 "Week {}: worked on \"{}\".",
                 week + 1,
                 pick(goals, g + slot)?
-            )),
+            ))),
             progress_score: Some(
                 crate::models::therapy_session::rules::progress_score(
                     ((30 + week * 12 + k % 10) % 101) as i32,

@@ -251,6 +251,10 @@ crate::order_fields! {
 /// `id` and `name`).
 impl crate::db::model::Model for UserRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::User;
+    /// Staff are people too: their contact details stay off the event
+    /// channel and out of webhooks unless granted.
+    const PERSONAL: &'static [&'static str] = &["name", "email", "phone", "department"];
+    const PUBLIC: &'static [&'static str] = &["role", "active"];
     const SENSITIVE: &'static [&'static str] = &["passwordHash"];
     const SECRET: &'static [&'static str] = &["passwordHash"];
     /// Lists of users read the guarded fields of others: only ADMIN and

@@ -79,6 +79,14 @@ impl Webhook {
         self.global_id()
     }
 
+    /// Whether its payloads carry personal fields (names, birth years, ...),
+    /// as ADMIN granted; never sensitive ones (national ids, notes, ...).
+    /// Without it a payload names the event, the row's id and kind, the
+    /// fields that changed and the fields its type declares public.
+    async fn include_personal_data(&self) -> bool {
+        self.record.include_personal_data
+    }
+
     /// When it was disabled, when it was.
     async fn disabled_at(&self) -> Option<DateTime> {
         self.record.disabled_at.map(Into::into)
@@ -158,6 +166,8 @@ pub struct CreateWebhookInput {
     events: Vec<String>,
     /// What it is for (500 characters at most).
     description: Option<String>,
+    /// Grants it personal fields in payloads (never sensitive ones); off when absent.
+    include_personal_data: Option<bool>,
 }
 
 /// Changes to a webhook; absent fields stay.
@@ -171,6 +181,8 @@ pub struct UpdateWebhookInput {
     description: Option<String>,
     /// true re-enables a disabled webhook (its failure count starts again); false pauses it.
     active: Option<bool>,
+    /// Grants (true) or withdraws (false) personal fields in its payloads.
+    include_personal_data: Option<bool>,
 }
 
 fn refused(field: &str) -> impl Fn(Refusal) -> ApiError + '_ {
@@ -292,6 +304,7 @@ impl WebhookMutation {
             consecutive_failures: 0,
             disabled_at: None,
             disabled_reason: None,
+            include_personal_data: input.include_personal_data.unwrap_or(false),
             created_by: ctx.caller()?.principal()?.id,
             created_at: now,
             updated_at: now,
@@ -325,6 +338,9 @@ impl WebhookMutation {
         if input.description.is_some() {
             change.description = Some(check_description(input.description)?);
         }
+        change.include_personal_data = input
+            .include_personal_data
+            .filter(|&grant| grant != before.include_personal_data);
         match input.active {
             Some(true) if !before.active => change.resume(),
             Some(false) if before.active => {

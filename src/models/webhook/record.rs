@@ -50,6 +50,10 @@ pub struct WebhookRecord {
     pub disabled_at: Option<DateTime>,
     #[serde(default)]
     pub disabled_reason: Option<String>,
+    /// Granted by ADMIN: payloads also carry the personal fields a model
+    /// declares, never its sensitive or sealed ones.
+    #[serde(default)]
+    pub include_personal_data: bool,
     pub created_by: ObjectId,
     #[serde(deserialize_with = "crate::db::dates::read")]
     pub created_at: DateTime,
@@ -94,6 +98,8 @@ pub struct WebhookForUpdate {
     pub secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret: Option<PreviousSecret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_personal_data: Option<bool>,
 }
 
 impl ForUpdate for WebhookForUpdate {}
@@ -139,6 +145,7 @@ pub fn admins_only(access: &Access) -> Scope {
 
 impl Model for WebhookRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Webhook;
+    const PUBLIC: &'static [&'static str] = &["active", "events"];
     const SENSITIVE: &'static [&'static str] = &["secret", "previousSecret"];
     const SECRET: &'static [&'static str] = &["secret", "previousSecret"];
     type Order = WebhookOrder;

@@ -29,7 +29,7 @@ async fn spawn_with_worker() -> TestApp {
 async fn seed_all(app: &TestApp) {
     let (db, seed) = (&app.state.db, &app.state.settings.seed);
     alawael::seed::load(db, seed).await.expect("assets seed");
-    alawael::seed::clinic::load(db, seed, 1, |_| {})
+    alawael::seed::clinic::load(db, &app.state.vault, seed, 1, |_| {})
         .await
         .expect("clinic seed");
 }
@@ -678,7 +678,7 @@ async fn report_updated_streams_each_status_over_a_websocket() {
     let id = request(&app, &manager, "ASSET_INVENTORY", json!({})).await;
 
     let colleague_token = {
-        alawael::seed::clinic::load(&app.state.db, &app.state.settings.seed, 1, |_| {})
+        alawael::seed::clinic::load(&app.state.db, &app.state.vault, &app.state.settings.seed, 1, |_| {})
             .await
             .unwrap();
         app.login("manager.education").await

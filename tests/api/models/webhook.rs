@@ -761,6 +761,7 @@ async fn a_stored_webhook_pointing_at_a_refused_address_is_never_called() {
         consecutive_failures: 0,
         disabled_at: None,
         disabled_reason: None,
+        include_personal_data: false,
         created_by: alawael::domain::GlobalId::decode(&app.user_id("admin").await)
             .expect("global id")
             .id,
