@@ -5,6 +5,8 @@ use std::path::Path;
 
 use alawael::config::{Environment, load_from};
 
+use crate::support::helpers::TEST_MASTER_KEY;
+
 fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
         .iter()
@@ -87,10 +89,54 @@ fn production_refuses_a_missing_short_or_published_secret() {
     let ok = load_from(
         Path::new("config"),
         Environment::Production,
-        &vars(&[("JWT_SECRET", secret), ("SEED_PASSWORD", "private")]),
+        &vars(&[
+            ("JWT_SECRET", secret),
+            ("SEED_PASSWORD", "private"),
+            ("ALAWAEL_MASTER_KEY", TEST_MASTER_KEY),
+        ]),
     )
     .unwrap();
     assert!(!ok.graphql.introspection && !ok.server.graphiql);
+}
+
+#[test]
+fn production_refuses_to_start_without_a_private_master_key() {
+    let secret = "a-private-secret-of-more-than-32-characters";
+    let load = |extra: &[(&str, &str)]| {
+        let mut pairs = vec![("JWT_SECRET", secret), ("SEED_PASSWORD", "private")];
+        pairs.extend_from_slice(extra);
+        load_from(Path::new("config"), Environment::Production, &vars(&pairs))
+    };
+    let error = load(&[]).unwrap_err().to_string();
+    assert!(error.contains("no master key"), "{error}");
+    let error = load(&[("ALAWAEL_MASTER_KEY", alawael::vault::DEVELOPMENT_MASTER_KEY)])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("published development key"), "{error}");
+    let error = load(&[
+        ("ALAWAEL_MASTER_KEY", TEST_MASTER_KEY),
+        ("ALAWAEL__VAULT__MASTER_KEY_FILE", "/run/secrets/keys"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("not both"), "{error}");
+    let settings = load(&[("ALAWAEL_MASTER_KEY", TEST_MASTER_KEY)]).unwrap();
+    // The key never prints with the settings.
+    assert!(!format!("{settings:?}").contains("YWxhd2FlbC10ZXN0"));
+    // The binary says why it will not serve, without showing any key.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_alawael"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_clear()
+        .env("ALAWAEL_ENV", "production")
+        .env("JWT_SECRET", secret)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no master key"), "{stderr}");
+    // Development runs on the published key, and says so.
+    let dev = load_from(Path::new("config"), Environment::Development, &vars(&[])).unwrap();
+    assert!(dev.vault.uses_development_key());
 }
 
 #[test]
@@ -112,7 +158,7 @@ fn seeding_in_production_needs_a_private_seed_password() {
     let settings = load_from(
         Path::new("config"),
         Environment::Production,
-        &vars(&[("JWT_SECRET", secret)]),
+        &vars(&[("JWT_SECRET", secret), ("ALAWAEL_MASTER_KEY", TEST_MASTER_KEY)]),
     )
     .unwrap();
     let error = settings.check_seed_password().unwrap_err().to_string();
@@ -125,6 +171,7 @@ fn seeding_in_production_needs_a_private_seed_password() {
         .env_clear()
         .env("ALAWAEL_ENV", "production")
         .env("JWT_SECRET", secret)
+        .env("ALAWAEL_MASTER_KEY", TEST_MASTER_KEY)
         .output()
         .unwrap();
     assert!(!output.status.success());

@@ -584,7 +584,19 @@ async fn a_tampered_audit_entry_is_named_by_verify_audit_chain() {
     .unwrap();
     assert_eq!(verify(&app, &admin).await["ok"], true);
 
-    // A changed value: the name in the rename's entry.
+    // A changed value: the name in the rename's entry (kept sealed under
+    // the person's key; put back as it was stored).
+    let renamed = logs
+        .find_one(doc! { "seq": rename })
+        .await
+        .unwrap()
+        .unwrap();
+    let stored_name = renamed.get_array("changes").unwrap()[0]
+        .as_document()
+        .unwrap()
+        .get("after")
+        .unwrap()
+        .clone();
     logs.update_one(
         doc! { "seq": rename },
         doc! { "$set": { "changes.0.after": "Someone Else" } },
@@ -596,7 +608,7 @@ async fn a_tampered_audit_entry_is_named_by_verify_audit_chain() {
     assert_eq!(report["firstBrokenSeq"], rename, "{report}");
     logs.update_one(
         doc! { "seq": rename },
-        doc! { "$set": { "changes.0.after": "Chained Person Renamed" } },
+        doc! { "$set": { "changes.0.after": stored_name } },
     )
     .await
     .unwrap();

@@ -37,6 +37,10 @@ pub fn unique_database() -> String {
     format!("t_{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The master key the tests seal with (not the published development key,
+/// which production refuses).
+pub const TEST_MASTER_KEY: &str = "test:YWxhd2FlbC10ZXN0LW1hc3Rlci1rZXktMzJieXRlcyE=";
+
 /// Test settings pointing at a fresh database; `REDIS_URL` from the environment.
 pub fn test_settings(environment: Environment) -> Settings {
     let base = std::env::var("MONGODB_URI").expect("MONGODB_URI is set by scripts/test");
@@ -49,6 +53,7 @@ pub fn test_settings(environment: Environment) -> Settings {
         vars.insert("REDIS_URL".to_string(), redis);
     }
     vars.insert("SEED_PASSWORD".to_string(), PASSWORD.to_string());
+    vars.insert("ALAWAEL_MASTER_KEY".to_string(), TEST_MASTER_KEY.to_string());
     vars.insert(
         "JWT_SECRET".to_string(),
         "a-test-secret-that-is-long-enough-to-use".to_string(),
