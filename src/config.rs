@@ -249,6 +249,11 @@ impl DatabaseSettings {
 pub struct RedisSettings {
     #[serde(default)]
     pub url: Option<SecretString>,
+    /// Signs the event channel's messages; every instance of a deployment
+    /// needs the same (`ALAWAEL_EVENTS_KEY`). Derived from the token secret
+    /// when unset.
+    #[serde(default)]
+    pub events_key: Option<SecretString>,
     pub connect_timeout_ms: u64,
     pub response_timeout_ms: u64,
 }
@@ -432,6 +437,7 @@ pub fn load_from(
         ("JWT_SECRET", "auth.jwt_secret"),
         ("SEED_PASSWORD", "seed.password"),
         ("ALAWAEL_MASTER_KEY", "vault.master_keys"),
+        ("ALAWAEL_EVENTS_KEY", "redis.events_key"),
     ] {
         if let Some(value) = vars.get(name).filter(|v| !v.is_empty()) {
             let value = value.clone();

@@ -384,7 +384,12 @@ fn event_bus(settings: &Settings, database: &str) -> EventBus {
         return EventBus::new(CAPACITY);
     };
     match redis::Client::open(secrecy::ExposeSecret::expose_secret(url)) {
-        Ok(client) => EventBus::with_redis(CAPACITY, client, crate::events::channel(database)),
+        Ok(client) => EventBus::with_redis(
+            CAPACITY,
+            client,
+            crate::events::channel(database),
+            crate::events::EventKey::of(settings),
+        ),
         Err(error) => {
             tracing::warn!(%error, "the Redis URL is not usable for events; events stay on this instance");
             EventBus::new(CAPACITY)

@@ -35,7 +35,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.action {
         Action::Add { file } => {
             let operations = crate::documents::trusted::read_manifest(&file)?;
-            let mut store = Store::open(&settings.redis, &database).await?;
+            let mut store = Store::open(&settings, &database).await?;
             let added = store.add(&operations).await?;
             println!(
                 "added {added} trusted document(s) ({} already stored)",
@@ -43,7 +43,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         Action::List => {
-            let mut store = Store::open(&settings.redis, &database).await?;
+            let mut store = Store::open(&settings, &database).await?;
             for op in store.list().await? {
                 println!(
                     "{}\t{}\t{}",
@@ -57,7 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let Some(hex) = normalise_id(&id) else {
                 anyhow::bail!("{id:?} is not a document id (64 hexadecimal characters)");
             };
-            let mut store = Store::open(&settings.redis, &database).await?;
+            let mut store = Store::open(&settings, &database).await?;
             if !store.remove(&hex).await? {
                 anyhow::bail!("no trusted document {hex} is stored");
             }

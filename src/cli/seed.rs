@@ -28,9 +28,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         report.users_added, report.assets_added, report.already_present
     );
     let vault = crate::startup::open_vault(&settings, &db)?;
-    crate::seed::clinic::load(&db, &vault, &settings.seed, usize::from(args.scale), |line| {
-        println!("seeded {line}");
-    })
+    crate::seed::clinic::load(
+        &db,
+        &vault,
+        &settings.seed,
+        usize::from(args.scale),
+        |line| {
+            println!("seeded {line}");
+        },
+    )
     .await?;
     println!("seeding took {:.1} s", started.elapsed().as_secs_f64());
     stale_cached_answers(&settings, &db).await;

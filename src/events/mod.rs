@@ -155,15 +155,78 @@ impl Event {
     }
 }
 
+/// The key that signs the bus's messages on Redis, shared by the
+/// instances (`redis.events_key`, or derived from the token secret they
+/// share): an instance acts only on messages it can verify, so nobody who
+/// can merely reach Redis can make the instances obey a forged event.
+#[derive(Clone)]
+pub struct EventKey(hmac::Hmac<sha2::Sha256>);
+
+impl EventKey {
+    /// The key of `secret`, under a label of its own.
+    pub fn new(secret: &str) -> Self {
+        use hmac::Mac;
+        let mut derive =
+            <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(b"alawael event channel key")
+                .expect("HMAC takes any key length");
+        derive.update(secret.as_bytes());
+        let key = derive.finalize().into_bytes();
+        Self(
+            <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&key)
+                .expect("HMAC takes any key length"),
+        )
+    }
+
+    /// The configured key: `redis.events_key`, else derived from the token secret.
+    pub fn of(settings: &crate::config::Settings) -> Self {
+        use secrecy::ExposeSecret;
+        match &settings.redis.events_key {
+            Some(key) => Self::new(key.expose_secret()),
+            None => Self::new(&format!("from token secret:{}", settings.auth.secret())),
+        }
+    }
+
+    fn tag(&self, channel: &str, body: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::Mac;
+        let mut mac = self.0.clone();
+        mac.update(channel.as_bytes());
+        mac.update(b"\0");
+        mac.update(body);
+        mac
+    }
+
+    /// `body` signed for `channel`: the 32-byte tag, then the body.
+    pub fn sign(&self, channel: &str, body: &[u8]) -> Vec<u8> {
+        use hmac::Mac;
+        let mut signed = self.tag(channel, body).finalize().into_bytes().to_vec();
+        signed.extend_from_slice(body);
+        signed
+    }
+
+    /// The body of a message signed for `channel` with this key; `None`
+    /// for an unsigned, altered or foreign one.
+    pub fn verify<'a>(&self, channel: &str, message: &'a [u8]) -> Option<&'a [u8]> {
+        use hmac::Mac;
+        if message.len() < 32 {
+            return None;
+        }
+        let (tag, body) = message.split_at(32);
+        self.tag(channel, body).verify_slice(tag).ok()?;
+        Some(body)
+    }
+}
+
 /// The Redis channel of the bus of the deployment using `database`.
 pub fn channel(database: &str) -> String {
     format!("alawael:{database}:events")
 }
 
-/// `event` as it crosses Redis, for a process that publishes without a bus
-/// of its own (the command line); every instance receives it.
-pub fn wire(event: &Event) -> Option<Vec<u8>> {
-    relay::encode(&uuid::Uuid::new_v4().simple().to_string(), event)
+/// `event` as it crosses Redis on `channel`, signed, for a process that
+/// publishes without a bus of its own (the command line); every instance
+/// receives it.
+pub fn wire(event: &Event, channel: &str, key: &EventKey) -> Option<Vec<u8>> {
+    let body = relay::encode(&uuid::Uuid::new_v4().simple().to_string(), event)?;
+    Some(key.sign(channel, &body))
 }
 
 /// The bus. Cloning shares it; the Redis relay stops when the last clone
@@ -204,13 +267,19 @@ impl EventBus {
     /// A bus shared with every instance that uses the same Redis and the
     /// same `channel`. Must be called inside the runtime (it starts the
     /// relay's two tasks).
-    pub fn with_redis(capacity: usize, client: redis::Client, channel: String) -> Self {
+    pub fn with_redis(
+        capacity: usize,
+        client: redis::Client,
+        channel: String,
+        key: EventKey,
+    ) -> Self {
         let (sender, _) = broadcast::channel(capacity);
         let stop = CancellationToken::new();
         let linked = Arc::new(AtomicBool::new(false));
         let outgoing = relay::start(
             client,
             channel,
+            key,
             sender.clone(),
             stop.clone(),
             linked.clone(),

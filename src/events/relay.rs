@@ -2,7 +2,10 @@
 //! a Redis channel, another receives every instance's events from it and
 //! hands the others' to the local broadcast channel. Events travel as BSON
 //! tagged with the sending bus's random origin, so an instance skips its
-//! own (it delivered them already). Redis down: events stay local, each
+//! own (it delivered them already), and signed with the instances' shared
+//! key (`EventKey`): a message without a valid signature is dropped and
+//! counted (`alawael_events_relay_rejected_total`). No event carries a
+//! person's personal fields (snapshots leave out `Model::PERSONAL`). Redis down: events stay local, each
 //! task retries with a growing pause (up to five seconds) and picks up
 //! where it left off once Redis answers; nothing restarts.
 
@@ -15,7 +18,7 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{ChangeKind, Event, Snapshot};
+use super::{ChangeKind, Event, EventKey, Snapshot};
 
 /// Events waiting for the publisher; beyond this they are dropped (and counted).
 const QUEUE: usize = 4096;
@@ -25,6 +28,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 pub(super) fn start(
     client: redis::Client,
     channel: String,
+    key: EventKey,
     local: broadcast::Sender<Event>,
     stop: CancellationToken,
     linked: Arc<AtomicBool>,
@@ -34,11 +38,14 @@ pub(super) fn start(
     tokio::spawn(publish_loop(
         client.clone(),
         channel.clone(),
+        key.clone(),
         origin.clone(),
         queue,
         stop.clone(),
     ));
-    tokio::spawn(receive_loop(client, channel, origin, local, stop, linked));
+    tokio::spawn(receive_loop(
+        client, channel, key, origin, local, stop, linked,
+    ));
     outgoing
 }
 
@@ -58,6 +65,19 @@ pub(super) fn encode(origin: &str, event: &Event) -> Option<Vec<u8>> {
         Event::KeyDestroyed { subject } => doc! { "o": origin, "t": "key", "i": subject },
     };
     bson::to_vec(&message).ok()
+}
+
+/// The event of a message received on `channel`, unless this instance
+/// sent it; a message not signed with `key` is dropped and counted.
+fn receive(key: &EventKey, channel: &str, origin: &str, message: &[u8]) -> Option<Event> {
+    let Some(body) = key.verify(channel, message) else {
+        metrics::counter!("alawael_events_relay_rejected_total").increment(1);
+        tracing::warn!(
+            "dropped a message on the event channel that is not signed with the instances' key"
+        );
+        return None;
+    };
+    decode(origin, body)
 }
 
 /// The event in `bytes` unless this instance sent it.
@@ -92,6 +112,7 @@ async fn pause(stop: &CancellationToken, failures: u32) {
 async fn publish_loop(
     client: redis::Client,
     channel: String,
+    key: EventKey,
     origin: String,
     mut queue: mpsc::Receiver<Event>,
     stop: CancellationToken,
@@ -121,7 +142,7 @@ async fn publish_loop(
             continue;
         };
         let mut command = redis::cmd("PUBLISH");
-        command.arg(&channel).arg(bytes);
+        command.arg(&channel).arg(key.sign(&channel, &bytes));
         match tokio::time::timeout(TIMEOUT, command.query_async::<i64>(redis)).await {
             Ok(Ok(_)) => {
                 down_until = None;
@@ -142,6 +163,7 @@ async fn publish_loop(
 async fn receive_loop(
     client: redis::Client,
     channel: String,
+    key: EventKey,
     origin: String,
     local: broadcast::Sender<Event>,
     stop: CancellationToken,
@@ -180,7 +202,7 @@ async fn receive_loop(
                 _ = stop.cancelled() => return,
                 message = messages.next() => match message {
                     Some(message) => {
-                        if let Some(event) = decode(&origin, message.get_payload_bytes()) {
+                        if let Some(event) = receive(&key, &channel, &origin, message.get_payload_bytes()) {
                             let _ = local.send(event);
                         }
                     }

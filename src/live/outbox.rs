@@ -11,13 +11,13 @@ use std::time::Duration;
 use bson::{Bson, DateTime, Document};
 
 use super::Host;
-use crate::db::{DbError, DbResult};
-use crate::vault::{DataKey, Sealed, VaultError};
 use crate::db::outbox::{Entry, Outbox};
+use crate::db::{DbError, DbResult};
 use crate::events::{ChangeKind, Event, Snapshot};
 use crate::models::audit_log_entry::changes::{Change, ERASED, REDACTED, diff};
 use crate::models::audit_log_entry::entry::NewEntry;
 use crate::models::events as names;
+use crate::vault::{DataKey, Sealed, VaultError};
 
 /// How old an intent must be before recovery settles it: far longer than
 /// any request takes between its intent and its write.
@@ -72,7 +72,12 @@ async fn seal_personal(
     {
         let key = match &key {
             Some(key) => key,
-            None => key.insert(app.vault().create_key(subject).await.map_err(vault_failed)?),
+            None => key.insert(
+                app.vault()
+                    .create_key(subject)
+                    .await
+                    .map_err(vault_failed)?,
+            ),
         };
         for value in [&mut change.before, &mut change.after] {
             *value = seal_value(key, std::mem::replace(value, Bson::Null));

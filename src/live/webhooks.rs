@@ -21,8 +21,8 @@ use super::payload::{derived_id, row_json};
 use crate::db::DbResult;
 use crate::db::model::{Model, change_event};
 use crate::db::outbox::Entry;
-use crate::models::audit_log_entry::changes::Change;
 use crate::events::ChangeKind;
+use crate::models::audit_log_entry::changes::Change;
 use crate::models::events as names;
 use crate::models::webhook::record::{WebhookRecord, Webhooks};
 use crate::models::webhook::rules::{DeliveryStatus, Refusal, TargetRules, resolve_target, sign};
@@ -35,9 +35,14 @@ use crate::models::webhook_delivery::record::{Outcome, WebhookDeliveryRecord};
 /// internal ones.
 pub fn payload_data(entry: &Entry, changes: &[Change], row: &Document, personal: bool) -> Value {
     let hidden = |field: &str| {
-        [&entry.sensitive, &entry.sealed, &entry.secret, &entry.internal]
-            .iter()
-            .any(|list| list.iter().any(|f| f == field))
+        [
+            &entry.sensitive,
+            &entry.sealed,
+            &entry.secret,
+            &entry.internal,
+        ]
+        .iter()
+        .any(|list| list.iter().any(|f| f == field))
     };
     let mut shown = Document::new();
     for (field, value) in row {

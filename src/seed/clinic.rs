@@ -20,7 +20,6 @@ use super::{at, pick, seed_id};
 use crate::auth::password;
 use crate::config::SeedSettings;
 use crate::db::store::Record;
-use crate::vault::Vault;
 use crate::db::{Db, duplicate_key};
 use crate::domain::{Email, GlobalId, NodeKind};
 use crate::models::beneficiary::record::BeneficiaryRecord;
@@ -36,6 +35,7 @@ use crate::models::schedule::seed::{self as schedule_seed, Booking};
 use crate::models::therapy_session::record::TherapySessionRecord;
 use crate::models::therapy_session::seed as session_seed;
 use crate::models::user::seed::{self as user_seed, Staff};
+use crate::vault::Vault;
 use secrecy::ExposeSecret;
 
 const CLINIC: &str = include_str!("../../seeds/clinic.json");

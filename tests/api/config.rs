@@ -158,7 +158,10 @@ fn seeding_in_production_needs_a_private_seed_password() {
     let settings = load_from(
         Path::new("config"),
         Environment::Production,
-        &vars(&[("JWT_SECRET", secret), ("ALAWAEL_MASTER_KEY", TEST_MASTER_KEY)]),
+        &vars(&[
+            ("JWT_SECRET", secret),
+            ("ALAWAEL_MASTER_KEY", TEST_MASTER_KEY),
+        ]),
     )
     .unwrap();
     let error = settings.check_seed_password().unwrap_err().to_string();

@@ -121,7 +121,7 @@ pub async fn load(settings: &Settings, database: &str) -> Result<Vec<Operation>,
         None => Vec::new(),
     };
     if documents.from_redis {
-        let mut store = store::Store::open(&settings.redis, database).await?;
+        let mut store = store::Store::open(settings, database).await?;
         operations.extend(store.list().await?);
     }
     Ok(operations)

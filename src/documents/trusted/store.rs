@@ -10,7 +10,7 @@ use redis::aio::MultiplexedConnection;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use crate::config::RedisSettings;
+use crate::config::Settings;
 use crate::documents::trusted::{Operation, TrustedError};
 use crate::events::{self, Event};
 
@@ -26,6 +26,7 @@ pub struct Store {
     connection: MultiplexedConnection,
     key: String,
     channel: String,
+    signing: events::EventKey,
     timeout: Duration,
 }
 
@@ -36,7 +37,8 @@ pub fn key(database: &str) -> String {
 
 impl Store {
     /// Connects to the configured Redis; an error when there is none.
-    pub async fn open(redis: &RedisSettings, database: &str) -> Result<Self, TrustedError> {
+    pub async fn open(settings: &Settings, database: &str) -> Result<Self, TrustedError> {
+        let redis = &settings.redis;
         let url = redis.url.as_ref().ok_or(TrustedError::NoRedis)?;
         let client = redis::Client::open(url.expose_secret())?;
         let connect = Duration::from_millis(redis.connect_timeout_ms.max(1));
@@ -47,6 +49,7 @@ impl Store {
             connection,
             key: key(database),
             channel: events::channel(database),
+            signing: events::EventKey::of(settings),
             // Reading a large set takes longer than a single command.
             timeout: Duration::from_millis(redis.response_timeout_ms.max(1)) * 10,
         })
@@ -130,7 +133,11 @@ impl Store {
 
     /// Tells running servers that the set changed.
     async fn announce(&mut self) -> Result<(), TrustedError> {
-        let Some(message) = events::wire(&Event::TrustedDocumentsChanged) else {
+        let Some(message) = events::wire(
+            &Event::TrustedDocumentsChanged,
+            &self.channel,
+            &self.signing,
+        ) else {
             return Ok(());
         };
         let mut command = redis::cmd("PUBLISH");

@@ -143,10 +143,12 @@ async fn opened(
     let Some(sealed) = crate::vault::Sealed::parse(text) else {
         return Ok(serde_json::Value::String(text.clone()));
     };
-    Ok(match crate::graphql::sealed::open(ctx, Some(&sealed)).await? {
-        Some(plain) => serde_json::from_str(&plain).unwrap_or(serde_json::Value::String(plain)),
-        None => serde_json::Value::String(super::changes::ERASED.into()),
-    })
+    Ok(
+        match crate::graphql::sealed::open(ctx, Some(&sealed)).await? {
+            Some(plain) => serde_json::from_str(&plain).unwrap_or(serde_json::Value::String(plain)),
+            None => serde_json::Value::String(super::changes::ERASED.into()),
+        },
+    )
 }
 
 /// Which entries `auditLog` shows.

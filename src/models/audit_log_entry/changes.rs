@@ -50,7 +50,8 @@ impl Change {
             (&mut self.before, &mut self.before_digest),
             (&mut self.after, &mut self.after_digest),
         ] {
-            let sealed = matches!(value, Bson::String(text) if crate::vault::Sealed::is_sealed(text));
+            let sealed =
+                matches!(value, Bson::String(text) if crate::vault::Sealed::is_sealed(text));
             if digest.is_none() && !sealed && !matches!(value, Bson::Null) {
                 *digest = Some(value_digest(value));
                 *value = Bson::String(ERASED.into());

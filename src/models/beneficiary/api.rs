@@ -18,15 +18,14 @@ use super::record::{
 };
 use crate::domain::text;
 use crate::error::{ApiError, ApiResult};
+use crate::graphql::context::ContextExt;
 use crate::graphql::enums::stored;
 use crate::graphql::guards::{ANY_ROLE, CLINICAL, MANAGERS, RoleGuard};
 use crate::graphql::inputs::{clearable, required};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::{Date, DateTime};
-use crate::graphql::context::ContextExt;
 use crate::graphql::sealed;
-use crate::vault::{DataKey, Sealed};
 use crate::models::enrollment::api::{
     Enrollment, EnrollmentFilter, EnrollmentOrder, enrollments_of,
 };
@@ -34,6 +33,7 @@ use crate::models::therapy_session::api::{
     TherapySession, TherapySessionFilter, TherapySessionOrder, sessions_of,
 };
 use crate::models::user::api::search_pattern;
+use crate::vault::{DataKey, Sealed};
 
 const DUPLICATE: &str = "a beneficiary with this national id already exists";
 
@@ -538,7 +538,8 @@ impl BeneficiaryMutation {
             )
             .into());
         }
-        let sealing = national.is_some() || born.is_some() || guardian.is_some() || medical_notes.is_some();
+        let sealing =
+            national.is_some() || born.is_some() || guardian.is_some() || medical_notes.is_some();
         let key = if sealing {
             Some(sealed::key_for(ctx, before.id).await?)
         } else {

@@ -21,12 +21,12 @@ use crate::db::store::{Record, Store};
 use crate::db::{Db, DbError, DbResult};
 use crate::domain::{GlobalId, NodeKind};
 use crate::models::audit_log_entry::changes::ERASED;
-use crate::models::enrollment::record::EnrollmentRecord;
-use crate::models::therapy_session::record::TherapySessionRecord;
-use crate::vault::{DataKey, Sealed, Vault, VaultError};
 use crate::models::enrollment::record as enrollments;
+use crate::models::enrollment::record::EnrollmentRecord;
 use crate::models::schedule::record as schedules;
 use crate::models::therapy_session::record as sessions;
+use crate::models::therapy_session::record::TherapySessionRecord;
+use crate::vault::{DataKey, Sealed, Vault, VaultError};
 
 async fn all(db: &Db, collection: &str, filter: Document) -> DbResult<Vec<Document>> {
     Ok(db
@@ -187,7 +187,8 @@ fn thin_payload(payload: &str) -> String {
             _ => &[],
         };
         data.retain(|field, _| {
-            matches!(field.as_str(), "id" | "kind" | "changedFields") || public.contains(&field.as_str())
+            matches!(field.as_str(), "id" | "kind" | "changedFields")
+                || public.contains(&field.as_str())
         });
     }
     value.to_string()
@@ -274,7 +275,11 @@ pub async fn erase(db: &Db, vault: &Vault, before: BeneficiaryRecord) -> DbResul
     let key_destroyed = vault.destroy(before.id).await.map_err(vault_failed)?;
     let store = Store::<BeneficiaryRecord>::new(db);
     let after = store
-        .set(before.id, beneficiaries::erasure(before.id, now), "duplicate")
+        .set(
+            before.id,
+            beneficiaries::erasure(before.id, now),
+            "duplicate",
+        )
         .await?
         .ok_or_else(|| crate::db::DbError::Other(anyhow::anyhow!("the beneficiary vanished")))?;
     Ok(Some(Erasure {

@@ -125,8 +125,7 @@ impl PrivacyMutation {
             "Beneficiary",
             ChangeKind::Updated,
             after.id,
-            Snapshot::of(after.clone(), BeneficiaryRecord::PERSONAL)
-                .map_err(ApiError::internal)?,
+            Snapshot::of(after.clone(), BeneficiaryRecord::PERSONAL).map_err(ApiError::internal)?,
         ));
         Ok(Beneficiary::wrap(after))
     }

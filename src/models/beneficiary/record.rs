@@ -161,7 +161,8 @@ impl Model for BeneficiaryRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Beneficiary;
     const INTERNAL: &'static [&'static str] = &["nationalIdKey"];
     const SENSITIVE: &'static [&'static str] = &["nationalId", "nationalIdKey", "medicalNotes"];
-    const SEALED: &'static [&'static str] = &["nationalId", "dateOfBirth", "guardian", "medicalNotes"];
+    const SEALED: &'static [&'static str] =
+        &["nationalId", "dateOfBirth", "guardian", "medicalNotes"];
     const SUBJECT: Option<&'static str> = Some("_id");
     const PERSONAL: &'static [&'static str] = &[
         "fullName",

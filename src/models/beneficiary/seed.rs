@@ -73,17 +73,17 @@ pub fn person(
         g + 3,
     )?;
     let guardian = Guardian {
-            name: format!("{guardian_given} {family}"),
-            phone: Some(
-                crate::models::beneficiary::rules::phone(&format!(
-                    "+966 5{} {:03} {:04}",
-                    g % 10,
-                    g % 1000,
-                    (g * 37) % 10_000
-                ))
-                .map_err(anyhow::Error::msg)?,
-            ),
-            relation: Some(pick(clinic.relations, g)?.clone()),
+        name: format!("{guardian_given} {family}"),
+        phone: Some(
+            crate::models::beneficiary::rules::phone(&format!(
+                "+966 5{} {:03} {:04}",
+                g % 10,
+                g % 1000,
+                (g * 37) % 10_000
+            ))
+            .map_err(anyhow::Error::msg)?,
+        ),
+        relation: Some(pick(clinic.relations, g)?.clone()),
     };
     let notes = format!(
         "Assessed {}; follow the {} plan.",

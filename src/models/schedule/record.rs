@@ -88,8 +88,14 @@ order_fields! {
 
 impl Model for ScheduleRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Schedule;
-    const PUBLIC: &'static [&'static str] =
-        &["title", "resourceType", "status", "startDate", "endDate", "programId"];
+    const PUBLIC: &'static [&'static str] = &[
+        "title",
+        "resourceType",
+        "status",
+        "startDate",
+        "endDate",
+        "programId",
+    ];
     type Order = ScheduleOrder;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {

@@ -678,9 +678,15 @@ async fn report_updated_streams_each_status_over_a_websocket() {
     let id = request(&app, &manager, "ASSET_INVENTORY", json!({})).await;
 
     let colleague_token = {
-        alawael::seed::clinic::load(&app.state.db, &app.state.vault, &app.state.settings.seed, 1, |_| {})
-            .await
-            .unwrap();
+        alawael::seed::clinic::load(
+            &app.state.db,
+            &app.state.vault,
+            &app.state.settings.seed,
+            1,
+            |_| {},
+        )
+        .await
+        .unwrap();
         app.login("manager.education").await
     };
     for (token, code) in [

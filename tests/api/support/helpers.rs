@@ -53,7 +53,10 @@ pub fn test_settings(environment: Environment) -> Settings {
         vars.insert("REDIS_URL".to_string(), redis);
     }
     vars.insert("SEED_PASSWORD".to_string(), PASSWORD.to_string());
-    vars.insert("ALAWAEL_MASTER_KEY".to_string(), TEST_MASTER_KEY.to_string());
+    vars.insert(
+        "ALAWAEL_MASTER_KEY".to_string(),
+        TEST_MASTER_KEY.to_string(),
+    );
     vars.insert(
         "JWT_SECRET".to_string(),
         "a-test-secret-that-is-long-enough-to-use".to_string(),
