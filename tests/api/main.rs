@@ -17,6 +17,7 @@ mod migrations;
 pub mod models;
 mod pagination;
 mod persisted;
+mod privacy;
 mod resilience;
 mod response_cache;
 mod roles;

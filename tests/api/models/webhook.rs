@@ -52,7 +52,7 @@ enum Reply {
 #[derive(Clone, Debug)]
 pub struct Received {
     headers: HeaderMap,
-    body: String,
+    pub body: String,
 }
 
 impl Received {

@@ -111,6 +111,18 @@ pub async fn spawn_with_settings(settings: Settings) -> TestApp {
 }
 
 impl TestApp {
+    /// The same database and state, talking to another server (a separate
+    /// process serving the same database) at `port`.
+    pub fn at_port(&self, port: u16) -> TestApp {
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            state: self.state.clone(),
+            http: reqwest::Client::new(),
+            server: tokio::spawn(async { Ok(()) }),
+        }
+    }
+
     /// Sends one GraphQL operation and returns the JSON body.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self
