@@ -404,13 +404,15 @@ fn the_documents_settings_need_a_source_and_redis_when_they_read_it() {
     assert!(settings.documents.trusted_only && !settings.documents.allow_introspection);
 }
 
-/// The binary, run with `settings`' database and Redis and nothing else.
+/// The binary, run with `settings`' database, Redis and secret (which keys
+/// the event channel it announces on) and nothing else.
 fn cli(settings: &Settings, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_alawael"));
     command
         .args(args)
         .env_clear()
         .env("ALAWAEL_ENV", "test")
+        .env("JWT_SECRET", settings.auth.secret())
         .env("MONGODB_URI", settings.database.uri.expose_secret());
     if let Some(url) = &settings.redis.url {
         command.env("REDIS_URL", url.expose_secret());
