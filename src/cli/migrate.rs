@@ -1,4 +1,5 @@
-//! `alawael migrate up|down|status`.
+//! `alawael migrate up|down|status`. `up` also seals personal values
+//! stored in clear before they were sealed.
 
 use crate::db::{Db, migrations};
 use crate::models::registry;
@@ -25,6 +26,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.action {
         Action::Up => {
             let applied = migrations::up(&db, &registry::indexes()).await?;
+            let vault = crate::startup::open_vault(&settings, &db)?;
+            let sealed =
+                crate::models::beneficiary::privacy::seal_clear_values(&db, &vault).await?;
+            if sealed.beneficiaries + sealed.sessions > 0 {
+                println!(
+                    "sealed the values kept in clear of {} beneficiaries and {} session notes",
+                    sealed.beneficiaries, sealed.sessions
+                );
+            }
             if applied.is_empty() {
                 println!("nothing to apply: the database is up to date");
             } else {

@@ -253,6 +253,14 @@ const STEPS: &[Step] = &[
             ("assets", "value_id"),
         ],
     },
+    Step {
+        id: 10,
+        name: "beneficiaries: ordered by birth year (the date of birth is sealed)",
+        declared: false,
+        indexes: &[],
+        // The declared `order_birthYear` follows from the model.
+        drops: &[("beneficiaries", "order_dateOfBirth")],
+    },
 ];
 
 /// A step and whether it is applied.

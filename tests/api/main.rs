@@ -11,6 +11,7 @@ mod config;
 mod contract;
 mod graphiql;
 mod guarded_reads;
+mod keys;
 mod limits;
 mod live;
 mod migrations;

@@ -294,3 +294,100 @@ pub async fn erase(db: &Db, vault: &Vault, before: BeneficiaryRecord) -> DbResul
         analytics_scrubbed,
     }))
 }
+
+/// What sealing values kept in clear did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Backfill {
+    pub beneficiaries: u64,
+    pub sessions: u64,
+}
+
+/// Text stored in clear (not sealed, not absent).
+fn clear_text(row: &Document, field: &str) -> Option<String> {
+    match row.get(field) {
+        Some(Bson::String(text)) if !Sealed::is_sealed(text) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// Seals the values of beneficiaries and session notes stored in clear
+/// before values were sealed (`alawael migrate up` runs it; it finds
+/// nothing to do once done): each person gets a data key, their national
+/// id a blind index, their birth date a birth year.
+pub async fn seal_clear_values(db: &Db, vault: &Vault) -> DbResult<Backfill> {
+    let mut done = Backfill::default();
+    let index = vault.indexer().await.map_err(vault_failed)?;
+    let people: Vec<Document> = db
+        .collection(BeneficiaryRecord::COLLECTION)
+        .find(doc! { "erasedAt": Bson::Null })
+        .projection(doc! { "nationalId": 1, "dateOfBirth": 1, "guardian": 1, "medicalNotes": 1 })
+        .max_time(db.max_time())
+        .await?
+        .try_collect()
+        .await?;
+    for row in people {
+        let Ok(id) = row.get_object_id("_id") else {
+            continue;
+        };
+        let national = clear_text(&row, "nationalId");
+        let born = clear_text(&row, "dateOfBirth");
+        let notes = clear_text(&row, "medicalNotes");
+        let guardian = row.get_document("guardian").ok().cloned();
+        if national.is_none() && born.is_none() && notes.is_none() && guardian.is_none() {
+            continue;
+        }
+        let key = vault.create_key(id).await.map_err(vault_failed)?;
+        let mut set = Document::new();
+        if let Some(national) = national {
+            set.insert("nationalIdKey", index.index("nationalId", &national));
+            set.insert("nationalId", key.seal(&national).as_str());
+        }
+        if let Some(born) = born {
+            if let Some(year) = born.get(..4).and_then(|y| y.parse::<i32>().ok()) {
+                set.insert("birthYear", year);
+            }
+            set.insert("dateOfBirth", key.seal(&born).as_str());
+        }
+        if let Some(notes) = notes {
+            set.insert("medicalNotes", key.seal(&notes).as_str());
+        }
+        if let Some(guardian) = guardian {
+            let guardian: super::record::Guardian = bson::from_document(guardian)?;
+            let text = serde_json::to_string(&guardian).map_err(|e| DbError::Other(e.into()))?;
+            set.insert("guardian", key.seal(&text).as_str());
+        }
+        db.collection(BeneficiaryRecord::COLLECTION)
+            .update_one(doc! { "_id": id }, doc! { "$set": set })
+            .await?;
+        done.beneficiaries += 1;
+    }
+    let notes: Vec<Document> = db
+        .collection(sessions::COLLECTION)
+        .find(doc! { "notes": { "$type": "string" } })
+        .projection(doc! { "notes": 1, "beneficiaryId": 1 })
+        .max_time(db.max_time())
+        .await?
+        .try_collect()
+        .await?;
+    for row in notes {
+        let (Ok(id), Ok(person), Some(text)) = (
+            row.get_object_id("_id"),
+            row.get_object_id("beneficiaryId"),
+            clear_text(&row, "notes"),
+        ) else {
+            continue;
+        };
+        // An erased person's notes were cleared; none is left to seal.
+        let Some(key) = vault.key(person).await.map_err(vault_failed)? else {
+            continue;
+        };
+        db.collection(sessions::COLLECTION)
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "notes": key.seal(&text).as_str() } },
+            )
+            .await?;
+        done.sessions += 1;
+    }
+    Ok(done)
+}
