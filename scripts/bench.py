@@ -551,6 +551,7 @@ def main():
         "ALAWAEL_ENV": "production",
         "JWT_SECRET": secrets.token_hex(32),
         "SEED_PASSWORD": secrets.token_hex(12),
+        "ALAWAEL_MASTER_KEY": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         # One login serves the whole run.
         "ALAWAEL__AUTH__ACCESS_TOKEN_TTL_SECS": "86400",
         "RUST_LOG": os.environ.get("RUST_LOG", "warn"),
