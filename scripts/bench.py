@@ -54,6 +54,12 @@ PAGE = ("{ assets(first: 100) { totalCount edges { cursor node { id name value "
 DEEP = ("{ disabilityPrograms(first: 10) { nodes { id enrollments(first: 10) { nodes "
         "{ id beneficiary { id fullName sessions(first: 5) { nodes { id therapist "
         "{ id name } } } } } } } } }")
+# A 100-beneficiary page without and with the sealed fields: the difference
+# is the cost of opening them (one key lookup per person, one AEAD per value).
+PEOPLE = ("{ beneficiaries(first: 100) { totalCount edges { cursor node { id fullName "
+          "birthYear severity } } } }")
+PEOPLE_SEALED = ("{ beneficiaries(first: 100) { totalCount edges { cursor node { id fullName "
+                 "birthYear severity nationalId dateOfBirth medicalNotes guardian { name phone } } } } }")
 TYPENAME = "{ __typename }"
 CACHEABLE = "{ assets(first: 10) { edges { node { id name status } } } }"
 # An interface field: never answered from the response cache.
@@ -274,6 +280,10 @@ def build_scenarios(url, plain_url, token, asset_ids):
         "readmix": ("read mix, 80% answerable from caches", read_mix),
         "plain": ("plain axum handler (ceiling)", [target(plain_url, None, {"query": TYPENAME})]),
         "page": ("100-asset page", [target(url, token, {"query": PAGE}, fresh)]),
+        "people": ("100-beneficiary page, no sealed field",
+                   [target(url, token, {"query": PEOPLE}, fresh)]),
+        "sealed": ("100-beneficiary page, 4 sealed fields opened per row",
+                   [target(url, token, {"query": PEOPLE_SEALED}, fresh)]),
         "deep": ("deep query (programmes > enrolments > beneficiary > sessions)",
                  [target(url, token, {"query": DEEP}, fresh)]),
         "writemix": ("mix with 20% writes (`updateAsset`)", write_mix),
