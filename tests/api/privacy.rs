@@ -593,3 +593,38 @@ async fn no_personal_value_appears_in_the_server_log_at_any_level() {
 fn tempfile_path(prefix: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()))
 }
+
+#[tokio::test]
+async fn a_dump_of_the_seeded_clinic_holds_no_seeded_national_id_birth_date_or_note() {
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    alawael::seed::clinic::load(db, &app.state.vault, &app.state.settings.seed, 1, |_| {})
+        .await
+        .unwrap();
+    let text = dump(db.database()).await;
+    // The first seeded people's national ids, a birth date and note texts.
+    let seeded = [
+        "2100000000".to_string(),
+        "1100000001".to_string(),
+        "Assessed 2026-01-04".to_string(),
+        "worked on".to_string(),
+        "+966 5".to_string(),
+    ];
+    assert_eq!(shows(&text, &seeded), Vec::<&String>::new());
+    let admin = app.login("admin").await;
+    let found = ok(
+        &app,
+        &admin,
+        "{ beneficiaries(first: 1, filter: { nationalId: \"2100000000\" }) { nodes { nationalId medicalNotes } } }",
+        json!({}),
+        "beneficiaries",
+    )
+    .await;
+    assert_eq!(found["nodes"][0]["nationalId"], "2100000000", "{found}");
+    assert!(
+        found["nodes"][0]["medicalNotes"]
+            .as_str()
+            .unwrap()
+            .starts_with("Assessed 2026-01-04")
+    );
+}
