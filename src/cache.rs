@@ -44,6 +44,32 @@ const TEXTS: usize = 10_000;
 /// How long Redis is left alone after a failed connection.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// The Redis client of `settings`: `redis://` or, with TLS, `rediss://`
+/// (a password goes in the URL, `rediss://:password@host:6380/`). A TLS
+/// server is checked against the system's roots, or against `redis.ca_file`
+/// (a private CA, PEM) when it is set.
+pub fn redis_client(settings: &RedisSettings, url: &str) -> redis::RedisResult<redis::Client> {
+    // TLS needs a process-wide crypto provider; a second install is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(ca) = &settings.ca_file else {
+        return redis::Client::open(url);
+    };
+    let root_cert = std::fs::read(ca).map_err(|error| {
+        redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "cannot read redis.ca_file",
+            error.to_string(),
+        ))
+    })?;
+    redis::Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        },
+    )
+}
+
 impl Cache {
     /// Connects when a URL is configured; a Redis that is down now is retried later.
     pub async fn connect(settings: &RedisSettings) -> anyhow::Result<Self> {
@@ -54,7 +80,7 @@ impl Cache {
             .set_number_of_retries(1)
             .set_max_delay(1000);
         let client = match &settings.url {
-            Some(url) => Some(redis::Client::open(url.expose_secret())?),
+            Some(url) => Some(redis_client(settings, url.expose_secret())?),
             None => None,
         };
         let cache = Self {

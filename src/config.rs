@@ -254,6 +254,10 @@ pub struct RedisSettings {
     /// when unset.
     #[serde(default)]
     pub events_key: Option<SecretString>,
+    /// The CA (PEM) a `rediss://` server's certificate is checked against,
+    /// instead of the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     pub connect_timeout_ms: u64,
     pub response_timeout_ms: u64,
 }

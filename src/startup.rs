@@ -383,7 +383,7 @@ fn event_bus(settings: &Settings, database: &str) -> EventBus {
     let Some(url) = &settings.redis.url else {
         return EventBus::new(CAPACITY);
     };
-    match redis::Client::open(secrecy::ExposeSecret::expose_secret(url)) {
+    match crate::cache::redis_client(&settings.redis, secrecy::ExposeSecret::expose_secret(url)) {
         Ok(client) => EventBus::with_redis(
             CAPACITY,
             client,

@@ -628,3 +628,130 @@ async fn a_dump_of_the_seeded_clinic_holds_no_seeded_national_id_birth_date_or_n
             .starts_with("Assessed 2026-01-04")
     );
 }
+
+/// A redis-server of the test's own, with a password and TLS only.
+struct TlsRedis {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    port: u16,
+    ca: std::path::PathBuf,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn tls_redis(password: &str) -> TlsRedis {
+    let dir = tempfile_path("alawael-tls-redis");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let ca_file = write("ca.pem", ca.pem());
+    let cert_file = write("server.pem", cert.pem());
+    let key_file = write("server.key", key.serialize_pem());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            cert_file.to_str().unwrap(),
+            "--tls-key-file",
+            key_file.to_str().unwrap(),
+            "--tls-ca-cert-file",
+            ca_file.to_str().unwrap(),
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            password,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (scripts/test installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server listens with TLS");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    TlsRedis {
+        child,
+        dir,
+        port,
+        ca: ca_file,
+    }
+}
+
+#[tokio::test]
+async fn redis_with_a_password_and_tls_is_used_through_a_rediss_url_and_a_private_ca() {
+    let redis = tls_redis("a-redis-password");
+    let settings = |url: String, ca: Option<std::path::PathBuf>| alawael::config::RedisSettings {
+        url: Some(url.into()),
+        events_key: None,
+        ca_file: ca,
+        connect_timeout_ms: 2000,
+        response_timeout_ms: 2000,
+    };
+    let url = format!("rediss://:a-redis-password@127.0.0.1:{}/", redis.port);
+    let good = settings(url.clone(), Some(redis.ca.clone()));
+    let writer = alawael::cache::Cache::connect(&good).await.unwrap();
+    writer
+        .set_text("tls-check", "over TLS", Duration::from_secs(60))
+        .await;
+    // A second handle has nothing in process: what it reads came from Redis.
+    let reader = alawael::cache::Cache::connect(&good).await.unwrap();
+    assert_eq!(
+        reader
+            .get_text("tls-check", Duration::from_secs(60))
+            .await
+            .as_deref(),
+        Some("over TLS")
+    );
+    // A wrong password, plain TCP, or a certificate no root vouches for: no Redis.
+    for refused in [
+        settings(
+            format!("rediss://:wrong@127.0.0.1:{}/", redis.port),
+            Some(redis.ca.clone()),
+        ),
+        settings(
+            format!("redis://:a-redis-password@127.0.0.1:{}/", redis.port),
+            None,
+        ),
+        settings(url.clone(), None),
+    ] {
+        let cache = alawael::cache::Cache::connect(&refused).await.unwrap();
+        assert_eq!(
+            cache.get_text("tls-check", Duration::from_secs(60)).await,
+            None
+        );
+    }
+}

@@ -40,7 +40,7 @@ impl Store {
     pub async fn open(settings: &Settings, database: &str) -> Result<Self, TrustedError> {
         let redis = &settings.redis;
         let url = redis.url.as_ref().ok_or(TrustedError::NoRedis)?;
-        let client = redis::Client::open(url.expose_secret())?;
+        let client = crate::cache::redis_client(redis, url.expose_secret())?;
         let connect = Duration::from_millis(redis.connect_timeout_ms.max(1));
         let connection = tokio::time::timeout(connect, client.get_multiplexed_async_connection())
             .await
