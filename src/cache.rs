@@ -32,7 +32,26 @@ pub struct Cache {
     /// The in-process parts, shared by every serving thread's handle.
     local: Shared<(i64, Instant)>,
     /// Texts (persisted queries) kept in process, in front of Redis.
-    texts: Shared<(Arc<str>, Instant)>,
+    texts: Arc<Mutex<Texts>>,
+}
+
+/// The texts kept in process, and their bytes (keys and texts), which stay
+/// under `limit` however large or many the texts stored.
+#[derive(Default)]
+struct Texts {
+    map: HashMap<String, (Arc<str>, Instant)>,
+    bytes: usize,
+    limit: usize,
+}
+
+/// The bytes of the in-process texts when nobody set a limit (8 MiB).
+const TEXT_BYTES: usize = 8 << 20;
+
+fn texts() -> Arc<Mutex<Texts>> {
+    Arc::new(Mutex::new(Texts {
+        limit: TEXT_BYTES,
+        ..Texts::default()
+    }))
 }
 
 /// A map kept in process, shared by the handles of every serving thread.
@@ -90,7 +109,7 @@ impl Cache {
             timeout,
             retry_at: Mutex::new(None),
             local: Arc::default(),
-            texts: Arc::default(),
+            texts: texts(),
         };
         if cache.client.is_some() && cache.manager().await.is_none() {
             tracing::warn!(
@@ -108,7 +127,7 @@ impl Cache {
             timeout: Duration::from_millis(500),
             retry_at: Mutex::new(None),
             local: Arc::default(),
-            texts: Arc::default(),
+            texts: texts(),
         }
     }
 
@@ -250,7 +269,7 @@ impl Cache {
     pub async fn get_text(&self, key: &str, ttl: Duration) -> Option<Arc<str>> {
         let now = Instant::now();
         if let Ok(texts) = self.texts.lock()
-            && let Some((text, until)) = texts.get(key)
+            && let Some((text, until)) = texts.map.get(key)
             && *until > now
         {
             return Some(text.clone());
@@ -276,18 +295,46 @@ impl Cache {
 
     fn keep_text(&self, key: &str, text: Arc<str>, ttl: Duration) {
         let now = Instant::now();
-        if let Ok(mut texts) = self.texts.lock() {
-            if texts.len() >= TEXTS {
-                texts.retain(|_, (_, until)| *until > now);
-            }
-            if texts.len() >= TEXTS {
-                let drop: Vec<String> = texts.keys().take(TEXTS / 2).cloned().collect();
-                for key in drop {
-                    texts.remove(&key);
-                }
-            }
-            texts.insert(key.to_string(), (text, now + ttl));
+        let size = key.len() + text.len();
+        let Ok(mut texts) = self.texts.lock() else {
+            return;
+        };
+        let texts = &mut *texts;
+        if let Some((old, _)) = texts.map.remove(key) {
+            texts.bytes -= key.len() + old.len();
         }
+        // A text larger than the whole tier lives in Redis only.
+        if size > texts.limit {
+            return;
+        }
+        if texts.map.len() >= TEXTS || texts.bytes + size > texts.limit {
+            texts.map.retain(|_, (_, until)| *until > now);
+            texts.bytes = texts.map.iter().map(|(k, (t, _))| k.len() + t.len()).sum();
+        }
+        while texts.map.len() >= TEXTS || texts.bytes + size > texts.limit {
+            let Some(victim) = texts.map.keys().next().cloned() else {
+                break;
+            };
+            if let Some((gone, _)) = texts.map.remove(&victim) {
+                texts.bytes -= victim.len() + gone.len();
+            }
+        }
+        texts.bytes += size;
+        texts.map.insert(key.to_string(), (text, now + ttl));
+    }
+
+    /// Keeps at most `bytes` of texts in this process (`documents.persisted_memory_bytes`).
+    pub fn limit_texts(&self, bytes: usize) {
+        if let Ok(mut texts) = self.texts.lock() {
+            texts.limit = bytes;
+            texts.map.clear();
+            texts.bytes = 0;
+        }
+    }
+
+    /// The bytes of texts kept in this process now.
+    pub fn text_bytes(&self) -> usize {
+        self.texts.lock().map(|t| t.bytes).unwrap_or(0)
     }
 
     /// Whether Redis is configured (whether or not it is up now).
@@ -375,5 +422,30 @@ impl redis::ToRedisArgs for Joined<'_> {
             // Writing to the command's own buffer cannot fail.
             let _ = std::io::Write::write_all(&mut arg, part.as_bytes());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_texts_kept_in_process_stay_under_their_byte_limit() {
+        let cache = Cache::local_only();
+        cache.limit_texts(1_000);
+        let ttl = Duration::from_secs(60);
+        for i in 0..100 {
+            cache.keep_text(&format!("k{i}"), Arc::from("x".repeat(90)), ttl);
+            assert!(cache.text_bytes() <= 1_000, "{}", cache.text_bytes());
+        }
+        assert!(cache.text_bytes() > 800, "the tier is used");
+        // A text larger than the whole tier is not kept here at all.
+        cache.keep_text("huge", Arc::from("x".repeat(5_000)), ttl);
+        assert!(cache.text_bytes() <= 1_000);
+        // Replacing a text counts its bytes once.
+        cache.limit_texts(1_000);
+        cache.keep_text("same", Arc::from("x".repeat(100)), ttl);
+        cache.keep_text("same", Arc::from("x".repeat(100)), ttl);
+        assert_eq!(cache.text_bytes(), 104);
     }
 }

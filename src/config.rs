@@ -136,6 +136,11 @@ pub struct DocumentSettings {
     pub from_redis: bool,
     /// Let untrusted introspection (`__schema`, `__type`) through.
     pub allow_introspection: bool,
+    /// Automatic persisted queries are registered only for a signed-in
+    /// caller (on in production): anonymous callers may still use them.
+    pub register_signed_in_only: bool,
+    /// Bytes of persisted-query texts kept in this process, in front of Redis.
+    pub persisted_memory_bytes: usize,
 }
 
 /// Outgoing webhooks: who may be called, and how deliveries are retried.

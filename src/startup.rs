@@ -90,6 +90,7 @@ impl Application {
         let accounts = crate::auth::accounts::AccountCache::new(Duration::from_secs(
             settings.auth.account_cache_secs,
         ));
+        cache.limit_texts(settings.documents.persisted_memory_bytes);
         let cache = Arc::new(cache);
         let settings_admission = settings.server.max_concurrent_operations;
         let responses = crate::response_cache::ResponseCache::new(

@@ -5,9 +5,13 @@
 //! answer is `PERSISTED_QUERY_NOT_FOUND` (message `PersistedQueryNotFound`,
 //! which Apollo's clients answer by sending the text). Texts live in Redis,
 //! shared by every instance, with an in-process tier in front (alone while
-//! Redis is down). This happens before the document limits, which need the
-//! text: async-graphql's own APQ extension resolves the text inside
-//! execution, after our limits check, so it cannot be used here.
+//! Redis is down), bounded in bytes. A text is stored only once it has
+//! passed the length and limit checks (`register`, after
+//! `Documents::check`), and, where `documents.register_signed_in_only` is
+//! on (production), only for a signed-in caller: a refused or anonymous
+//! text costs nothing to keep. Looking texts up happens before the checks,
+//! which need the text: async-graphql's own APQ extension resolves the text
+//! inside execution, after our limits check, so it cannot be used here.
 
 use std::time::Duration;
 
@@ -19,6 +23,12 @@ use crate::error::code;
 
 /// How long a stored text lives after it was last registered.
 const TTL: Duration = Duration::from_secs(7 * 86_400);
+
+/// A text sent with its hash, to store once it has passed the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    hash: String,
+}
 
 /// Why a persisted-query request is refused: a code and a message.
 pub type Refusal = (&'static str, String);
@@ -51,12 +61,18 @@ pub(super) fn requested_hash(request: &Request) -> Result<Option<String>, Refusa
     }
 }
 
-/// Fills in or registers the request's text when it names a persisted
-/// query; texts are kept in `cache` under `namespace` (the database's name,
-/// so instances of one database share them).
-pub async fn resolve(cache: &Cache, namespace: &str, request: &mut Request) -> Result<(), Refusal> {
+/// Fills in the request's text when it names a persisted query by hash
+/// alone; when it sends the text with its hash, checks the hash and returns
+/// the registration to make once the text has passed the checks. Texts are
+/// kept in `cache` under `namespace` (the database's name, so instances of
+/// one database share them).
+pub async fn resolve(
+    cache: &Cache,
+    namespace: &str,
+    request: &mut Request,
+) -> Result<Option<Registration>, Refusal> {
     let Some(hash) = requested_hash(request)? else {
-        return Ok(());
+        return Ok(None);
     };
     if request.query.is_empty() {
         return match cache.get_text(&key(namespace, &hash), TTL).await {
@@ -64,7 +80,7 @@ pub async fn resolve(cache: &Cache, namespace: &str, request: &mut Request) -> R
                 request.query = text.to_string();
                 metrics::counter!("alawael_persisted_queries_total", "result" => "hit")
                     .increment(1);
-                Ok(())
+                Ok(None)
             }
             None => {
                 metrics::counter!("alawael_persisted_queries_total", "result" => "miss")
@@ -83,9 +99,25 @@ pub async fn resolve(cache: &Cache, namespace: &str, request: &mut Request) -> R
             "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query".into(),
         ));
     }
+    Ok(Some(Registration { hash }))
+}
+
+/// Stores a registered text that passed the checks, if `allowed` (the
+/// caller may register); counted either way.
+pub async fn register(
+    cache: &Cache,
+    namespace: &str,
+    registration: &Registration,
+    text: &str,
+    allowed: bool,
+) {
+    if !allowed {
+        metrics::counter!("alawael_persisted_queries_total", "result" => "not_registered")
+            .increment(1);
+        return;
+    }
     cache
-        .set_text(&key(namespace, &hash), &request.query, TTL)
+        .set_text(&key(namespace, &registration.hash), text, TTL)
         .await;
     metrics::counter!("alawael_persisted_queries_total", "result" => "registered").increment(1);
-    Ok(())
 }

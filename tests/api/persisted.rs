@@ -155,3 +155,97 @@ async fn without_redis_persisted_queries_work_in_process() {
     .await;
     assert_eq!(by_hash, registered);
 }
+
+/// How many persisted-query texts Redis holds for the app's database.
+async fn stored_in_redis(app: &TestApp) -> usize {
+    use secrecy::ExposeSecret;
+    let url = app
+        .state
+        .settings
+        .redis
+        .url
+        .clone()
+        .expect("scripts/test provides Redis");
+    let client = redis::Client::open(url.expose_secret()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:apq:*", app.state.db.name()))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    keys.len()
+}
+
+#[tokio::test]
+async fn texts_refused_by_the_checks_are_never_stored_however_many_are_sent() {
+    let app = spawn_app().await;
+    // A 250 KB document: under the body limit, over the length limit.
+    let long = format!("{{ me {{ email {} }} }}", "role ".repeat(50_000));
+    let http = reqwest::Client::new();
+    for i in 0..300 {
+        // Each a distinct text, as an attacker would vary them.
+        let text = format!("{long}# {i}");
+        let body: Value = http
+            .post(format!("{}/graphql", app.address))
+            .json(&json!({ "query": text, "extensions": persisted(&hash(&text)) }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(error_code(&body), "QUERY_TOO_LONG", "{body}");
+    }
+    assert_eq!(app.state.cache.text_bytes(), 0, "kept in process");
+    assert_eq!(stored_in_redis(&app).await, 0, "kept in Redis");
+}
+
+#[tokio::test]
+async fn only_signed_in_callers_register_texts_where_configured() {
+    let app = spawn_app_with(|s| s.documents.register_signed_in_only = true).await;
+    let anonymous_text = "{ __typename }";
+    let body = app.gql(None, anonymous_text, json!({})).await;
+    assert!(body["errors"].is_null());
+    let sent: Value = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": anonymous_text, "extensions": persisted(&hash(anonymous_text)) }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sent["data"]["__typename"], "Query", "it still runs: {sent}");
+    let by_hash: Value = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "extensions": persisted(&hash(anonymous_text)) }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(&by_hash),
+        "PERSISTED_QUERY_NOT_FOUND",
+        "{by_hash}"
+    );
+    assert_eq!(stored_in_redis(&app).await, 0);
+    let token = app.login("user").await;
+    post(
+        &app,
+        &token,
+        json!({ "query": QUERY, "extensions": persisted(&hash(QUERY)) }),
+    )
+    .await;
+    let by_hash = post(
+        &app,
+        &token,
+        json!({ "extensions": persisted(&hash(QUERY)) }),
+    )
+    .await;
+    assert_eq!(by_hash["data"]["me"]["role"], "USER", "{by_hash}");
+    assert_eq!(stored_in_redis(&app).await, 1);
+}

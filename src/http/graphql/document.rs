@@ -16,8 +16,12 @@ use crate::http::Api;
 
 /// The text to check: a trusted document lets it through (filling in the
 /// text of one named by its hash) or refuses it; otherwise the automatic
-/// persisted-query protocol fills it in, registers it, or refuses it.
-pub(super) async fn text(api: &Api, request: &mut Request) -> Result<(), Refusal> {
+/// persisted-query protocol fills it in, or refuses it, or asks for it to
+/// be registered once it has passed the checks (`registered`).
+pub(super) async fn text(
+    api: &Api,
+    request: &mut Request,
+) -> Result<Option<persisted::Registration>, Refusal> {
     let state = &api.app;
     match admit(
         &state.settings.documents,
@@ -25,9 +29,26 @@ pub(super) async fn text(api: &Api, request: &mut Request) -> Result<(), Refusal
         &api.documents,
         request,
     )? {
-        Gate::Run => Ok(()),
+        Gate::Run => Ok(None),
         Gate::Persisted => persisted::resolve(&state.cache, state.db.name(), request).await,
     }
+}
+
+/// Stores a text sent for registration, now that it passed the checks:
+/// for anyone, or only for a signed-in caller
+/// (`documents.register_signed_in_only`).
+pub(super) async fn registered(
+    api: &Api,
+    registration: Option<persisted::Registration>,
+    text: &str,
+    signed_in: bool,
+) {
+    let Some(registration) = registration else {
+        return;
+    };
+    let state = &api.app;
+    let allowed = signed_in || !state.settings.documents.register_signed_in_only;
+    persisted::register(&state.cache, state.db.name(), &registration, text, allowed).await;
 }
 
 /// The GET rule: over GET (`queries_only`) only a query runs; anything

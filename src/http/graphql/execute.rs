@@ -29,9 +29,10 @@ pub async fn execute(
 ) -> Result<Answer, Response> {
     let state = &api.app;
     let started = Instant::now();
-    if let Err((code, message)) = document::text(api, &mut request).await {
-        return Ok(turned_away(&request, code, message, started));
-    }
+    let registration = match document::text(api, &mut request).await {
+        Ok(registration) => registration,
+        Err((code, message)) => return Ok(turned_away(&request, code, message, started)),
+    };
     let document = match api.documents.check(&request.query) {
         Ok(document) => document,
         Err(refused) => {
@@ -43,6 +44,8 @@ pub async fn execute(
             ));
         }
     };
+    let signed_in = !matches!(context.caller, crate::auth::Caller::Anonymous);
+    document::registered(api, registration, &request.query, signed_in).await;
     let name = request.operation_name.as_deref();
     let operation = operation_label(operation_name(&document, name));
     if let Some(refused) = document::refused_over_get(queries_only, &document, name) {
