@@ -187,6 +187,13 @@ pub struct RetentionSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
+    /// `/metrics` answers only with `Authorization: Bearer <this>`
+    /// (`ALAWAEL_METRICS_TOKEN`).
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
+    /// Without a token, whether `/metrics` is open to anyone who reaches the
+    /// server (development and tests); off, it answers 404 (production).
+    pub metrics_public: bool,
     pub bind: String,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
@@ -447,6 +454,7 @@ pub fn load_from(
         ("SEED_PASSWORD", "seed.password"),
         ("ALAWAEL_MASTER_KEY", "vault.master_keys"),
         ("ALAWAEL_EVENTS_KEY", "redis.events_key"),
+        ("ALAWAEL_METRICS_TOKEN", "server.metrics_token"),
     ] {
         if let Some(value) = vars.get(name).filter(|v| !v.is_empty()) {
             let value = value.clone();

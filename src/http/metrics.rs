@@ -33,13 +33,53 @@ pub fn recorder() -> &'static PrometheusHandle {
     })
 }
 
-pub async fn render() -> impl IntoResponse {
+/// `GET /metrics`: for the bearer of `server.metrics_token` when one is
+/// configured (401 otherwise), else for anyone only where
+/// `server.metrics_public` (404 otherwise: operation names, login failures
+/// and database commands are not for the public).
+pub async fn render(
+    axum::extract::State(api): axum::extract::State<super::Api>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let server = &api.app.settings.server;
+    match &server.metrics_token {
+        Some(token) => {
+            use secrecy::ExposeSecret;
+            let sent = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if !same(sent.as_bytes(), token.expose_secret().as_bytes()) {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "metrics need the metrics token",
+                )
+                    .into_response();
+            }
+        }
+        None if !server.metrics_public => return StatusCode::NOT_FOUND.into_response(),
+        None => {}
+    }
     let handle = recorder();
     handle.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle.render(),
     )
+        .into_response()
+}
+
+/// Equal bytes, compared in time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// A label for an operation name that cannot grow without bound.

@@ -340,6 +340,9 @@ async fn deliver(app: &dyn Host, delivery: WebhookDeliveryRecord) {
     }
 }
 
+/// How much of a receiver's answer is read (its start is kept as a snippet).
+const ANSWER_BYTES: usize = 4096;
+
 /// Sends once: the response status and the start of its body, or
 /// (status, reason, whether retrying is pointless).
 async fn send(
@@ -347,13 +350,16 @@ async fn send(
     hook: &WebhookRecord,
     delivery: &WebhookDeliveryRecord,
 ) -> Result<(i32, String), (Option<i32>, String, bool)> {
-    let (host, address) = resolve_target(&hook.url, TargetRules::of(&app.settings().webhooks))
+    let target = resolve_target(&hook.url, TargetRules::of(&app.settings().webhooks))
         .await
         .map_err(|Refusal(why)| (None, format!("refused: {why}"), false))?;
+    // The URL dialled is the one checked, on the address checked; no proxy
+    // from the environment stands between (it would dial what it likes).
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .timeout(Duration::from_millis(app.settings().webhooks.timeout_ms))
-        .resolve(&host, address)
+        .resolve(target.host.trim_matches(['[', ']']), target.address)
         .user_agent("Alawael-Webhooks/1")
         .build()
         .map_err(|e| (None, format!("cannot build the request: {e}"), false))?;
@@ -364,8 +370,8 @@ async fn send(
         .into_iter()
         .filter_map(|secret| sign(secret, &id, timestamp, &delivery.payload))
         .collect();
-    let response = client
-        .post(&hook.url)
+    let mut response = client
+        .post(target.url.clone())
         .header("content-type", "application/json")
         .header("webhook-id", &id)
         .header("webhook-timestamp", timestamp.to_string())
@@ -382,8 +388,17 @@ async fn send(
             (None, why, false)
         })?;
     let status = i32::from(response.status().as_u16());
-    let body = response.text().await.unwrap_or_default();
-    let snippet: String = body.chars().take(256).collect();
+    // The answer is read up to a bound, however much the receiver sends.
+    let mut body = Vec::new();
+    while body.len() < ANSWER_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(ANSWER_BYTES - body.len())]);
+            }
+            _ => break,
+        }
+    }
+    let snippet: String = String::from_utf8_lossy(&body).chars().take(256).collect();
     if (200..300).contains(&status) {
         Ok((status, snippet))
     } else {

@@ -11,6 +11,7 @@ mod config;
 mod contract;
 mod graphiql;
 mod guarded_reads;
+mod holes;
 mod keys;
 mod limits;
 mod live;

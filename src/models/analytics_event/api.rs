@@ -250,6 +250,18 @@ impl AnalyticsEventQuery {
     }
 }
 
+/// Whether a client may not record `name`: the API's own names (the domain
+/// events, `auth.login`, ...) and anything under their prefixes, so clients
+/// cannot inflate the counts the API keeps.
+fn reserved(name: &str) -> bool {
+    let prefix = |n: &str| n.split('.').next().map(|p| format!("{p}."));
+    crate::models::events::catalogue()
+        .iter()
+        .filter_map(|n| prefix(n))
+        .chain(std::iter::once("auth.".to_string()))
+        .any(|reserved| name.starts_with(&reserved))
+}
+
 #[derive(Default)]
 pub struct AnalyticsEventMutation;
 
@@ -265,6 +277,13 @@ impl AnalyticsEventMutation {
     ) -> async_graphql::Result<AnalyticsEvent> {
         let refuse = |(field, message): (&str, String)| ApiError::bad_input(field, message);
         check_name(&input.name).map_err(refuse)?;
+        if reserved(&input.name) {
+            return Err(ApiError::bad_input(
+                "input.name",
+                "names of domain events (and their prefixes, such as `session.`) and `auth.` are raised by the API itself",
+            )
+            .into());
+        }
         check_value(input.value).map_err(refuse)?;
         let pairs = check_dimensions(input.dimensions.as_ref().map(|j| &j.0)).map_err(refuse)?;
         let app = ctx.app()?;

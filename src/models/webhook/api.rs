@@ -285,10 +285,12 @@ impl WebhookMutation {
         #[graphql(desc = "The webhook.")] input: CreateWebhookInput,
     ) -> async_graphql::Result<CreatedWebhook> {
         let app = ctx.app()?;
-        let url = input.url.trim().to_string();
-        resolve_target(&url, TargetRules::of(&app.settings.webhooks))
+        // Stored as parsed: the URL kept is the URL checked and dialled.
+        let url = resolve_target(input.url.trim(), TargetRules::of(&app.settings.webhooks))
             .await
-            .map_err(refused("input.url"))?;
+            .map_err(refused("input.url"))?
+            .url
+            .to_string();
         let events = check_events(&input.events)?;
         let description = check_description(input.description)?;
         let secret = new_secret();
@@ -326,11 +328,10 @@ impl WebhookMutation {
         let before = loaded(ctx, &id).await?;
         let mut change = WebhookForUpdate::default();
         if let Some(url) = input.url {
-            let url = url.trim().to_string();
-            resolve_target(&url, TargetRules::of(&app.settings.webhooks))
+            let target = resolve_target(url.trim(), TargetRules::of(&app.settings.webhooks))
                 .await
                 .map_err(refused("input.url"))?;
-            change.url = Some(url);
+            change.url = Some(target.url.to_string());
         }
         if let Some(events) = input.events {
             change.events = Some(check_events(&events)?);

@@ -43,13 +43,19 @@ impl TargetRules {
     }
 }
 
+/// A checked target: the URL as parsed once (what is stored and what is
+/// dialled), its host and the address to connect to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: url::Url,
+    pub host: String,
+    pub address: SocketAddr,
+}
+
 /// Checks a URL and every address its host resolves to now; returns the
-/// host and the address to connect to.
-pub async fn resolve_target(
-    url: &str,
-    rules: TargetRules,
-) -> Result<(String, SocketAddr), Refusal> {
-    let (host, port) = check_url(url, rules)?;
+/// URL as parsed (the one to dial) and the address to connect to.
+pub async fn resolve_target(url: &str, rules: TargetRules) -> Result<Target, Refusal> {
+    let (url, host, port) = check_url(url, rules)?;
     let lookup = tokio::time::timeout(
         Duration::from_secs(5),
         tokio::net::lookup_host((host.trim_matches(['[', ']']), port)),
@@ -64,63 +70,59 @@ pub async fn resolve_target(
     for address in &addresses {
         check_address(address.ip(), rules)?;
     }
-    Ok((host, first))
+    Ok(Target {
+        url,
+        host,
+        address: first,
+    })
 }
 
-/// The host and port of an acceptable URL (its addresses still to be checked).
-pub fn check_url(raw: &str, rules: TargetRules) -> Result<(String, u16), Refusal> {
+/// An acceptable URL, parsed once with the WHATWG rules an HTTP client
+/// follows (so `http://127.0.0.1\\x.example/` is the loopback host it will
+/// dial, not `x.example`): the URL, its host and port (its addresses still
+/// to be checked).
+pub fn check_url(raw: &str, rules: TargetRules) -> Result<(url::Url, String, u16), Refusal> {
     let refuse = |why: &str| Err(Refusal(why.to_string()));
     if raw.len() > 2048 {
         return refuse("the URL is longer than 2048 characters");
     }
-    let Some((scheme, rest)) = raw.split_once("://") else {
-        return refuse("the URL must start with https://");
-    };
-    let default_port = match scheme {
-        "https" => 443,
-        "http" if !rules.require_https => 80,
-        "http" => return refuse("the URL must use https"),
-        _ => return refuse("the URL must use https (or http where allowed)"),
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        return refuse("the URL must not carry credentials");
-    }
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return refuse("the URL must not contain spaces or control characters");
     }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or(Refusal("the URL's host is malformed".into()))?;
-        (host.to_string(), after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => (host.to_string(), Some(port)),
-            None => (authority.to_string(), None),
-        }
+    let Ok(url) = url::Url::parse(raw) else {
+        return refuse("the URL is malformed; it must start with https://");
     };
-    if host.is_empty() {
+    match url.scheme() {
+        "https" => {}
+        "http" if !rules.require_https => {}
+        "http" => return refuse("the URL must use https"),
+        _ => return refuse("the URL must use https (or http where allowed)"),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return refuse("the URL must not carry credentials");
+    }
+    let Some(host) = url.host() else {
         return refuse("the URL has no host");
-    }
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .map_err(|_| Refusal("the URL's port is not a number from 1 to 65535".into()))?,
-        None => default_port,
     };
-    if port == 0 {
+    let Some(port) = url.port_or_known_default().filter(|p| *p != 0) else {
         return refuse("the URL's port is not a number from 1 to 65535");
-    }
-    let host = host.to_ascii_lowercase();
-    if host == "localhost" || host.ends_with(".localhost") {
-        if !rules.allow_loopback {
-            return refuse("the URL points at this machine (loopback)");
+    };
+    let name = match &host {
+        url::Host::Domain(domain) => domain.to_ascii_lowercase(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => format!("[{ip}]"),
+    };
+    match host {
+        url::Host::Domain(domain) => {
+            let domain = domain.to_ascii_lowercase();
+            if (domain == "localhost" || domain.ends_with(".localhost")) && !rules.allow_loopback {
+                return refuse("the URL points at this machine (loopback)");
+            }
         }
-    } else if let Ok(ip) = host.parse::<IpAddr>() {
-        check_address(ip, rules)?;
+        url::Host::Ipv4(ip) => check_address(IpAddr::V4(ip), rules)?,
+        url::Host::Ipv6(ip) => check_address(IpAddr::V6(ip), rules)?,
     }
-    Ok((host, port))
+    Ok((url, name, port))
 }
 
 /// Refuses loopback, private, link-local, metadata and other internal addresses.
@@ -221,13 +223,30 @@ mod tests {
             "http://example.org/hook",
             "ftp://example.org/hook",
             "https://user:pw@example.org/hook",
+            "https://0x7f000001/hook",
+            "https://2130706433/hook",
+            "https://127.1/hook",
+            "https://127.0.0.1\\x.example.org/hook",
+            "https://127.0.0.1%5C.example.org/hook",
         ] {
             assert!(check_url(url, STRICT).is_err(), "{url} must be refused");
         }
-        assert_eq!(
-            check_url("https://partner.example.org:8443/in", STRICT),
-            Ok(("partner.example.org".into(), 8443))
-        );
+        let (url, host, port) = check_url("https://partner.example.org:8443/in", STRICT).unwrap();
+        assert_eq!((host.as_str(), port), ("partner.example.org", 8443));
+        assert_eq!(url.as_str(), "https://partner.example.org:8443/in");
+    }
+
+    #[test]
+    fn the_url_checked_is_the_url_dialled() {
+        // A backslash ends the host for an HTTP client as for this check.
+        let loose = TargetRules {
+            allow_loopback: true,
+            ..STRICT
+        };
+        let (url, host, _) = check_url("https://127.0.0.1\\x.example.org/hook", loose).unwrap();
+        assert_eq!(host, "127.0.0.1");
+        assert_eq!(url.host_str(), Some("127.0.0.1"));
+        assert_eq!(url.as_str(), "https://127.0.0.1/x.example.org/hook");
     }
 
     #[test]
