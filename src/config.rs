@@ -199,8 +199,14 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub cors_origins: Vec<String>,
     pub graphiql: bool,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted
+    /// proxy), read from the right.
     pub trust_forwarded_for: bool,
+    /// The proxies in front of the server (CIDRs): `X-Forwarded-For` counts
+    /// only from them, and their own entries are skipped. Empty: the peer is
+    /// the one proxy.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Seconds between readiness turning 503 and the listener closing.
     pub shutdown_drain_secs: u64,
     /// Seconds in-flight requests get to finish once the listener closed.
@@ -444,6 +450,7 @@ pub fn load_from(
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("server.cors_origins")
+                .with_list_parse_key("server.trusted_proxies")
                 .try_parsing(true)
                 .source(Some(prefixed)),
         );

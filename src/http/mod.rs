@@ -43,18 +43,38 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For`
-/// entry when the server is configured to sit behind a trusted proxy.
-pub fn client_address(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> String {
-    if trust_forwarded_for
-        && let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
-    {
-        return first.to_string();
+/// The client's address: the socket peer; behind trusted proxies
+/// (`server.trust_forwarded_for`), the first `X-Forwarded-For` entry read
+/// from the right that is not one of `server.trusted_proxies` (when none is
+/// listed, the peer is the one proxy and the rightmost entry is the client).
+/// Entries to the left of it are the client's own words and never chosen.
+pub fn client_address(
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    server: &crate::config::ServerSettings,
+) -> String {
+    let trusted = |ip: &std::net::IpAddr| {
+        server.trusted_proxies.is_empty() && *ip == peer.ip()
+            || server.trusted_proxies.iter().any(|net| net.contains(ip))
+    };
+    if !server.trust_forwarded_for || !trusted(&peer.ip()) {
+        return peer.ip().to_string();
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for entry in entries.iter().rev() {
+        let Ok(ip) = entry.parse::<std::net::IpAddr>() else {
+            // A malformed hop: nothing to its left can be believed.
+            break;
+        };
+        if server.trusted_proxies.is_empty() || !trusted(&ip) {
+            return ip.to_string();
+        }
     }
     peer.ip().to_string()
 }

@@ -57,7 +57,7 @@ pub async fn upgrade(
     let state = api.app.clone();
     let settings = &state.settings.websocket;
     let context_id = request_id(&headers);
-    let address = client_address(&headers, peer, state.settings.server.trust_forwarded_for);
+    let address = client_address(&headers, peer, &state.settings.server);
     let ws = ws.protocols(ALL_WEBSOCKET_PROTOCOLS);
     // A client that names no protocol gets graphql-transport-ws.
     let protocol = ws

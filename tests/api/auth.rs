@@ -5,7 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::support::helpers::{PASSWORD, error_code, spawn_app};
+use crate::support::helpers::{
+    PASSWORD, TestApp, error_code, spawn_app, spawn_app_with, test_settings,
+};
 
 const ME: &str = "{ me { id email role } }";
 const REFRESH: &str =
@@ -385,5 +387,111 @@ async fn passwords_are_stored_as_argon2id_at_owasp_parameters() {
             .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{}",
         user.password_hash
+    );
+}
+
+/// A sign-in sent through the trusted proxy for `forwarded_for`.
+async fn login_via(app: &TestApp, forwarded_for: &str, password: &str) -> Value {
+    app.http
+        .post(format!("{}/graphql", app.address))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({
+            "query": "mutation($p: String!) { login(email: \"admin@alawael.local\", password: $p) { accessToken } }",
+            "variables": { "p": password },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_attacker_without_the_password_cannot_keep_the_owner_from_signing_in() {
+    // Behind one proxy (the peer): the client is the rightmost entry.
+    let app = spawn_app_with(|s| s.server.trust_forwarded_for = true).await;
+    let attacker = "203.0.113.9";
+    let mut codes = Vec::new();
+    for i in 0..7 {
+        let body = login_via(&app, attacker, &format!("guess-{i}")).await;
+        codes.push(error_code(&body).to_string());
+    }
+    assert_eq!(codes[..5], ["UNAUTHENTICATED"; 5], "{codes:?}");
+    assert_eq!(codes[5..], ["RATE_LIMITED"; 2], "{codes:?}");
+    // The attacker's address is locked for this account, even with the password...
+    assert_eq!(
+        error_code(&login_via(&app, attacker, PASSWORD).await),
+        "RATE_LIMITED"
+    );
+    // ...and writing other addresses to the left of the header changes nothing.
+    for forged in ["198.51.100.7", "10.0.0.1", "1.2.3.4"] {
+        let body = login_via(&app, &format!("{forged}, {attacker}"), PASSWORD).await;
+        assert_eq!(error_code(&body), "RATE_LIMITED", "{forged}: {body}");
+    }
+    // The owner, from an address that has not been failing, signs in.
+    let owner = login_via(&app, "198.51.100.7", PASSWORD).await;
+    assert!(owner["data"]["login"]["accessToken"].is_string(), "{owner}");
+    // The lockout is in the audit log for ADMIN, with the address.
+    let token = owner["data"]["login"]["accessToken"].as_str().unwrap();
+    let audit = app
+        .gql(
+            Some(token),
+            "{ auditLog(first: 20, filter: { entityType: \"User\" }) { nodes { action changes { field after } } } }",
+            json!({}),
+        )
+        .await;
+    let lockouts: Vec<&Value> = audit["data"]["auditLog"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["action"] == "auth.lockout")
+        .collect();
+    assert_eq!(lockouts.len(), 1, "{audit}");
+    assert_eq!(lockouts[0]["changes"][0]["after"], attacker);
+}
+
+#[test]
+fn forwarded_for_is_read_from_the_right_skipping_the_trusted_proxies() {
+    use alawael::http::client_address;
+    use axum::http::HeaderMap;
+    let settings = |trust: bool, proxies: &[&str]| {
+        let mut settings = test_settings(alawael::config::Environment::Test).server;
+        settings.trust_forwarded_for = trust;
+        settings.trusted_proxies = proxies.iter().map(|p| p.parse().unwrap()).collect();
+        settings
+    };
+    let headers = |value: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", value.parse().unwrap());
+        headers
+    };
+    let peer: std::net::SocketAddr = "10.0.0.5:443".parse().unwrap();
+    let chain = headers("6.6.6.6, 203.0.113.9, 10.0.0.7");
+    // Not trusted: the peer, whatever the header says.
+    assert_eq!(
+        client_address(&chain, peer, &settings(false, &[])),
+        "10.0.0.5"
+    );
+    // Two proxies in 10/8: the first entry from the right outside them.
+    assert_eq!(
+        client_address(&chain, peer, &settings(true, &["10.0.0.0/8"])),
+        "203.0.113.9"
+    );
+    // One proxy (the peer): the rightmost entry.
+    assert_eq!(
+        client_address(&chain, peer, &settings(true, &[])),
+        "10.0.0.7"
+    );
+    // A peer that is not a listed proxy: its header is not believed.
+    assert_eq!(
+        client_address(&chain, peer, &settings(true, &["192.168.0.0/16"])),
+        "10.0.0.5"
+    );
+    // A malformed hop ends the walk: nothing to its left is believed.
+    let broken = headers("6.6.6.6, garbage, 10.0.0.7");
+    assert_eq!(
+        client_address(&broken, peer, &settings(true, &["10.0.0.0/8"])),
+        "10.0.0.5"
     );
 }

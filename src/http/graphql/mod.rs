@@ -204,7 +204,7 @@ async fn run(
     let context = RequestContext {
         caller,
         request_id: request_id.clone(),
-        client_address: client_address(headers, peer, state.settings.server.trust_forwarded_for),
+        client_address: client_address(headers, peer, &state.settings.server),
     };
     let signed_in = !matches!(context.caller, Caller::Anonymous);
     let fresh = responses::bypass_requested(headers);

@@ -33,6 +33,35 @@ pub struct AuthPayload {
 
 const BAD_CREDENTIALS: &str = "the e-mail address or password is wrong";
 
+/// Audits a lockout of sign-ins to an account from one address, so ADMIN
+/// sees it in the audit log (`auth.lockout`, the address in its change).
+async fn lockout(
+    app: &crate::state::AppState,
+    request: &crate::graphql::context::RequestContext,
+    email: &str,
+) {
+    let account = match Email::parse(email) {
+        Ok(email) => app.db.users().find_by_email(&email).await.ok().flatten(),
+        Err(_) => None,
+    };
+    let entry = NewEntry {
+        id: None,
+        actor: Actor::anonymous(),
+        action: "auth.lockout".into(),
+        entity_type: "User".into(),
+        entity_id: account.map(|a| a.id.to_hex()),
+        changes: vec![crate::models::audit_log_entry::changes::Change::new(
+            "address",
+            bson::Bson::Null,
+            bson::Bson::String(request.client_address.clone()),
+        )],
+        request_id: Some(request.request_id.clone()),
+    };
+    if let Err(error) = app.db.audit().append(entry).await {
+        tracing::warn!(%error, "auditing a sign-in lockout failed");
+    }
+}
+
 #[derive(Default)]
 pub struct AuthMutation;
 
@@ -50,10 +79,15 @@ impl AuthMutation {
         let request = ctx.request()?;
         let canonical = email.trim().to_lowercase();
         let throttle = LoginThrottle::new(&app.cache, &app.settings.auth, app.db.name());
-        throttle
-            .attempt(&canonical, &request.client_address)
-            .await
-            .map_err(ApiError::from)?;
+        if let Err(refused) = throttle.attempt(&canonical, &request.client_address).await {
+            if throttle
+                .just_locked(&canonical, &request.client_address)
+                .await
+            {
+                lockout(app, request, &canonical).await;
+            }
+            return Err(ApiError::from(refused).into());
+        }
 
         let account = match Email::parse(&email) {
             Ok(email) => app
