@@ -196,7 +196,8 @@ impl From<crate::auth::AuthError> for ApiError {
             AuthError::NotBearer
             | AuthError::Token(_)
             | AuthError::NoAccount
-            | AuthError::Deactivated => Self::Unauthenticated(error.to_string()),
+            | AuthError::Deactivated
+            | AuthError::SessionEnded => Self::Unauthenticated(error.to_string()),
         }
     }
 }

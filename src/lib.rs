@@ -9,6 +9,10 @@
 //! webhooks, sweeper); `cache` is Redis or in-process; `reports` computes
 //! requested reports in the background. See `docs/ARCHITECTURE.md`.
 
+// The merged GraphQL roots nest deeply; the compiler's default query depth
+// is not enough to lay out their resolvers.
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod cache;
 pub mod cli;

@@ -38,6 +38,15 @@ pub struct AppState {
     pub vault: crate::vault::Vault,
 }
 
+/// Who a request's token speaks for, until when, in which session.
+pub struct Session {
+    pub caller: Caller,
+    /// When the access token expires (Unix seconds).
+    pub expires_at: Option<i64>,
+    /// The session (refresh-token family) the token belongs to.
+    pub id: Option<String>,
+}
+
 impl AppState {
     /// The state of another serving thread: its own database client and
     /// Redis connection (made on the runtime this is called on); everything
@@ -68,17 +77,21 @@ impl AppState {
     /// request fails with `UNAUTHENTICATED`. The account comes from the
     /// account cache; the database is read only on a miss.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, AuthError> {
-        Ok(self.authenticate_session(authorization).await?.0)
+        Ok(self.authenticate_session(authorization).await?.caller)
     }
 
     /// Like `authenticate`, also returning when the token expires (Unix
-    /// seconds), so a long-lived websocket can end with it.
+    /// seconds) and its session, so a long-lived websocket can end with either.
     pub async fn authenticate_session(
         &self,
         authorization: Option<&str>,
-    ) -> Result<(Caller, Option<i64>), AuthError> {
+    ) -> Result<Session, AuthError> {
         let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
-            return Ok((Caller::Anonymous, None));
+            return Ok(Session {
+                caller: Caller::Anonymous,
+                expires_at: None,
+                id: None,
+            });
         };
         let token = header
             .strip_prefix("Bearer ")
@@ -92,10 +105,18 @@ impl AppState {
                 let Some(user) = self.db.users().get(id).await? else {
                     return Err(AuthError::NoAccount);
                 };
+                let now = bson::DateTime::now();
                 let account = Account {
                     active: user.active,
                     role: user.role,
                     name: user.name,
+                    sessions_since_ms: user.sessions_since.map_or(0, |t| t.timestamp_millis()),
+                    ended: user
+                        .ended_sessions
+                        .into_iter()
+                        .filter(|e| e.until > now)
+                        .map(|e| e.id)
+                        .collect(),
                 };
                 self.accounts.put(id, account.clone());
                 account
@@ -104,14 +125,18 @@ impl AppState {
         if !account.active {
             return Err(AuthError::Deactivated);
         }
-        Ok((
-            Caller::User(Principal {
+        if !account.admits(claims.issued_ms(), &claims.sid) {
+            return Err(AuthError::SessionEnded);
+        }
+        Ok(Session {
+            caller: Caller::User(Principal {
                 id,
                 role: account.role,
                 name: account.name,
             }),
-            Some(claims.exp),
-        ))
+            expires_at: Some(claims.exp),
+            id: Some(claims.sid).filter(|s| !s.is_empty()),
+        })
     }
 }
 

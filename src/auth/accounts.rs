@@ -19,6 +19,18 @@ pub struct Account {
     pub active: bool,
     pub role: Role,
     pub name: String,
+    /// Access tokens issued before this (milliseconds) are refused.
+    pub sessions_since_ms: i64,
+    /// Sessions ended one by one whose access tokens may still be alive.
+    pub ended: Vec<String>,
+}
+
+impl Account {
+    /// Whether an access token issued at `issued_ms` in session `sid` may
+    /// still be used.
+    pub fn admits(&self, issued_ms: i64, sid: &str) -> bool {
+        issued_ms >= self.sessions_since_ms && !self.ended.iter().any(|e| e == sid)
+    }
 }
 
 /// Entries beyond this are dropped all at once (a bound, not an LRU: the
@@ -82,6 +94,8 @@ mod tests {
             active: true,
             role: Role::User,
             name: "A".into(),
+            sessions_since_ms: 0,
+            ended: Vec::new(),
         };
         let id = ObjectId::new();
         let cache = AccountCache::new(Duration::from_secs(60));

@@ -38,6 +38,10 @@ pub enum AuthError {
     /// The token's account is deactivated.
     #[error("this account has been deactivated")]
     Deactivated,
+    /// The token's session has ended (signed out, revoked, or every session
+    /// of the account ended by a password, role or status change).
+    #[error("this session has ended; sign in again")]
+    SessionEnded,
     /// The account could not be read.
     #[error(transparent)]
     Db(#[from] DbError),

@@ -27,6 +27,23 @@ pub struct Claims {
     pub jti: String,
     /// Always `access`: no other kind of token is accepted as one.
     pub typ: String,
+    /// The session (sign-in) it belongs to: its refresh-token family.
+    #[serde(default)]
+    pub sid: String,
+    /// When it was issued, in milliseconds (`iat` counts whole seconds).
+    #[serde(default)]
+    pub ims: i64,
+}
+
+impl Claims {
+    /// When it was issued, in milliseconds.
+    pub fn issued_ms(&self) -> i64 {
+        if self.ims > 0 {
+            self.ims
+        } else {
+            self.iat * 1000
+        }
+    }
 }
 
 /// Why a token was refused; the text is what the client reads.
@@ -80,9 +97,15 @@ impl TokenKeys {
         self.access_ttl
     }
 
-    /// A signed access token for `user`; fails only if signing does.
-    pub fn issue(&self, user: ObjectId, role: Role) -> jsonwebtoken::errors::Result<String> {
-        let now = chrono::Utc::now().timestamp();
+    /// A signed access token for `user` in session `sid`; fails only if signing does.
+    pub fn issue(
+        &self,
+        user: ObjectId,
+        role: Role,
+        sid: &str,
+    ) -> jsonwebtoken::errors::Result<String> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now = now_ms.div_euclid(1000);
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -93,6 +116,8 @@ impl TokenKeys {
             exp: now + self.access_ttl,
             jti: uuid::Uuid::new_v4().to_string(),
             typ: "access".into(),
+            sid: sid.to_string(),
+            ims: now_ms,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }

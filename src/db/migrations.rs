@@ -261,6 +261,28 @@ const STEPS: &[Step] = &[
         // The declared `order_birthYear` follows from the model.
         drops: &[("beneficiaries", "order_dateOfBirth")],
     },
+    Step {
+        id: 11,
+        name: "sessions: a person's sessions; gone once expired (MongoDB)",
+        declared: false,
+        indexes: &[
+            Index {
+                collection: "sessions",
+                name: "userId",
+                keys: || doc! { "userId": 1, "lastUsedAt": -1 },
+                unique: false,
+                ttl_secs: None,
+            },
+            Index {
+                collection: "sessions",
+                name: "expiresAt_ttl",
+                keys: || doc! { "expiresAt": 1 },
+                unique: false,
+                ttl_secs: Some(0),
+            },
+        ],
+        drops: &[],
+    },
 ];
 
 /// A step and whether it is applied.

@@ -344,6 +344,11 @@ mod tests {
             active: true,
             password_hash: "$argon2id$…".into(),
             last_login_at: Some(bson::DateTime::from_millis(1_795_000_000_000)),
+            sessions_since: Some(bson::DateTime::from_millis(1_795_000_000_100)),
+            ended_sessions: vec![crate::models::user::record::EndedSession {
+                id: "a-session".into(),
+                until: bson::DateTime::from_millis(1_795_000_900_000),
+            }],
             created_at: bson::DateTime::from_millis(1_794_000_000_000),
             updated_at: bson::DateTime::from_millis(1_794_000_000_001),
         };

@@ -128,6 +128,9 @@ pub enum Event {
     /// A person's data key was destroyed (erasure): instances drop it from
     /// memory.
     KeyDestroyed { subject: ObjectId },
+    /// One session of an account ended (logout, `revokeSession`): its
+    /// websockets close, and instances read the account again.
+    SessionEnded { user: ObjectId, session: String },
 }
 
 impl Event {

@@ -63,6 +63,9 @@ pub(super) fn encode(origin: &str, event: &Event) -> Option<Vec<u8>> {
         Event::AccountChanged { user } => doc! { "o": origin, "t": "account", "i": user },
         Event::TrustedDocumentsChanged => doc! { "o": origin, "t": "trusted" },
         Event::KeyDestroyed { subject } => doc! { "o": origin, "t": "key", "i": subject },
+        Event::SessionEnded { user, session } => {
+            doc! { "o": origin, "t": "session", "i": user, "s": session }
+        }
     };
     bson::to_vec(&message).ok()
 }
@@ -97,6 +100,10 @@ fn decode(origin: &str, bytes: &[u8]) -> Option<Event> {
         "account" => Some(Event::AccountChanged { user: id()? }),
         "trusted" => Some(Event::TrustedDocumentsChanged),
         "key" => Some(Event::KeyDestroyed { subject: id()? }),
+        "session" => Some(Event::SessionEnded {
+            user: id()?,
+            session: message.get_str("s").ok()?.to_string(),
+        }),
         _ => None,
     }
 }

@@ -19,6 +19,10 @@ pub struct RequestContext {
     pub caller: Caller,
     pub request_id: String,
     pub client_address: String,
+    /// The session (sign-in) the access token belongs to.
+    pub session: Option<String>,
+    /// The client's `User-Agent`, cut short (what a session list shows).
+    pub user_agent: Option<String>,
 }
 
 pub trait ContextExt {

@@ -79,6 +79,17 @@ pub fn client_address(
     peer.ip().to_string()
 }
 
+/// The client's `User-Agent`, printable and at most 200 characters.
+pub fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    let agent: String = agent
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    (!agent.is_empty()).then_some(agent)
+}
+
 /// Keeps a caller's `x-request-id` only when it is a short plain token, so
 /// logs and error extensions never carry arbitrary client text; otherwise a
 /// fresh id is made.

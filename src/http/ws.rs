@@ -58,6 +58,7 @@ pub async fn upgrade(
     let settings = &state.settings.websocket;
     let context_id = request_id(&headers);
     let address = client_address(&headers, peer, &state.settings.server);
+    let agent = super::user_agent(&headers);
     let ws = ws.protocols(ALL_WEBSOCKET_PROTOCOLS);
     // A client that names no protocol gets graphql-transport-ws.
     let protocol = ws
@@ -70,7 +71,7 @@ pub async fn upgrade(
         .read_buffer_size(settings.read_buffer_bytes)
         // Each message goes out as it is sent: the queue is the buffer.
         .write_buffer_size(0)
-        .on_upgrade(move |socket| serve(socket, protocol, api, context_id, address))
+        .on_upgrade(move |socket| serve(socket, protocol, api, context_id, (address, agent)))
 }
 
 /// `{"type", "id"?, "payload"?}`, the envelope of every server message.
@@ -228,7 +229,7 @@ async fn initialise(
     incoming: &mut futures::stream::SplitStream<WebSocket>,
     protocol: Protocol,
     api: &Api,
-) -> Result<(Caller, Option<i64>), Vec<Message>> {
+) -> Result<crate::state::Session, Vec<Message>> {
     let settings = &api.app.settings.websocket;
     let refuse = |code: u16, reason: &str| {
         protocol
@@ -265,7 +266,7 @@ async fn serve(
     protocol: Protocol,
     api: Api,
     request_id: String,
-    address: String,
+    (address, agent): (String, Option<String>),
 ) {
     let state = api.app.clone();
     let settings = &state.settings.websocket;
@@ -278,8 +279,8 @@ async fn serve(
         _ = closed(&mut closing) => Err(vec![close(1001, "server shutting down")]),
         outcome = initialise(&mut incoming, protocol, &api) => outcome,
     };
-    let (caller, expires_at) = match initialised {
-        Ok(session) => session,
+    let (caller, expires_at, session) = match initialised {
+        Ok(session) => (session.caller, session.expires_at, session.id),
         Err(last) => return finish(out, writer, last).await,
     };
     let _ = out.send(bare("connection_ack", None)).await;
@@ -298,6 +299,8 @@ async fn serve(
         caller,
         request_id,
         client_address: address,
+        session: session.clone(),
+        user_agent: agent,
     };
 
     // Phase 2: operations until either side closes. The operations run in
@@ -314,6 +317,11 @@ async fn serve(
             event = events.recv() => match event {
                 Ok(Event::AccountChanged { user }) if Some(user) == account => {
                     break vec![close(4403, "the account changed; sign in again")];
+                }
+                Ok(Event::SessionEnded { user, session: ended })
+                    if Some(user) == account && session.as_deref() == Some(ended.as_str()) =>
+                {
+                    break vec![close(4403, "this session has ended; sign in again")];
                 }
                 Err(RecvError::Closed) => break Vec::new(),
                 _ => {}

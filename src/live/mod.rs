@@ -151,7 +151,9 @@ pub async fn accounts_loop(app: Arc<dyn Host>) {
     let mut events = app.bus().subscribe();
     loop {
         match events.recv().await {
-            Ok(Event::AccountChanged { user }) => app.accounts().forget(user),
+            Ok(Event::AccountChanged { user } | Event::SessionEnded { user, .. }) => {
+                app.accounts().forget(user)
+            }
             Ok(Event::Record { entity, id, .. }) if &*entity == "User" => app.accounts().forget(id),
             Ok(Event::KeyDestroyed { subject }) => app.vault().forget(subject),
             Ok(_) => {}

@@ -25,6 +25,7 @@ mod response_cache;
 mod roles;
 mod schema;
 mod seeds;
+mod sessions;
 mod support;
 mod tls;
 mod transport;

@@ -185,12 +185,12 @@ async fn run(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let state = &api.app;
-    let caller = match state
-        .authenticate(authorization)
+    let session = match state
+        .authenticate_session(authorization)
         .await
         .map_err(ApiError::from)
     {
-        Ok(caller) => caller,
+        Ok(session) => session,
         Err(error) => {
             let failed = || {
                 Answer::plain(errors::finalize(
@@ -202,9 +202,11 @@ async fn run(
         }
     };
     let context = RequestContext {
-        caller,
+        caller: session.caller,
         request_id: request_id.clone(),
         client_address: client_address(headers, peer, &state.settings.server),
+        session: session.id,
+        user_agent: super::user_agent(headers),
     };
     let signed_in = !matches!(context.caller, Caller::Anonymous);
     let fresh = responses::bypass_requested(headers);

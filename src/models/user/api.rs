@@ -11,7 +11,7 @@ use super::record::{UserFilter as DbUserFilter, UserForCreate, UserForUpdate, Us
 use crate::auth::password;
 use crate::domain::{Email, GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult, Found};
-use crate::events::{ChangeKind, Event};
+use crate::events::ChangeKind;
 use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::enums::Role as RoleValue;
 use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard, SelfOrManagers};
@@ -472,16 +472,10 @@ impl UserMutation {
                 .ok_or(ApiError::NotFound)
         })
         .await?;
-        app.db
-            .refresh_tokens()
-            .revoke_user(id)
-            .await
-            .map_err(ApiError::from)?;
+        super::sessions_api::end_every_session(app, id).await?;
         let deactivated =
             crate::graphql::model::changed(ctx, pending, &before, after, users.restore(&before))
                 .await?;
-        app.accounts.forget(id);
-        app.bus.publish(Event::AccountChanged { user: id });
         Ok(deactivated)
     }
 }
@@ -511,12 +505,14 @@ async fn update_and_audit(
     })
     .await?;
     let role_changed = after.role != before.role;
+    let password_reset = after.password_hash != before.password_hash;
     app.accounts.forget(before.id);
     let updated =
         crate::graphql::model::changed(ctx, pending, &before, after, users.restore(&before))
             .await?;
-    if role_changed {
-        app.bus.publish(Event::AccountChanged { user: before.id });
+    if role_changed || password_reset {
+        // Every session of the account ends, on every instance.
+        super::sessions_api::end_every_session(app, before.id).await?;
     }
     Ok(updated)
 }

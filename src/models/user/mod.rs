@@ -4,6 +4,8 @@
 pub mod api;
 pub mod record;
 pub mod seed;
+pub mod sessions;
+pub mod sessions_api;
 pub mod sign_in_api;
 
 /// The stored record, whose `Model` declaration says the collection, order
@@ -16,12 +18,19 @@ pub const EVENTS: &[&str] = &["user.created", "user.updated", "user.deactivated"
 /// Whether `alawael seed` writes rows of it.
 pub const SEEDED: bool = true;
 
-/// The model's fields on the schema's roots.
-pub type Query = api::UserQuery;
+/// The model's fields on the schema's roots: the accounts, then the
+/// signed-in person's sessions.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct UserQueries(api::UserQuery, sessions_api::SessionQuery);
+pub type Query = UserQueries;
 
 /// The model's mutations: sign-in first (as the schema has always listed
 /// them), then the account mutations.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct UserMutations(sign_in_api::AuthMutation, api::UserMutation);
+pub struct UserMutations(
+    sign_in_api::AuthMutation,
+    api::UserMutation,
+    sessions_api::SessionMutation,
+);
 pub type Mutation = UserMutations;
 pub type Subscription = crate::graphql::NoStreams;

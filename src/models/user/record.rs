@@ -7,7 +7,7 @@ use bson::{DateTime, Document, RawDocument, doc};
 use serde::{Deserialize, Serialize};
 
 use crate::db::store::{Record, Store};
-use crate::db::{Db, DbResult, raw};
+use crate::db::{Db, DbError, DbResult, raw};
 use crate::domain::{Email, Role};
 
 pub const COLLECTION: &str = "users";
@@ -29,10 +29,27 @@ pub struct UserRecord {
     pub password_hash: String,
     #[serde(default)]
     pub last_login_at: Option<DateTime>,
+    /// Access tokens issued before this instant are refused (set when the
+    /// password, role or status changes: every session ends at once).
+    #[serde(default)]
+    pub sessions_since: Option<DateTime>,
+    /// Sessions ended one by one (logout, `revokeSession`) while access
+    /// tokens of theirs may still be alive; pruned as they expire.
+    #[serde(default)]
+    pub ended_sessions: Vec<EndedSession>,
     #[serde(deserialize_with = "crate::db::dates::read")]
     pub created_at: DateTime,
     #[serde(deserialize_with = "crate::db::dates::read")]
     pub updated_at: DateTime,
+}
+
+/// A session ended before its access tokens expire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndedSession {
+    pub id: String,
+    /// When its last access token expires at the latest.
+    pub until: DateTime,
 }
 
 impl Record for UserRecord {
@@ -45,6 +62,7 @@ impl Record for UserRecord {
         let (mut id, mut email, mut name, mut role, mut active, mut password_hash) =
             (None, None, None, None, None, None);
         let (mut department, mut phone, mut last_login_at) = (None, None, None);
+        let (mut sessions_since, mut ended_sessions) = (None, Vec::new());
         let (mut created_at, mut updated_at) = (None, None);
         for field in raw::fields(document) {
             let (key, v) = field?;
@@ -58,6 +76,16 @@ impl Record for UserRecord {
                 b"active" => active = Some(v.boolean("active")?),
                 b"passwordHash" => password_hash = Some(v.string("passwordHash")?),
                 b"lastLoginAt" => last_login_at = v.optional_date("lastLoginAt")?,
+                b"sessionsSince" => sessions_since = v.optional_date("sessionsSince")?,
+                b"endedSessions" => {
+                    // Rare and short: read with serde from the raw document.
+                    if let Ok(Some(value)) = document.get("endedSessions") {
+                        let value =
+                            bson::Bson::try_from(value).map_err(|e| DbError::Other(e.into()))?;
+                        ended_sessions = bson::from_bson(value)?;
+                    }
+                    let _ = v;
+                }
                 b"createdAt" => created_at = Some(v.date("createdAt")?),
                 b"updatedAt" => updated_at = Some(v.date("updatedAt")?),
                 _ => {}
@@ -73,6 +101,8 @@ impl Record for UserRecord {
             active: raw::required(active, "active")?,
             password_hash: raw::required(password_hash, "passwordHash")?,
             last_login_at,
+            sessions_since,
+            ended_sessions,
             created_at: raw::required(created_at, "createdAt")?,
             updated_at: raw::required(updated_at, "updatedAt")?,
         })
@@ -179,6 +209,8 @@ impl Users {
             active: true,
             password_hash: input.password_hash,
             last_login_at: None,
+            sessions_since: None,
+            ended_sessions: Vec::new(),
             created_at: now,
             updated_at: now,
         };
@@ -227,6 +259,58 @@ impl Users {
             .await
     }
 
+    /// A new password (its hash), without the audited path: the caller
+    /// audits the change without the hash.
+    pub async fn set_password(&self, id: ObjectId, hash: &str) -> DbResult<()> {
+        self.store
+            .collection()
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "passwordHash": hash, "updatedAt": DateTime::now() } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of the account: access tokens issued before now
+    /// are refused from here on.
+    pub async fn end_all_sessions(&self, id: ObjectId) -> DbResult<()> {
+        self.store
+            .collection()
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "sessionsSince": DateTime::now(), "endedSessions": [] } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Ends one session of the account until `until` (when its access
+    /// tokens expire), forgetting ended sessions whose tokens have expired.
+    pub async fn end_session(&self, id: ObjectId, session: &str, until: DateTime) -> DbResult<()> {
+        let Some(user) = self.get(id).await? else {
+            return Ok(());
+        };
+        let now = DateTime::now();
+        let mut ended: Vec<EndedSession> = user
+            .ended_sessions
+            .into_iter()
+            .filter(|e| e.until > now && e.id != session)
+            .collect();
+        ended.push(EndedSession {
+            id: session.to_string(),
+            until,
+        });
+        self.store
+            .collection()
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "endedSessions": bson::to_bson(&ended)? } },
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn record_login(&self, id: ObjectId) -> DbResult<()> {
         self.store
             .collection()
@@ -257,6 +341,8 @@ impl crate::db::model::Model for UserRecord {
     const PUBLIC: &'static [&'static str] = &["role", "active"];
     const SENSITIVE: &'static [&'static str] = &["passwordHash"];
     const SECRET: &'static [&'static str] = &["passwordHash"];
+    const INTERNAL: &'static [&'static str] = &["sessionsSince", "endedSessions"];
+    const UNAUDITED: &'static [&'static str] = &["sessionsSince", "endedSessions"];
     /// Lists of users read the guarded fields of others: only ADMIN and
     /// MANAGER (a person reads their own through `me`, not through a list).
     const READERS: &'static [(&'static str, &'static [Role])] = &[

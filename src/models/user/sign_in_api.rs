@@ -6,6 +6,7 @@ use bson::DateTime as BsonDateTime;
 
 use super::api::User;
 use super::record::UserRecord;
+use super::sessions::{SessionRecord, Sessions};
 use crate::auth::password;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
@@ -136,8 +137,7 @@ impl AuthMutation {
         Analytics::new(&app.db)
             .raise(&app.bus, "auth.login", Some(user.id))
             .await;
-        let family = uuid::Uuid::new_v4().to_string();
-        Ok(issue(app, user, family).await?)
+        Ok(start_session(app, request, user).await?)
     }
 
     /// Exchanges a refresh token for new tokens. The old one stops working;
@@ -167,7 +167,15 @@ impl AuthMutation {
                     .await
                     .map_err(ApiError::from)?;
                 match user {
-                    Some(user) if user.active => Ok(issue(app, user, record.family).await?),
+                    Some(user) if user.active => {
+                        let payload = issue(app, user, record.family.clone()).await?;
+                        let expires = refresh_expiry(app);
+                        Sessions::new(&app.db)
+                            .used(&record.family, &ctx.request()?.client_address, expires)
+                            .await
+                            .map_err(ApiError::from)?;
+                        Ok(payload)
+                    }
                     _ => Err(invalid().into()),
                 }
             }
@@ -209,12 +217,23 @@ impl AuthMutation {
         else {
             return Ok(false);
         };
-        let revoked = app
+        // The session ends whole: its refresh tokens, its access tokens
+        // (from now on, on every instance) and its websockets.
+        let revoked = match app
             .db
-            .refresh_tokens()
-            .revoke_family(&record.family)
+            .users()
+            .get(record.user_id)
             .await
-            .map_err(ApiError::from)?;
+            .map_err(ApiError::from)?
+        {
+            Some(user) => super::sessions_api::end_session(app, user, &record.family).await?,
+            None => app
+                .db
+                .refresh_tokens()
+                .revoke_family(&record.family)
+                .await
+                .map_err(ApiError::from)?,
+        };
         if revoked {
             audit(
                 ctx,
@@ -232,10 +251,40 @@ impl AuthMutation {
     }
 }
 
+/// When a refresh token issued now stops working.
+fn refresh_expiry(app: &AppState) -> BsonDateTime {
+    let ttl = i64::try_from(app.settings.auth.refresh_token_ttl_secs).unwrap_or(i64::MAX / 2_000);
+    BsonDateTime::from_chrono(chrono::Utc::now() + chrono::Duration::seconds(ttl))
+}
+
+/// Opens a new session for `user` (a sign-in, or a password change): its
+/// row, with the client's device and address, and its first tokens.
+pub(crate) async fn start_session(
+    app: &AppState,
+    request: &crate::graphql::context::RequestContext,
+    user: UserRecord,
+) -> ApiResult<AuthPayload> {
+    let family = uuid::Uuid::new_v4().to_string();
+    let now = BsonDateTime::now();
+    Sessions::new(&app.db)
+        .start(&SessionRecord {
+            id: family.clone(),
+            user_id: user.id,
+            device: request.user_agent.clone(),
+            address: request.client_address.clone(),
+            created_at: now,
+            last_used_at: now,
+            expires_at: refresh_expiry(app),
+            ended_at: None,
+        })
+        .await?;
+    issue(app, user, family).await
+}
+
 async fn issue(app: &AppState, user: UserRecord, family: String) -> ApiResult<AuthPayload> {
     let access_token = app
         .tokens
-        .issue(user.id, user.role)
+        .issue(user.id, user.role, &family)
         .map_err(ApiError::internal)?;
     let (refresh_token, hash) = new_refresh_token();
     let now = chrono::Utc::now();
