@@ -197,7 +197,9 @@ impl From<crate::auth::AuthError> for ApiError {
             | AuthError::Token(_)
             | AuthError::NoAccount
             | AuthError::Deactivated
-            | AuthError::SessionEnded => Self::Unauthenticated(error.to_string()),
+            | AuthError::SessionEnded
+            | AuthError::BadKey
+            | AuthError::KeyEnded => Self::Unauthenticated(error.to_string()),
         }
     }
 }

@@ -30,6 +30,20 @@ pub struct Application {
     state: Arc<AppState>,
 }
 
+/// Stores the counted uses of API keys every few seconds, and once more
+/// when shutdown begins.
+async fn key_uses_loop(state: Arc<AppState>) {
+    loop {
+        let running = crate::live::wait(&*state, Duration::from_secs(5)).await;
+        if let Err(error) = state.key_uses.store(&state.db).await {
+            tracing::warn!(%error, "storing API key uses failed; those uses go uncounted");
+        }
+        if !running {
+            return;
+        }
+    }
+}
+
 /// The vault of `settings` over `db`'s server: the master keys from
 /// `ALAWAEL_MASTER_KEY` or the key file (the published development key,
 /// with a warning, when neither is given outside production).
@@ -101,6 +115,7 @@ impl Application {
         let vault = open_vault(&settings, &db)?;
         let state = Arc::new(AppState {
             vault,
+            key_uses: Arc::default(),
             tokens: TokenKeys::new(&settings.auth),
             cursors: CursorCodec::new(settings.auth.secret()),
             settings: Arc::new(settings),
@@ -219,9 +234,10 @@ impl Application {
             Vec::new()
         });
         // Drops cached accounts changed on any instance (not a database worker: always on).
-        let _accounts = crate::live::Workers(vec![tokio::spawn(crate::live::accounts_loop(
-            state.clone(),
-        ))]);
+        let _accounts = crate::live::Workers(vec![
+            tokio::spawn(crate::live::accounts_loop(state.clone())),
+            tokio::spawn(key_uses_loop(state.clone())),
+        ]);
         let reports = (background && state.settings.reports.worker)
             .then(|| crate::reports::spawn(state.clone()));
 

@@ -36,6 +36,44 @@ pub struct AppState {
     pub trusted: Arc<crate::documents::trusted::Trusted>,
     /// Encryption at rest: people's data keys, wrapped by the master keys.
     pub vault: crate::vault::Vault,
+    /// Uses of API keys counted since they were last stored.
+    pub key_uses: Arc<KeyUses>,
+}
+
+/// Uses of API keys counted in memory, stored every few seconds
+/// (`live::key_uses_loop`) rather than written on every request.
+#[derive(Default)]
+pub struct KeyUses(
+    std::sync::Mutex<std::collections::HashMap<bson::oid::ObjectId, (i64, bson::DateTime)>>,
+);
+
+impl KeyUses {
+    pub fn count(&self, key: bson::oid::ObjectId, at: bson::DateTime) {
+        if let Ok(mut uses) = self.0.lock() {
+            let entry = uses.entry(key).or_insert((0, at));
+            entry.0 += 1;
+            entry.1 = at;
+        }
+    }
+
+    /// The uses counted so far, forgotten here.
+    pub fn take(&self) -> std::collections::HashMap<bson::oid::ObjectId, (i64, bson::DateTime)> {
+        self.0
+            .lock()
+            .map(|mut u| std::mem::take(&mut *u))
+            .unwrap_or_default()
+    }
+
+    /// Stores the uses counted so far.
+    pub async fn store(&self, db: &Db) -> crate::db::DbResult<()> {
+        let uses = self.take();
+        if uses.is_empty() {
+            return Ok(());
+        }
+        crate::models::user::api_keys::ApiKeys::new(db)
+            .add_uses(uses)
+            .await
+    }
 }
 
 /// Who a request's token speaks for, until when, in which session.
@@ -48,6 +86,63 @@ pub struct Session {
 }
 
 impl AppState {
+    /// An API key (`ApiKey alw_…`): a service principal with its role
+    /// ceiling and scopes, while the key is live. Its use is counted.
+    async fn authenticate_key(&self, key: &str) -> Result<Session, AuthError> {
+        use crate::models::user::api_keys::{self, ApiKeys};
+        let id = api_keys::id_of(key).ok_or(AuthError::BadKey)?;
+        let account = match self.accounts.get(id) {
+            Some(account) => account,
+            None => {
+                let record = ApiKeys::new(&self.db)
+                    .get(id)
+                    .await?
+                    .ok_or(AuthError::BadKey)?;
+                let account = Account {
+                    active: record.revoked_at.is_none(),
+                    role: record.role,
+                    name: record.name.clone(),
+                    sessions_since_ms: 0,
+                    ended: Vec::new(),
+                    key: Some(crate::auth::accounts::KeyAccount {
+                        hash: record.hash.clone(),
+                        scopes: crate::domain::scopes::Scopes::parse(&record.scopes)
+                            .unwrap_or_default(),
+                        expires_ms: record.expires_at.map(|t| t.timestamp_millis()),
+                    }),
+                };
+                self.accounts.put(id, account.clone());
+                account
+            }
+        };
+        let Some(grant) = &account.key else {
+            return Err(AuthError::BadKey);
+        };
+        if !api_keys::same_hash(&grant.hash, &api_keys::hash(key)) {
+            return Err(AuthError::BadKey);
+        }
+        let now = bson::DateTime::now();
+        if !account.active
+            || grant
+                .expires_ms
+                .is_some_and(|t| t <= now.timestamp_millis())
+        {
+            return Err(AuthError::KeyEnded);
+        }
+        self.key_uses.count(id, now);
+        metrics::counter!("alawael_api_key_requests_total").increment(1);
+        Ok(Session {
+            caller: Caller::User(Principal {
+                id,
+                role: account.role,
+                name: account.name.clone(),
+                key: Some(grant.scopes),
+            }),
+            expires_at: grant.expires_ms.map(|t| t.div_euclid(1000)),
+            id: None,
+        })
+    }
+
     /// The state of another serving thread: its own database client and
     /// Redis connection (made on the runtime this is called on); everything
     /// else (settings, caches kept in process, the event bus, the lifecycle,
@@ -58,6 +153,7 @@ impl AppState {
         Ok(Self {
             settings: self.settings.clone(),
             vault: self.vault.replica(&db),
+            key_uses: self.key_uses.clone(),
             db,
             responses: self.responses.replica(cache.clone()),
             cache,
@@ -93,6 +189,9 @@ impl AppState {
                 id: None,
             });
         };
+        if let Some(key) = header.strip_prefix("ApiKey ") {
+            return self.authenticate_key(key.trim()).await;
+        }
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
@@ -117,6 +216,7 @@ impl AppState {
                         .filter(|e| e.until > now)
                         .map(|e| e.id)
                         .collect(),
+                    key: None,
                 };
                 self.accounts.put(id, account.clone());
                 account
@@ -125,7 +225,7 @@ impl AppState {
         if !account.active {
             return Err(AuthError::Deactivated);
         }
-        if !account.admits(claims.issued_ms(), &claims.sid) {
+        if account.key.is_some() || !account.admits(claims.issued_ms(), &claims.sid) {
             return Err(AuthError::SessionEnded);
         }
         Ok(Session {
@@ -133,6 +233,7 @@ impl AppState {
                 id,
                 role: account.role,
                 name: account.name,
+                key: None,
             }),
             expires_at: Some(claims.exp),
             id: Some(claims.sid).filter(|s| !s.is_empty()),

@@ -23,6 +23,18 @@ pub struct Account {
     pub sessions_since_ms: i64,
     /// Sessions ended one by one whose access tokens may still be alive.
     pub ended: Vec<String>,
+    /// For an API key: what proves it and what it may do.
+    pub key: Option<KeyAccount>,
+}
+
+/// What a request needs of an API key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyAccount {
+    /// Hex SHA-256 of the key.
+    pub hash: String,
+    pub scopes: crate::domain::scopes::Scopes,
+    /// When it stops working (Unix milliseconds).
+    pub expires_ms: Option<i64>,
 }
 
 impl Account {
@@ -96,6 +108,7 @@ mod tests {
             name: "A".into(),
             sessions_since_ms: 0,
             ended: Vec::new(),
+            key: None,
         };
         let id = ObjectId::new();
         let cache = AccountCache::new(Duration::from_secs(60));

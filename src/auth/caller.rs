@@ -26,8 +26,8 @@ pub enum CallerError {
 /// errors do.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// The header is present but not `Bearer <token>`.
-    #[error("use `Authorization: Bearer <accessToken>`")]
+    /// The header is present but neither `Bearer <token>` nor `ApiKey <key>`.
+    #[error("use `Authorization: Bearer <accessToken>` (or `ApiKey <key>`)")]
     NotBearer,
     /// The token is refused: expired, not valid yet, not for this API, or invalid.
     #[error(transparent)]
@@ -38,6 +38,12 @@ pub enum AuthError {
     /// The token's account is deactivated.
     #[error("this account has been deactivated")]
     Deactivated,
+    /// An `ApiKey` that is not a key this server issued.
+    #[error("the API key is invalid")]
+    BadKey,
+    /// The key was revoked or has expired.
+    #[error("this API key is revoked or expired")]
+    KeyEnded,
     /// The token's session has ended (signed out, revoked, or every session
     /// of the account ended by a password, role or status change).
     #[error("this session has ended; sign in again")]
@@ -53,6 +59,9 @@ pub struct Principal {
     pub id: ObjectId,
     pub role: Role,
     pub name: String,
+    /// For an API key (a service principal), the scopes it holds; `None`
+    /// for a person.
+    pub key: Option<crate::domain::scopes::Scopes>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,7 @@
 //! The `alawael` command line: one subcommand per file, each with its
 //! options and a `run`.
 
+pub mod apikey;
 pub mod audit;
 pub mod documents;
 pub mod keys;
@@ -35,6 +36,8 @@ pub enum Command {
     Documents(documents::Args),
     /// Generate, count or rotate the master keys that wrap personal data keys.
     Keys(keys::Args),
+    /// Create, list or revoke the API keys of partner systems.
+    Apikey(apikey::Args),
 }
 
 impl Cli {
@@ -47,6 +50,7 @@ impl Cli {
             Command::Audit(args) => audit::run(args).await,
             Command::Documents(args) => documents::run(args).await,
             Command::Keys(args) => keys::run(args).await,
+            Command::Apikey(args) => apikey::run(args).await,
         }
     }
 }

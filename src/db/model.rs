@@ -70,6 +70,9 @@ pub struct IndexSpec {
 pub struct Viewer {
     pub id: ObjectId,
     pub role: Role,
+    /// An API key's scopes (`None` for a person): it reads a model only
+    /// with that model's read scope.
+    pub scopes: Option<crate::domain::scopes::Scopes>,
 }
 
 impl Viewer {
@@ -262,8 +265,16 @@ impl Access {
         self.viewer.as_ref()
     }
 
-    /// The collection of `T` as this caller sees it.
+    /// The collection of `T` as this caller sees it; an API key without
+    /// `T`'s read scope sees none of it (`DbError::Forbidden`).
     pub async fn of<T: Model>(&self) -> DbResult<Scoped<T>> {
+        if let Some(scopes) = self.viewer.and_then(|v| v.scopes)
+            && !scopes.may_read(T::KIND)
+        {
+            return Err(DbError::Forbidden(
+                crate::domain::scopes::read_scope(T::KIND).to_string(),
+            ));
+        }
         let cell = {
             let mut scopes = self
                 .scopes

@@ -23,6 +23,7 @@ pub mod email;
 pub mod ids;
 pub mod money;
 pub mod roles;
+pub mod scopes;
 pub mod text;
 
 pub use actor::Actor;

@@ -86,6 +86,7 @@ impl RequestContext {
             Caller::User(p) => Some(Viewer {
                 id: p.id,
                 role: p.role,
+                scopes: p.key,
             }),
             Caller::Anonymous => None,
         }

@@ -276,6 +276,7 @@ mod tests {
 
     fn caller(role: Role) -> Caller {
         Caller::User(Principal {
+            key: None,
             id: ObjectId::new(),
             role,
             name: "n".into(),

@@ -417,6 +417,12 @@ fn bearer(payload: &Value) -> Option<String> {
                 .and_then(Value::as_str)
                 .map(|t| format!("Bearer {t}"))
         })
+        .or_else(|| {
+            payload
+                .get("apiKey")
+                .and_then(Value::as_str)
+                .map(|k| format!("ApiKey {k}"))
+        })
 }
 
 /// A running operation: the messages it sends, the last being `complete`
@@ -450,6 +456,16 @@ fn operation(
         .documents
         .check(&request.query)
         .map_err(|refused| protocol.refused(id, refused.code, &refused.message))?;
+    if let Caller::User(principal) = &context.caller
+        && let Some(scopes) = principal.key
+        && let Some(why) = crate::http::graphql::document::refused_for_key(
+            &document,
+            request.operation_name.as_deref(),
+            scopes,
+        )
+    {
+        return Err(protocol.refused(id, crate::error::code::FORBIDDEN, &why));
+    }
     let subscription = operation_type(&document, request.operation_name.as_deref())
         == Some(OperationType::Subscription);
     request.set_parsed_query((*document).clone());

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_keys;
 mod auth;
 mod clinic_roles;
 mod clinic_rules;

@@ -105,6 +105,79 @@ pub fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Opti
     }
 }
 
+/// For an API key: the root fields of the operation that would run that its
+/// scopes do not cover (`domain::scopes::for_root_field`), as a refusal
+/// message; `None` when every one is covered. Fragments at the root are
+/// followed. Any operation of a document without a name is checked.
+pub fn refused_for_key(
+    document: &ExecutableDocument,
+    name: Option<&str>,
+    scopes: crate::domain::scopes::Scopes,
+) -> Option<String> {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+    fn walk<'a>(
+        document: &'a ExecutableDocument,
+        set: &'a SelectionSet,
+        root: &str,
+        scopes: crate::domain::scopes::Scopes,
+        depth: usize,
+    ) -> Option<String> {
+        if depth > 16 {
+            return Some("the operation's root fragments nest too deeply".into());
+        }
+        for item in &set.items {
+            let refused = match &item.node {
+                Selection::Field(field) => {
+                    let field = field.node.name.node.as_str();
+                    match crate::domain::scopes::for_root_field(root, field) {
+                        Some(scope) if scope.is_empty() || scopes.contains(scope) => None,
+                        Some(scope) => {
+                            Some(format!("this API key has no `{scope}` scope for `{field}`"))
+                        }
+                        None => Some(format!("`{field}` is not for API keys")),
+                    }
+                }
+                Selection::InlineFragment(inline) => walk(
+                    document,
+                    &inline.node.selection_set.node,
+                    root,
+                    scopes,
+                    depth + 1,
+                ),
+                Selection::FragmentSpread(spread) => document
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                    .and_then(|f| {
+                        walk(
+                            document,
+                            &f.node.selection_set.node,
+                            root,
+                            scopes,
+                            depth + 1,
+                        )
+                    }),
+            };
+            if refused.is_some() {
+                return refused;
+            }
+        }
+        None
+    }
+    let operations: Vec<_> = match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => vec![op],
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).into_iter().collect(),
+        (DocumentOperations::Multiple(ops), None) => ops.values().collect(),
+    };
+    operations.into_iter().find_map(|op| {
+        let root = match op.node.ty {
+            OperationType::Query => "Query",
+            OperationType::Mutation => "Mutation",
+            OperationType::Subscription => "Subscription",
+        };
+        walk(document, &op.node.selection_set.node, root, scopes, 0)
+    })
+}
+
 /// Whether the operation that would run only reads.
 pub fn is_query(document: &ExecutableDocument, name: Option<&str>) -> bool {
     operation_type(document, name).is_none_or(|ty| ty == OperationType::Query)
@@ -117,6 +190,32 @@ mod tests {
 
     fn parsed(text: &str) -> ExecutableDocument {
         parse_query(text).expect("parses")
+    }
+
+    #[test]
+    fn an_api_key_runs_only_the_root_fields_its_scopes_cover() {
+        use crate::domain::scopes::Scopes;
+        let assets = Scopes::parse(&["assets:read"]).unwrap();
+        let ok = parsed("{ assets(first: 1) { totalCount } node(id: \"x\") { id } }");
+        assert_eq!(refused_for_key(&ok, None, assets), None);
+        let people =
+            parsed("query { ...F } fragment F on Query { beneficiaries(first: 1) { totalCount } }");
+        assert!(
+            refused_for_key(&people, None, assets)
+                .unwrap()
+                .contains("beneficiaries:read")
+        );
+        let mine = parsed("{ me { id } }");
+        assert!(
+            refused_for_key(
+                &mine,
+                None,
+                Scopes::parse(crate::domain::scopes::ALL).unwrap()
+            )
+            .is_some()
+        );
+        let write = parsed("mutation { deleteAsset(id: \"x\") }");
+        assert!(refused_for_key(&write, None, assets).is_some());
     }
 
     #[test]

@@ -45,6 +45,21 @@ pub async fn execute(
         }
     };
     let signed_in = !matches!(context.caller, crate::auth::Caller::Anonymous);
+    let key = match &context.caller {
+        crate::auth::Caller::User(p) => p.key,
+        crate::auth::Caller::Anonymous => None,
+    };
+    if let Some(scopes) = key
+        && let Some(why) =
+            document::refused_for_key(&document, request.operation_name.as_deref(), scopes)
+    {
+        return Ok(turned_away(
+            &request,
+            crate::error::code::FORBIDDEN,
+            why,
+            started,
+        ));
+    }
     document::registered(api, registration, &request.query, signed_in).await;
     let name = request.operation_name.as_deref();
     let operation = operation_label(operation_name(&document, name));
@@ -52,7 +67,13 @@ pub async fn execute(
         return Err(refused);
     }
     let show_status = responses::status_requested(&request);
-    let plan = cache::plan(&state.responses, &api.hints, &document, &request);
+    // An API key's answers are its own (its scopes shape them): never from
+    // nor into the shared cache.
+    let plan = if key.is_some() {
+        None
+    } else {
+        cache::plan(&state.responses, &api.hints, &document, &request)
+    };
     let wait = Duration::from_millis(state.settings.server.admission_wait_ms);
     let keep = match cache::consult(
         &state.responses,

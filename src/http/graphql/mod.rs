@@ -5,7 +5,7 @@
 
 mod answer;
 mod cache;
-mod document;
+pub(crate) mod document;
 mod engine;
 mod execute;
 
@@ -181,9 +181,15 @@ async fn run(
     queries_only: bool,
 ) -> Result<(Vec<Answer>, bool), Response> {
     let request_id = request_id(headers);
+    // A partner system may send its key as `X-Api-Key` instead.
+    let api_key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|k| format!("ApiKey {}", k.trim()));
     let authorization = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .or(api_key.as_deref());
     let state = &api.app;
     let session = match state
         .authenticate_session(authorization)

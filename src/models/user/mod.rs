@@ -2,6 +2,8 @@
 //! and sign-in (tokens for an account).
 
 pub mod api;
+pub mod api_keys;
+pub mod api_keys_api;
 pub mod record;
 pub mod seed;
 pub mod sessions;
@@ -21,7 +23,11 @@ pub const SEEDED: bool = true;
 /// The model's fields on the schema's roots: the accounts, then the
 /// signed-in person's sessions.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct UserQueries(api::UserQuery, sessions_api::SessionQuery);
+pub struct UserQueries(
+    api::UserQuery,
+    sessions_api::SessionQuery,
+    api_keys_api::ApiKeyQuery,
+);
 pub type Query = UserQueries;
 
 /// The model's mutations: sign-in first (as the schema has always listed
@@ -31,6 +37,7 @@ pub struct UserMutations(
     sign_in_api::AuthMutation,
     api::UserMutation,
     sessions_api::SessionMutation,
+    api_keys_api::ApiKeyMutation,
 );
 pub type Mutation = UserMutations;
 pub type Subscription = crate::graphql::NoStreams;
