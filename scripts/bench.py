@@ -15,7 +15,7 @@ BENCH_CONNECTIONS ("1,16,256,1000"), BENCH_SCENARIOS (names, all by default),
 BENCH_OPEN_CONNECTIONS (1000), BENCH_SEARCH (scenarios whose highest rate
 under the p99 bound is searched, "readmix"), BENCH_P99_MS (100),
 BENCH_MAX_RATE (20000), BENCH_TIMEOUT (seconds a request may take, 10),
-BENCH_SETTLE_SECONDS (how long the server may take to answer again after a
+BENCH_QUOTAS (`off` turns the quota check off), BENCH_SETTLE_SECONDS (how long the server may take to answer again after a
 run before it is restarted, 30), BENCH_OUT (benches/RESULTS.md).
 
 Baseline: with BENCH_BASELINE_BIN (a server binary built from an earlier
@@ -562,6 +562,12 @@ def main():
         "JWT_SECRET": secrets.token_hex(32),
         "SEED_PASSWORD": secrets.token_hex(12),
         "ALAWAEL_MASTER_KEY": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        # One account sends everything: its quota is checked (BENCH_QUOTAS=off
+        # turns the check off, to measure what it costs) but never reached.
+        "ALAWAEL__QUOTAS__ENABLED": "false" if os.environ.get("BENCH_QUOTAS") == "off" else "true",
+        "ALAWAEL__QUOTAS__ADMIN__PER_MINUTE": "100000000000",
+        "ALAWAEL__QUOTAS__ADMIN__BURST": "100000000000",
+        "ALAWAEL__QUOTAS__LOGIN__BURST": "1000",
         # One login serves the whole run.
         "ALAWAEL__AUTH__ACCESS_TOKEN_TTL_SECS": "86400",
         "RUST_LOG": os.environ.get("RUST_LOG", "warn"),

@@ -213,6 +213,32 @@ impl Cache {
         )
     }
 
+    /// Runs a script over `key` in Redis that answers `{flag, text}`;
+    /// `None` when Redis is not configured, down or slow (the caller then
+    /// keeps the state in process).
+    pub async fn run_script(
+        &self,
+        script: &str,
+        key: &str,
+        args: &[String],
+    ) -> Option<(bool, String)> {
+        let mut redis = self.manager().await?;
+        let script = redis::Script::new(script);
+        let mut invocation = script.key(key);
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let call = invocation.invoke_async::<(i64, String)>(&mut redis);
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok((flag, text))) => Some((flag == 1, text)),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "a Redis script failed; kept in process");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// The current count of `key` and seconds until it resets (0, 0 when unset).
     pub async fn count(&self, key: &str) -> (i64, u64) {
         if let Some(mut redis) = self.manager().await {

@@ -73,6 +73,7 @@ pub struct Settings {
     pub response_cache: ResponseCacheSettings,
     pub documents: DocumentSettings,
     pub vault: VaultSettings,
+    pub quotas: QuotaSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +92,41 @@ struct FileSettings {
     response_cache: ResponseCacheSettings,
     documents: DocumentSettings,
     vault: VaultSettings,
+    quotas: QuotaSettings,
+}
+
+/// A bucket: units a minute, and how many may be spent at once.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub per_minute: u64,
+    pub burst: u64,
+}
+
+/// Quotas per caller, charged by each operation's cost (one unit a field,
+/// lists multiplying by their rows): per account by role, per API key, per
+/// client address for anonymous callers; and stricter buckets of their own
+/// for the operations an attacker repeats.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    pub enabled: bool,
+    pub anonymous: LimitSettings,
+    pub user: LimitSettings,
+    pub therapist: LimitSettings,
+    pub manager: LimitSettings,
+    pub admin: LimitSettings,
+    pub api_key: LimitSettings,
+    /// Per API key (its id), instead of `api_key`.
+    #[serde(default)]
+    pub keys: std::collections::HashMap<String, LimitSettings>,
+    /// `login` (per address), `refreshToken` (per address),
+    /// `exportBeneficiaryData` and `eraseBeneficiary` (per caller),
+    /// `requestReport` (per caller): operations a minute.
+    pub login: LimitSettings,
+    pub refresh_token: LimitSettings,
+    pub personal_data: LimitSettings,
+    pub request_report: LimitSettings,
 }
 
 /// Encryption at rest: where the master keys come from (never the
@@ -484,6 +520,7 @@ pub fn load_from(
         response_cache: file.response_cache,
         documents: file.documents,
         vault: file.vault,
+        quotas: file.quotas,
     };
     settings.check()?;
     Ok(settings)

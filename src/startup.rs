@@ -116,6 +116,7 @@ impl Application {
         let state = Arc::new(AppState {
             vault,
             key_uses: Arc::default(),
+            quotas: Arc::default(),
             tokens: TokenKeys::new(&settings.auth),
             cursors: CursorCodec::new(settings.auth.secret()),
             settings: Arc::new(settings),

@@ -38,6 +38,8 @@ pub struct AppState {
     pub vault: crate::vault::Vault,
     /// Uses of API keys counted since they were last stored.
     pub key_uses: Arc<KeyUses>,
+    /// Callers' quotas kept in process (while Redis is away).
+    pub quotas: Arc<crate::auth::quota::Quotas>,
 }
 
 /// Uses of API keys counted in memory, stored every few seconds
@@ -154,6 +156,7 @@ impl AppState {
             settings: self.settings.clone(),
             vault: self.vault.replica(&db),
             key_uses: self.key_uses.clone(),
+            quotas: self.quotas.clone(),
             db,
             responses: self.responses.replica(cache.clone()),
             cache,

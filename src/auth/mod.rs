@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod caller;
 pub mod password;
+pub mod quota;
 pub mod throttle;
 pub mod tokens;
 

@@ -4,6 +4,7 @@
 //! (`trusted`: the set, its Redis store, the manifest formats, the check
 //! at the door).
 
+pub mod cost;
 pub mod limits;
 pub mod parsed;
 pub mod persisted;

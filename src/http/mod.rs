@@ -8,6 +8,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
+pub mod quota;
 pub mod responses;
 pub mod ws;
 

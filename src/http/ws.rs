@@ -468,11 +468,42 @@ fn operation(
     }
     let subscription = operation_type(&document, request.operation_name.as_deref())
         == Some(OperationType::Subscription);
+    let name = request.operation_name.clone();
+    let cost = crate::documents::cost::estimate(
+        &document,
+        name.as_deref(),
+        &request.variables,
+        &api.app.settings.graphql,
+    );
     request.set_parsed_query((*document).clone());
     let request = with_request_data(request, &api.app, context);
     let mut responses = api.schema.execute_stream(request);
     let (id, request_id) = (id.to_string(), context.request_id.clone());
+    let (state, context) = (api.app.clone(), context.clone());
     Ok(Box::pin(async_stream::stream! {
+        // Charged to the caller's quota like an HTTP operation...
+        if let Some(Err(refused)) =
+            crate::http::quota::charge(&state, &context, &document, name.as_deref(), cost).await
+        {
+            let text = format!("over the quota; retry in {} seconds", refused.retry_after_secs);
+            yield Step { message: protocol.refused(&id, code::RATE_LIMITED, &text), last: true };
+            return;
+        }
+        // ...and a query or mutation takes room among the operations
+        // executing at once, as over HTTP (a subscription waits for events).
+        let wait = Duration::from_millis(state.settings.server.admission_wait_ms);
+        let _room = if subscription {
+            None
+        } else {
+            match tokio::time::timeout(wait, state.admission.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => Some(permit),
+                _ => {
+                    let text = "the server is busy; retry shortly";
+                    yield Step { message: protocol.refused(&id, code::SERVICE_UNAVAILABLE, text), last: true };
+                    return;
+                }
+            }
+        };
         while let Some(response) = responses.next().await {
             let response = errors::finalize(response, &request_id);
             let failed = subscription

@@ -21,6 +21,7 @@ pub mod models;
 mod pagination;
 mod persisted;
 mod privacy;
+mod quotas;
 mod resilience;
 mod response_cache;
 mod roles;

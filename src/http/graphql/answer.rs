@@ -27,6 +27,9 @@ pub struct Answer {
     /// For an answer read from the response cache: the key its compressed
     /// body is kept under.
     pub hit: Option<String>,
+    /// What the operation was charged to its caller's quota (the
+    /// `RateLimit` headers), when quotas are on.
+    pub rate: Option<crate::auth::quota::Charge>,
 }
 
 /// An answer's `data` already written as JSON text.
@@ -57,6 +60,7 @@ impl Answer {
             data_json: Some(DataText::Shared(data)),
             freshness: Some(freshness),
             hit: Some(format!("{digest}:{show_status}")),
+            rate: None,
         }
     }
 
@@ -66,6 +70,7 @@ impl Answer {
             data_json: None,
             freshness: None,
             hit: None,
+            rate: None,
         }
     }
 }

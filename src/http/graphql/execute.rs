@@ -61,6 +61,43 @@ pub async fn execute(
         ));
     }
     document::registered(api, registration, &request.query, signed_in).await;
+    // The quota: charged with the operation's cost, before the caches (the
+    // bucket counts the work asked for).
+    let cost = crate::documents::cost::estimate(
+        &document,
+        request.operation_name.as_deref(),
+        &request.variables,
+        &state.settings.graphql,
+    );
+    let rate = match crate::http::quota::charge(
+        state,
+        context,
+        &document,
+        request.operation_name.as_deref(),
+        cost,
+    )
+    .await
+    {
+        Some(Err(refused)) => {
+            let error: async_graphql::Error = crate::error::ApiError::RateLimited {
+                retry_after_secs: refused.retry_after_secs,
+            }
+            .into();
+            let operation = operation_label(request.operation_name.as_deref());
+            record(operation, false, started);
+            let mut answer = Answer::plain(async_graphql::Response::from_errors(vec![
+                error.into_server_error(async_graphql::Pos::default()),
+            ]));
+            answer.rate = Some(refused);
+            return Ok(answer);
+        }
+        Some(Ok(charged)) => Some(charged),
+        None => None,
+    };
+    let wants_cost = matches!(
+        request.extensions.0.get("cost"),
+        Some(async_graphql::Value::Boolean(true))
+    );
     let name = request.operation_name.as_deref();
     let operation = operation_label(operation_name(&document, name));
     if let Some(refused) = document::refused_over_get(queries_only, &document, name) {
@@ -87,14 +124,17 @@ pub async fn execute(
     {
         Consulted::Hit(hit) => {
             record(operation, true, started);
-            return Ok(hit.answer(show_status));
+            let mut answer = hit.answer(show_status);
+            answer.rate = rate;
+            return Ok(answer);
         }
         Consulted::Compute(keep) => keep,
     };
     let status = keep.status;
     status.count();
     let Some(_room) = engine::admission(&state.admission, wait).await else {
-        let answer = engine::shed();
+        let mut answer = engine::shed();
+        answer.rate = rate;
         record(operation, false, started);
         return Ok(answer);
     };
@@ -106,12 +146,16 @@ pub async fn execute(
             .extensions
             .insert("cacheStatus".into(), status.as_str().into());
     }
+    if wants_cost {
+        response.extensions.insert("cost".into(), cost.into());
+    }
     record(operation, response.errors.is_empty(), started);
     Ok(Answer {
         freshness: plan.as_ref().map(cache::freshness),
         response,
         data_json,
         hit: None,
+        rate,
     })
 }
 

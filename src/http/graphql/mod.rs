@@ -56,6 +56,18 @@ fn error_response(code: &str, message: impl Into<String>) -> GqlResponse {
     GqlResponse::from_errors(vec![error])
 }
 
+/// The quota's headers on an answer; a single operation refused by its
+/// quota is answered `429 Too Many Requests` with `Retry-After`.
+fn rated(response: &mut Response, rate: Option<crate::auth::quota::Charge>, batch: bool) {
+    let Some(rate) = rate else {
+        return;
+    };
+    super::quota::headers(response.headers_mut(), &rate);
+    if !rate.allowed && !batch {
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    }
+}
+
 pub async fn post(
     State(api): State<Api>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -128,7 +140,12 @@ pub async fn post(
     };
     let batch = !matches!(batch_shape, Shape::Single);
     match run(&api, &headers, peer, requests, false).await {
-        Ok((answers, _)) => reply(&api, &headers, answers, batch),
+        Ok((answers, _)) => {
+            let rate = answers.iter().rev().find_map(|a| a.rate.clone());
+            let mut response = reply(&api, &headers, answers, batch);
+            rated(&mut response, rate, batch);
+            response
+        }
         Err(response) => response,
     }
 }
@@ -166,7 +183,13 @@ pub async fn get(
         }
     };
     match run(&api, &headers, peer, vec![request], true).await {
-        Ok((mut answers, signed_in)) => reply_to_get(&headers, answers.remove(0), signed_in),
+        Ok((mut answers, signed_in)) => {
+            let answer = answers.remove(0);
+            let rate = answer.rate.clone();
+            let mut response = reply_to_get(&headers, answer, signed_in);
+            rated(&mut response, rate, false);
+            response
+        }
         Err(response) => response,
     }
 }
