@@ -33,6 +33,8 @@ pub struct Cache {
     local: Shared<(i64, Instant)>,
     /// Texts (persisted queries) kept in process, in front of Redis.
     texts: Arc<Mutex<Texts>>,
+    /// Values kept in process while Redis is away (`put_new`, `put`).
+    values: Shared<(String, Instant)>,
 }
 
 /// The texts kept in process, and their bytes (keys and texts), which stay
@@ -110,6 +112,7 @@ impl Cache {
             retry_at: Mutex::new(None),
             local: Arc::default(),
             texts: texts(),
+            values: Arc::default(),
         };
         if cache.client.is_some() && cache.manager().await.is_none() {
             tracing::warn!(
@@ -128,6 +131,7 @@ impl Cache {
             retry_at: Mutex::new(None),
             local: Arc::default(),
             texts: texts(),
+            values: Arc::default(),
         }
     }
 
@@ -143,6 +147,7 @@ impl Cache {
             retry_at: Mutex::new(None),
             local: self.local.clone(),
             texts: self.texts.clone(),
+            values: self.values.clone(),
         }
     }
 
@@ -211,6 +216,70 @@ impl Cache {
             entry.0,
             entry.1.saturating_duration_since(now).as_secs().max(1),
         )
+    }
+
+    /// Stores `value` under `key` for `ttl` unless the key exists; whether
+    /// it was stored (in Redis, or in this process without it).
+    pub async fn put_new(&self, key: &str, value: &str, ttl: Duration) -> bool {
+        if let Some(mut redis) = self.manager().await {
+            let mut command = redis::cmd("SET");
+            command
+                .arg(key)
+                .arg(value)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl.as_millis() as u64);
+            let call = command.query_async::<Option<String>>(&mut redis);
+            if let Ok(Ok(stored)) = tokio::time::timeout(self.timeout, call).await {
+                return stored.is_some();
+            }
+        }
+        let now = Instant::now();
+        let Ok(mut values) = self.values.lock() else {
+            return false;
+        };
+        if values.len() > 100_000 {
+            values.retain(|_, (_, until)| *until > now);
+        }
+        match values.get(key) {
+            Some((_, until)) if *until > now => false,
+            _ => {
+                values.insert(key.to_string(), (value.to_string(), now + ttl));
+                true
+            }
+        }
+    }
+
+    /// Replaces `key`'s value for `ttl` (in Redis, or in this process).
+    pub async fn put(&self, key: &str, value: &str, ttl: Duration) {
+        if let Some(mut redis) = self.manager().await {
+            let mut command = redis::cmd("SET");
+            command
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl.as_millis() as u64);
+            let call = command.query_async::<()>(&mut redis);
+            if let Ok(Ok(())) = tokio::time::timeout(self.timeout, call).await {
+                return;
+            }
+        }
+        if let Ok(mut values) = self.values.lock() {
+            values.insert(key.to_string(), (value.to_string(), Instant::now() + ttl));
+        }
+    }
+
+    /// The value of `key`, if any (from Redis, or this process without it).
+    pub async fn fetch(&self, key: &str) -> Option<String> {
+        if let Some(mut redis) = self.manager().await {
+            let call = redis.get::<_, Option<String>>(key);
+            if let Ok(Ok(found)) = tokio::time::timeout(self.timeout, call).await {
+                return found;
+            }
+        }
+        let values = self.values.lock().ok()?;
+        let (value, until) = values.get(key)?;
+        (*until > Instant::now()).then(|| value.clone())
     }
 
     /// Runs a script over `key` in Redis that answers `{flag, text}`;

@@ -7,6 +7,7 @@
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod idempotency;
 pub mod metrics;
 pub mod quota;
 pub mod responses;

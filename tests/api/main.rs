@@ -13,6 +13,7 @@ mod contract;
 mod graphiql;
 mod guarded_reads;
 mod holes;
+mod idempotency;
 mod keys;
 mod limits;
 mod live;

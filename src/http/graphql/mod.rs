@@ -37,6 +37,10 @@ use crate::graphql::errors;
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 /// A transport-level refusal, still in the GraphQL error shape.
+pub(crate) fn refusal_response(status: StatusCode, code: &str, message: &str) -> Response {
+    refusal(status, code, message)
+}
+
 fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (
@@ -54,6 +58,31 @@ fn error_response(code: &str, message: impl Into<String>) -> GqlResponse {
     ext.set("code", code);
     error.extensions = Some(ext);
     GqlResponse::from_errors(vec![error])
+}
+
+/// Whether any of the requests runs a mutation.
+fn holds_mutation(requests: &[Request]) -> bool {
+    requests.iter().any(|request| {
+        async_graphql::parser::parse_query(&request.query).is_ok_and(|document| {
+            operation_type(&document, request.operation_name.as_deref())
+                == Some(async_graphql::parser::types::OperationType::Mutation)
+        })
+    })
+}
+
+/// Whose `Idempotency-Key` it is: the signed-in caller (or key), else the
+/// client's address.
+async fn caller_scope(api: &Api, headers: &HeaderMap, peer: SocketAddr) -> String {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match api.app.authenticate(authorization).await {
+        Ok(Caller::User(principal)) => format!("principal:{}", principal.id.to_hex()),
+        _ => format!(
+            "address:{}",
+            client_address(headers, peer, &api.app.settings.server)
+        ),
+    }
 }
 
 /// The quota's headers on an answer; a single operation refused by its
@@ -139,7 +168,22 @@ pub async fn post(
         }
     };
     let batch = !matches!(batch_shape, Shape::Single);
-    match run(&api, &headers, peer, requests, false).await {
+    // An `Idempotency-Key` on a mutation: run once per caller and key.
+    let slot = match super::idempotency::key_of(&headers) {
+        Err(refused) => return *refused,
+        Ok(Some(key)) if holds_mutation(&requests) => {
+            let caller = caller_scope(&api, &headers, peer).await;
+            Some(super::idempotency::slot(state.db.name(), &caller, &key))
+        }
+        Ok(_) => None,
+    };
+    if let Some(slot) = &slot
+        && let super::idempotency::Claim::Answer(answer) =
+            super::idempotency::claim(&state.cache, slot, &bytes).await
+    {
+        return answer;
+    }
+    let response = match run(&api, &headers, peer, requests, false).await {
         Ok((answers, _)) => {
             let rate = answers.iter().rev().find_map(|a| a.rate.clone());
             let mut response = reply(&api, &headers, answers, batch);
@@ -147,6 +191,10 @@ pub async fn post(
             response
         }
         Err(response) => response,
+    };
+    match slot {
+        Some(slot) => super::idempotency::keep(&state.cache, &slot, &bytes, response).await,
+        None => response,
     }
 }
 
