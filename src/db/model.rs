@@ -36,7 +36,7 @@ pub trait OrderField: Copy + Eq + Send + Sync + std::fmt::Debug + 'static {
     fn name(self) -> &'static str;
 }
 
-/// Declares a model's order fields: `Variant => "document.path"`.
+/// Declares a model's order fields: `Variant = "API_NAME" => "document.path"`.
 #[macro_export]
 macro_rules! order_fields {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $api:literal => $path:literal),+ $(,)? }) => {

@@ -1,10 +1,22 @@
 //! The enums every model shares, as GraphQL sees them (roles, change
-//! kinds), and `stored`, which turns a list of mirrored values into stored
-//! ones. A model's own enums are mirrored in its `api.rs`.
+//! kinds), `stored`, which turns a list of mirrored values into stored
+//! ones, and `api_enum!`, a model's stored enum that is its GraphQL enum too.
 
 use async_graphql::Enum;
 
 use crate::events;
+
+/// Declares, in a model's declaration (`mod.rs`), an enum stored as text
+/// (`stored_enum!`) that is also the GraphQL enum of that name: its docs
+/// and its variants' docs are the schema's.
+#[macro_export]
+macro_rules! api_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $crate::stored_enum!(
+            $(#[$meta])* #[derive(async_graphql::Enum)] $name { $($(#[$vmeta])* $variant),+ }
+        );
+    };
+}
 
 /// What a staff member may do.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 use async_graphql::MaybeUndefined;
 
 use super::scalars::DateTime;
+use crate::domain::text;
 use crate::error::{ApiError, ApiResult};
 
 /// A span of time; either end may be open.
@@ -41,5 +42,18 @@ pub fn required<T, U>(
             format!("`{field}` cannot be cleared"),
         )),
         MaybeUndefined::Value(v) => parse(v).map(Some),
+    }
+}
+
+/// Search text as a case-insensitive pattern: trimmed, at most 100
+/// characters, regex-escaped; empty is no search.
+pub fn search_pattern(search: Option<String>, field: &str) -> ApiResult<Option<String>> {
+    match search {
+        None => Ok(None),
+        Some(s) => {
+            let s = text::optional(&s, 100)
+                .map_err(|m| ApiError::bad_input(field, format!("the search text {m}")))?;
+            Ok((!s.is_empty()).then(|| text::regex_escape(&s)))
+        }
     }
 }

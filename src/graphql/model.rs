@@ -83,6 +83,17 @@ pub async fn load<N: ApiModel>(ctx: &Context<'_>, id: ObjectId) -> ApiResult<Opt
     Ok(found.map(N::wrap))
 }
 
+/// The row an optional reference names, when it names one (see `load`).
+pub async fn load_some<N: ApiModel>(
+    ctx: &Context<'_>,
+    id: Option<ObjectId>,
+) -> ApiResult<Option<N>> {
+    match id {
+        Some(id) => load(ctx, id).await,
+        None => Ok(None),
+    }
+}
+
 /// A row that a stored reference names. One the caller may no longer see
 /// (an enrolment handed to a colleague) is `NOT_FOUND`, like any hidden row.
 pub async fn load_ref<N: ApiModel>(ctx: &Context<'_>, id: ObjectId) -> ApiResult<N> {

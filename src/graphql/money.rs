@@ -65,4 +65,9 @@ impl MoneyInput {
         DomainMoney::parse(self.amount_minor.0, &self.currency)
             .map_err(|m| ApiError::bad_input(field, m))
     }
+
+    /// The amount as stored, or why it is not one (a model's `check`).
+    pub fn stored(self) -> Result<StoredMoney, String> {
+        DomainMoney::parse(self.amount_minor.0, &self.currency).map(|m| StoredMoney::from(&m))
+    }
 }

@@ -310,6 +310,31 @@ pub enum OrderDirection {
     Desc,
 }
 
+/// Declares, in a model's declaration (`mod.rs`), its order fields
+/// (`order_fields!`, `Variant = "API_NAME" => "document.path"`) as the
+/// GraphQL enum of that name, and after it `input <Name>Order;` (with its
+/// doc), the list's `orderBy` input: `field` and `direction`.
+#[macro_export]
+macro_rules! ordering {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $api:literal => $path:literal),+ $(,)? }
+     $(#[$imeta:meta])* input $input:ident;) => {
+        $crate::order_fields! {
+            $(#[$meta])* #[derive(async_graphql::Enum)]
+            $vis enum $name { $($(#[$vmeta])* $variant = $api => $path),+ }
+        }
+
+        $(#[$imeta])*
+        #[derive(async_graphql::InputObject)]
+        $vis struct $input {
+            /// The field to order by.
+            pub field: $name,
+            /// Ascending or descending.
+            #[graphql(default)]
+            pub direction: $crate::graphql::pagination::OrderDirection,
+        }
+    };
+}
+
 /// Complexity of a connection field: its page size times the cost of a row.
 pub fn connection_cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
     let n = first.or(last).unwrap_or(20).clamp(1, 100);

@@ -25,13 +25,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::ContextExt;
 use crate::graphql::enums::{ChangeKind, stored};
 use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard};
+use crate::graphql::inputs::search_pattern;
 use crate::graphql::inputs::{DateTimeRange, clearable, required};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::money::{Money, MoneyInput};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::rows::{Row, Scalar};
 use crate::graphql::scalars::{Date, DateTime};
-use crate::models::user::api::{User, search_pattern};
+use crate::models::user::api::User;
 use crate::models::user::record::UserRecord;
 
 /// A piece of the centre's equipment.

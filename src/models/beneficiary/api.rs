@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::ContextExt;
 use crate::graphql::enums::stored;
 use crate::graphql::guards::{ANY_ROLE, CLINICAL, MANAGERS, RoleGuard};
+use crate::graphql::inputs::search_pattern;
 use crate::graphql::inputs::{clearable, required};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
@@ -32,7 +33,6 @@ use crate::models::enrollment::api::{
 use crate::models::therapy_session::api::{
     TherapySession, TherapySessionFilter, TherapySessionOrder, sessions_of,
 };
-use crate::models::user::api::search_pattern;
 use crate::vault::{DataKey, Sealed};
 
 const DUPLICATE: &str = "a beneficiary with this national id already exists";

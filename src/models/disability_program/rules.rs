@@ -1,14 +1,17 @@
-//! A programme's values: what it works on, whether it takes enrolments,
-//! and the bounds on its places and length. Parsed once, trusted afterwards.
+//! The bounds on a programme's name, text, places and length. Values are
+//! checked once, at the edge, and trusted afterwards.
 
-crate::stored_enum!(
-    /// What a programme works on.
-    ProgramCategory { Physical, Speech, Occupational, Behavioral, Educational, Vocational }
-);
-crate::stored_enum!(
-    /// Whether a programme takes enrolments.
-    ProgramStatus { Active, Paused, Archived }
-);
+use crate::domain::text;
+
+/// A programme's name: 1 to 200 characters.
+pub fn name(value: String) -> Result<String, String> {
+    text::required(&value, 200).map_err(|m| format!("the name {m}"))
+}
+
+/// What a programme offers: at most 2,000 characters.
+pub fn description(value: String) -> Result<String, String> {
+    text::optional(&value, 2000).map_err(|m| format!("the description {m}"))
+}
 
 /// A programme's places: 1 to 10,000.
 pub fn capacity(value: i32) -> Result<i32, String> {
@@ -33,7 +36,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn places_and_length_are_bounded() {
+    fn names_places_and_length_are_bounded() {
+        assert!(name(" ".into()).is_err());
+        assert!(description("x".repeat(2001)).is_err());
         assert!(capacity(0).is_err());
         assert!(capacity(10_000).is_ok());
         assert!(duration_weeks(521).is_err());

@@ -5,7 +5,7 @@ use bson::oid::ObjectId;
 use serde::Deserialize;
 
 use super::record::DisabilityProgramRecord;
-use super::rules::{ProgramCategory, ProgramStatus};
+use super::{ProgramCategory, ProgramStatus};
 use crate::db::money::StoredMoney;
 use crate::domain::Money;
 use crate::seed::seed_id;

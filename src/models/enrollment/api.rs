@@ -27,8 +27,8 @@ use crate::graphql::model::{self, ApiModel};
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, PageArgs, connection_cost};
 use crate::graphql::scalars::{Date, DateTime};
 use crate::models::beneficiary::api::Beneficiary;
+use crate::models::disability_program::ProgramStatus;
 use crate::models::disability_program::api::DisabilityProgram;
-use crate::models::disability_program::rules::ProgramStatus;
 use crate::models::user::api::User;
 use crate::models::user::record::UserRecord;
 

@@ -9,13 +9,15 @@ use bson::oid::ObjectId;
 
 use super::record::{UserFilter as DbUserFilter, UserForCreate, UserForUpdate, UserRecord};
 use crate::auth::password;
+use crate::db::store::Store;
 use crate::domain::{Email, GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult, Found};
 use crate::events::ChangeKind;
 use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::enums::Role as RoleValue;
 use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard, SelfOrManagers};
-use crate::graphql::inputs::required;
+use crate::graphql::inputs::{required, search_pattern};
+use crate::graphql::model;
 use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
 use crate::graphql::scalars::DateTime;
 
@@ -234,15 +236,52 @@ fn optional_text(
     })
 }
 
-pub fn search_pattern(search: Option<String>, field: &str) -> ApiResult<Option<String>> {
-    match search {
-        None => Ok(None),
-        Some(s) => {
-            let s = text::optional(&s, 100)
-                .map_err(|m| ApiError::bad_input(field, format!("the search text {m}")))?;
-            Ok((!s.is_empty()).then(|| text::regex_escape(&s)))
+/// Active accounts with one of `roles`, by global id, each once (at most
+/// 50); anything else is `BAD_USER_INPUT` on `field`, naming `what`.
+pub async fn staff(
+    ctx: &Context<'_>,
+    ids: &[ID],
+    roles: &[Role],
+    field: &str,
+    what: &str,
+) -> ApiResult<Vec<ObjectId>> {
+    let bad = || ApiError::bad_input(field, format!("every id must be an active {what}"));
+    let mut oids = Vec::with_capacity(ids.len());
+    for id in ids {
+        let oid = model::reference::<User>(id, field).map_err(|_| bad())?;
+        if !oids.contains(&oid) {
+            oids.push(oid);
         }
     }
+    if oids.len() > 50 {
+        return Err(ApiError::bad_input(field, "at most 50 people"));
+    }
+    let found = Store::<UserRecord>::new(&ctx.app()?.db)
+        .get_many(&oids)
+        .await?;
+    let ok = found
+        .iter()
+        .filter(|u| u.active && roles.contains(&u.role))
+        .count();
+    if ok != oids.len() {
+        return Err(bad());
+    }
+    Ok(oids)
+}
+
+/// One active account with one of `roles` (see `staff`).
+pub async fn staff_member(
+    ctx: &Context<'_>,
+    id: &ID,
+    roles: &[Role],
+    field: &str,
+    what: &str,
+) -> ApiResult<ObjectId> {
+    let found = staff(ctx, std::slice::from_ref(id), roles, field, what).await?;
+    found
+        .first()
+        .copied()
+        .ok_or_else(|| ApiError::bad_input(field, format!("the id must be an active {what}")))
 }
 
 /// Reads a user id argument; a malformed id or one of another type is NOT_FOUND.
