@@ -4,6 +4,7 @@
 mod asset;
 mod audit_log_entry;
 mod beneficiary;
+mod disability_program;
 pub mod report;
 mod user;
 pub mod webhook;
