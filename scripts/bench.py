@@ -709,7 +709,10 @@ def start_baseline(processes, env, uri, scale, workdir, settings, vegeta, ferret
     source = os.environ["BENCH_BASELINE_DIR"]
     rev = os.environ.get("BENCH_BASELINE_REV", "baseline")
     database = f"alawael_bench_base_{secrets.token_hex(4)}"
-    base_env = dict(env)
+    # A baseline older than the quotas refuses their settings (unknown keys
+    # are errors) and checks no quota: run the bench with BENCH_QUOTAS=off
+    # to compare like with like.
+    base_env = {k: v for k, v in env.items() if not k.startswith("ALAWAEL__QUOTAS__")}
     base_env["MONGODB_URI"] = urllib.parse.urlunsplit(uri._replace(path="/" + database))
     log(f"baseline {rev}: database {database}, migrations and seed --scale {scale}")
     subprocess.run([binary, "migrate", "up"], env=base_env, cwd=source, check=True,

@@ -72,9 +72,7 @@ impl KeyUses {
         if uses.is_empty() {
             return Ok(());
         }
-        crate::models::user::api_keys::ApiKeys::new(db)
-            .add_uses(uses)
-            .await
+        crate::db::api_keys::ApiKeys::new(db).add_uses(uses).await
     }
 }
 
@@ -91,7 +89,7 @@ impl AppState {
     /// An API key (`ApiKey alw_…`): a service principal with its role
     /// ceiling and scopes, while the key is live. Its use is counted.
     async fn authenticate_key(&self, key: &str) -> Result<Session, AuthError> {
-        use crate::models::user::api_keys::{self, ApiKeys};
+        use crate::db::api_keys::{self, ApiKeys};
         let id = api_keys::id_of(key).ok_or(AuthError::BadKey)?;
         let account = match self.accounts.get(id) {
             Some(account) => account,

@@ -3,10 +3,10 @@
 //! once; creation and revocation are audited as the system's.
 
 use crate::db::Db;
+use crate::db::api_keys::{ApiKeyRecord, ApiKeys, new_key};
 use crate::domain::scopes::Scopes;
 use crate::domain::{Actor, Role};
 use crate::models::audit_log_entry::entry::NewEntry;
-use crate::models::user::api_keys::{ApiKeyRecord, ApiKeys, new_key};
 use crate::models::user::api_keys_api::{described, make};
 
 #[derive(Debug, clap::Args)]

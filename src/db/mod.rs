@@ -4,6 +4,7 @@
 //! lives in `models::<model>::record`. Every query carries the configured
 //! time limit (`maxTimeMS`).
 
+pub mod api_keys;
 pub mod claims;
 pub mod dates;
 pub mod filters;

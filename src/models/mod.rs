@@ -18,6 +18,7 @@ pub mod events;
 pub mod registry;
 pub mod report;
 pub mod schedule;
+pub mod seeding;
 pub mod therapy_session;
 pub mod user;
 pub mod webhook;

@@ -8,15 +8,12 @@
 
 pub mod clinic;
 
-use bson::oid::ObjectId;
-use chrono::{NaiveDate, TimeZone, Utc};
-use sha2::{Digest, Sha256};
-
 use crate::auth::password;
 use crate::config::SeedSettings;
 use crate::db::Db;
 use crate::domain::Email;
 use crate::models::asset::seed::{self as asset_seed, SeedAsset};
+pub(crate) use crate::models::seeding::{at, pick, seed_id};
 use crate::models::user::seed::{self as user_seed, SeedUser};
 use secrecy::ExposeSecret;
 
@@ -79,26 +76,4 @@ pub async fn load_parts(
         }
     }
     Ok(report)
-}
-
-/// A stable id for the `index`-th row of `kind`.
-pub(crate) fn seed_id(kind: &str, index: usize) -> ObjectId {
-    let digest = Sha256::digest(format!("alawael-seed:{kind}:{index}").as_bytes());
-    let mut bytes = [0u8; 12];
-    bytes.copy_from_slice(&digest[..12]);
-    ObjectId::from_bytes(bytes)
-}
-
-/// The item at `index`, wrapping around the list.
-pub(crate) fn pick<T>(items: &[T], index: usize) -> anyhow::Result<&T> {
-    anyhow::ensure!(!items.is_empty(), "a seed list is empty");
-    Ok(&items[index % items.len()])
-}
-
-/// `day` at `hour`:`minute`, UTC.
-pub(crate) fn at(day: NaiveDate, hour: u32, minute: u32) -> anyhow::Result<chrono::DateTime<Utc>> {
-    let naive = day
-        .and_hms_opt(hour, minute, 0)
-        .ok_or_else(|| anyhow::anyhow!("bad seed time"))?;
-    Ok(Utc.from_utc_datetime(&naive))
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::record::{BeneficiaryRecord, Consent, Guardian};
 use super::rules::{BeneficiaryStatus, Gender, Severity};
-use crate::seed::{pick, seed_id};
+use crate::models::seeding::{pick, seed_id};
 use crate::vault::{DataKey, Indexer};
 
 /// The given names in `seeds/clinic.json`.

@@ -8,7 +8,7 @@ use super::record::DisabilityProgramRecord;
 use super::{ProgramCategory, ProgramStatus};
 use crate::db::money::StoredMoney;
 use crate::domain::Money;
-use crate::seed::seed_id;
+use crate::models::seeding::seed_id;
 
 /// A programme in `seeds/clinic.json`.
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use chrono::{Duration, Utc};
 use super::record::{self as schedules, ScheduleRecord};
 use super::rules::{BookingSpan, ScheduleResourceType, ScheduleStatus};
 use crate::models::disability_program::record::DisabilityProgramRecord;
-use crate::seed::seed_id;
+use crate::models::seeding::seed_id;
 
 /// A booking to make: of which resource (and the account it books, for a
 /// therapist), from when, and its position in its round (which names it

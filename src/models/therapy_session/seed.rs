@@ -6,7 +6,7 @@ use chrono::{Duration, NaiveDate};
 use super::record::TherapySessionRecord;
 use super::rules::Attendance;
 use crate::models::enrollment::record::EnrollmentRecord;
-use crate::seed::{at, pick, seed_id};
+use crate::models::seeding::{at, pick, seed_id};
 use crate::vault::DataKey;
 
 /// The weekly sessions of `enrolment` from `start`: the `slot`-th enrolment

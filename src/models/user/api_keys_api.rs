@@ -8,7 +8,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use bson::DateTime as BsonDateTime;
 use bson::oid::ObjectId;
 
-use super::api_keys::{ApiKeyRecord, ApiKeys, new_key};
+use crate::db::api_keys::{ApiKeyRecord, ApiKeys, new_key};
 use crate::domain::Role;
 use crate::domain::scopes::Scopes;
 use crate::error::ApiError;

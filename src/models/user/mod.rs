@@ -2,7 +2,6 @@
 //! and sign-in (tokens for an account).
 
 pub mod api;
-pub mod api_keys;
 pub mod api_keys_api;
 pub mod record;
 pub mod seed;
