@@ -1,15 +1,15 @@
 //! Opaque list cursors: the sort key and id of a row, encrypted and
-//! authenticated (ChaCha20-Poly1305) with keys derived from the token
+//! authenticated (AES-256-GCM-SIV) with a key derived from the token
 //! secret. A client reads nothing in a cursor (not even the sort key of a
 //! field it may not read), a cursor edited by a client is refused, and a
 //! cursor only works with the list and ordering that made it.
 
+use aes_gcm_siv::aead::{AeadInPlace, KeyInit};
+use aes_gcm_siv::{Aes256GcmSiv, Key, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bson::Bson;
 use bson::oid::ObjectId;
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use smallvec::SmallVec;
@@ -28,19 +28,19 @@ pub enum CursorError {
 }
 
 /// Bound into every cursor's tag: a cursor is nothing else's ciphertext.
-const CONTEXT: &[u8] = b"alawael cursor v2";
-const NONCE: usize = 12;
+const CONTEXT: &[u8] = b"alawael cursor v3";
+const TAG: usize = 16;
+/// GCM-SIV derives its IV from the whole message (a synthetic IV), so one
+/// fixed nonce makes it a deterministic AEAD: the same row in the same
+/// ordering always gives the same cursor, and it reveals only that.
+/// ChaCha20-Poly1305 with a MAC-derived nonce did the same at about four
+/// times the cost on a cursor's few dozen bytes (`cargo bench --bench cursor`).
+const NONCE: [u8; 12] = [0; 12];
 
-/// Makes and reads cursors. Both keys are derived from the token secret.
+/// Makes and reads cursors, with a key derived from the token secret.
 #[derive(Clone)]
 pub struct CursorCodec {
-    /// Encrypts the payload.
-    cipher: ChaCha20Poly1305,
-    /// Derives each cursor's nonce from its payload (a synthetic IV): the
-    /// same row in the same ordering always gives the same cursor, and two
-    /// payloads share a nonce only if their MACs collide. Kept keyed, so
-    /// each cursor clones it instead of hashing the key again.
-    nonces: Hmac<Sha256>,
+    cipher: Aes256GcmSiv,
 }
 
 fn derive(secret: &str, purpose: &[u8]) -> [u8; 32] {
@@ -52,12 +52,9 @@ fn derive(secret: &str, purpose: &[u8]) -> [u8; 32] {
 
 impl CursorCodec {
     pub fn new(secret: &str) -> Self {
-        let key = derive(secret, b"alawael cursor encryption key");
-        let nonce_key = derive(secret, b"alawael cursor nonce key");
+        let key = derive(secret, b"alawael cursor encryption key v3");
         Self {
-            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
-            nonces: <Hmac<Sha256> as Mac>::new_from_slice(&nonce_key)
-                .expect("HMAC takes any key length"),
+            cipher: Aes256GcmSiv::new(Key::<Aes256GcmSiv>::from_slice(&key)),
         }
     }
 
@@ -79,7 +76,6 @@ impl CursorCodec {
         crate::domain::ids::hex_into(&position.id.bytes(), &mut hex);
         let hex = std::str::from_utf8(&hex).unwrap_or_default();
         let mut sealed = SmallVec::<[u8; 224]>::new();
-        sealed.extend_from_slice(&[0; NONCE]);
         sealed.push(b'[');
         write_json_string(ordering, &mut sealed);
         sealed.push(b',');
@@ -93,17 +89,10 @@ impl CursorCodec {
         sealed.extend_from_slice(b",\"");
         sealed.extend_from_slice(hex.as_bytes());
         sealed.extend_from_slice(b"\"]");
-        let mut mac = self.nonces.clone();
-        mac.update(&sealed[NONCE..]);
-        let nonce: [u8; NONCE] = mac.finalize().into_bytes()[..NONCE]
-            .try_into()
-            .unwrap_or_default();
-        sealed[..NONCE].copy_from_slice(&nonce);
-        let (head, body) = sealed.split_at_mut(NONCE);
-        // ChaCha20-Poly1305 refuses only messages over 256 GiB.
+        // AES-GCM-SIV refuses only messages over 64 GiB.
         if let Ok(tag) =
             self.cipher
-                .encrypt_in_place_detached(Nonce::from_slice(head), CONTEXT, body)
+                .encrypt_in_place_detached(Nonce::from_slice(&NONCE), CONTEXT, &mut sealed)
         {
             sealed.extend_from_slice(&tag);
             append_base64(&sealed, out);
@@ -121,15 +110,14 @@ impl CursorCodec {
         let bad = || CursorError::Invalid {
             field: field.to_string(),
         };
-        let mut sealed = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-        if sealed.len() < NONCE + 16 {
+        let mut payload = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+        if payload.len() < TAG {
             return Err(bad());
         }
-        let tag = sealed.split_off(sealed.len() - 16);
-        let mut payload = sealed.split_off(NONCE);
+        let tag = payload.split_off(payload.len() - TAG);
         self.cipher
             .decrypt_in_place_detached(
-                Nonce::from_slice(&sealed),
+                Nonce::from_slice(&NONCE),
                 CONTEXT,
                 &mut payload,
                 tag.as_slice().into(),
@@ -187,7 +175,7 @@ mod tests {
         for hidden in ["2007", "beneficiaries", &position.id.to_hex()[..8]] {
             assert!(!shown.contains(hidden), "{hidden} shows in the cursor");
         }
-        for at in [0, NONCE, bytes.len() - 1] {
+        for at in [0, bytes.len() / 2, bytes.len() - TAG, bytes.len() - 1] {
             let mut edited = bytes.clone();
             edited[at] ^= 1;
             let edited = URL_SAFE_NO_PAD.encode(&edited);

@@ -24,15 +24,18 @@ pub fn expand(mut item: ItemStruct) -> Result<TokenStream> {
         ));
     };
     let mut steps = Vec::new();
+    let mut searched = false;
     for field in &mut named.named {
         let Some(name) = field.ident.clone() else {
             continue;
         };
-        let mut found = None;
+        let (mut node, mut how) = (None, None);
         for attr in field.attrs.iter().filter(|a| a.path().is_ident("filter")) {
-            let (mut node, mut how) = (None, None);
             attr.parse_nested_meta(|meta| {
                 let key = meta.path.get_ident().map(Ident::to_string);
+                if how.is_some() && key.as_deref() != Some("node") {
+                    return Err(meta.error("a filter field matches one way"));
+                }
                 match key.as_deref() {
                     Some("one_of") => how = Some(Match::OneOf(meta.value()?.parse()?)),
                     Some("equals") => how = Some(Match::Equals(meta.value()?.parse()?, None)),
@@ -50,11 +53,21 @@ pub fn expand(mut item: ItemStruct) -> Result<TokenStream> {
                 }
                 Ok(())
             })?;
-            found = match how {
-                Some(Match::Equals(path, None)) => Some(Match::Equals(path, node)),
-                other => other,
-            };
         }
+        let found = match how {
+            Some(Match::Equals(path, None)) => Some(Match::Equals(path, node)),
+            Some(_) if node.is_some() => {
+                return Err(syn::Error::new(name.span(), "`node` goes with `equals`"));
+            }
+            Some(Match::Search(_)) if searched => {
+                return Err(syn::Error::new(
+                    name.span(),
+                    "a filter has one `search` field",
+                ));
+            }
+            other => other,
+        };
+        searched |= matches!(found, Some(Match::Search(_)));
         field.attrs.retain(|a| !a.path().is_ident("filter"));
         let Some(how) = found else {
             return Err(syn::Error::new(

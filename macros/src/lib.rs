@@ -5,19 +5,22 @@
 
 use proc_macro::TokenStream;
 use quote::quote;
-use syn::{FnArg, ImplItem, ItemImpl, ItemStruct, Pat, Type, parse_macro_input, parse_quote};
+use syn::punctuated::Punctuated;
+use syn::{
+    FnArg, ImplItem, ItemImpl, ItemStruct, Meta, Pat, Token, Type, parse_macro_input, parse_quote,
+};
 
 mod filter;
 mod model;
 
 /// Put it above `#[derive(InputObject)]` of a list's filter: every field
-/// says what it matches, `#[filter(one_of = "path")]` (an
-/// `Option<Vec<Enum>>`), `#[filter(equals = "path")]` (an `Option<_>`;
-/// add `node = Type` for a global id of that type; a stored list matches
-/// when it holds the value) or `#[filter(search = "path, path")]`
-/// (case-insensitive text). It writes `to_document(self) ->
-/// ApiResult<Document>`; a bad id or text is `BAD_USER_INPUT` naming
-/// `filter.<field>`.
+/// carries one `#[filter(...)]` saying what it matches:
+/// `one_of = "path"` (an `Option<Vec<Enum>>`), `equals = "path"` (an
+/// `Option<_>` of a value BSON takes; add `node = Type` for a global id of
+/// that type; a stored list matches when it holds the value) or, on one
+/// field at most, `search = "path, path"` (case-insensitive text, at most
+/// 100 characters). It writes `to_document(self) -> ApiResult<Document>`;
+/// a bad id or search text is `BAD_USER_INPUT` naming `filter.<field>`.
 #[proc_macro_attribute]
 pub fn filter(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
@@ -68,20 +71,23 @@ pub fn node(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[field(...)]`: `show` (a plain field of the GraphQL type), `create`,
 /// `update` or `set` (both), each optionally `= "doc"` when the input's
 /// text differs, `input = Type` (what a client sends when it is not the
-/// stored type), `check = expr` (a `fn(Input) -> Result<Stored, String>`),
+/// stored type; it needs a check), `check = expr` (a `fn(Input) ->
+/// Result<Stored, String>`, on the inner value of an optional field),
 /// `check_async = path` (`async fn(&Context, field, Input) ->
-/// ApiResult<Stored>`) and `default = expr` (when the create input leaves
-/// it out). It writes `<Name>Record` (with `_id`, `createdAt` and
+/// ApiResult<Stored>`) and `default = expr` (the value when the create
+/// input leaves a required field out; an optional one is then `None`).
+/// Field names are plain snake case. It writes `<Name>Record` (with `_id`, `createdAt` and
 /// `updatedAt`), `<Name>ForUpdate`, the GraphQL `<Name>` (its other fields
 /// go in a `#[ComplexObject]`), `Create<Name>Input::into_record` and
 /// `Update<Name>Input::into_change`. Arguments: `collection = expr`,
 /// `cache = seconds`, `plain` (no field needs its own resolver to be read),
 /// the inputs' docs `create` and `update`, and, for `<Name>Query` with the
-/// list and by-id queries (over `api::<Name>Filter::to_document` and
-/// `<Name>Order` from `ordering!` beside it), `read` (a role set in `graphql::guards`), `list`,
+/// list and by-id queries (over `api::<Name>Filter`, with `Default` and
+/// `to_document`, and `<Name>Order` from `ordering!` beside it;
+/// `plural = "..."` names the list when `<snake name>s` is wrong), `read` (a role set in `graphql::guards`), `list`,
 /// `list_filter`, `list_order`, `one` and `one_id` (their docs). With
-/// `events = "prefix"` (and `seeded` when `alawael seed` writes rows) it
-/// also writes what the list of models reads from the module: `EVENTS`,
+/// `events = "prefix"` (which needs `list` and `write`; `seeded` when
+/// `alawael seed` writes rows) it also writes what the list of models reads from the module: `EVENTS`,
 /// `SEEDED`, `Record`, `Query`, `Mutation` and `Subscription`. With `write`
 /// (the role set that may change rows) it writes `<Name>Mutation`:
 /// `create<Name>`, `update<Name>` and `delete<Name>`, documented by
@@ -102,7 +108,7 @@ pub fn model(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Put it above `#[Object]` or `#[ComplexObject]`. In every method with a
-/// parameter `name: PageArgs`, that parameter becomes the four Relay
+/// parameter `name: PageArgs` (the first such parameter), that parameter becomes the four Relay
 /// arguments of the SDL (`after`, `before`, `first`, `last`, documented),
 /// and the body starts with `let name = PageArgs::new(first, after, last,
 /// before);`. Complexity expressions may still name `first` and `last`;
@@ -148,7 +154,7 @@ fn expand(method: &mut syn::ImplItemFn) {
             method.sig.inputs.push(input);
             continue;
         }
-        page = Some(name.ident.clone());
+        page = Some((name.ident.clone(), name.mutability));
         let relay: [FnArg; 4] = [
             parse_quote!(#[graphql(desc = "Rows after this cursor.")] after: Option<String>),
             parse_quote!(#[graphql(desc = "Rows before this cursor.")] before: Option<String>),
@@ -170,21 +176,28 @@ fn expand(method: &mut syn::ImplItemFn) {
     let cost = quote!(
         complexity = "crate::graphql::pagination::connection_cost(first, last, child_complexity)"
     );
+    // async-graphql reads one `#[graphql(...)]` on a resolver: the cost
+    // joins its arguments unless one of them already names a complexity.
     let graphql = method
         .attrs
         .iter_mut()
         .find(|a| a.path().is_ident("graphql"));
-    match graphql.map(|a| &mut a.meta) {
-        Some(syn::Meta::List(list)) if !list.tokens.to_string().contains("complexity") => {
-            let tokens = &list.tokens;
-            list.tokens = quote!(#tokens, #cost);
-        }
-        Some(_) => {}
+    match graphql {
         None => method.attrs.push(parse_quote!(#[graphql(#cost)])),
+        Some(attr) => {
+            let args = attr
+                .parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+                .unwrap_or_default();
+            if !args.iter().any(|m| m.path().is_ident("complexity")) {
+                let args = args.iter();
+                *attr = parse_quote!(#[graphql(#(#args,)* #cost)]);
+            }
+        }
     }
+    let (page, mutability) = page;
     let body = &method.block;
     method.block = parse_quote!({
-        let #page = crate::graphql::pagination::PageArgs::new(first, after, last, before);
+        let #mutability #page = crate::graphql::pagination::PageArgs::new(first, after, last, before);
         #body
     });
 }

@@ -27,6 +27,7 @@ pub struct Options {
     one_id: Option<LitStr>,
     events: Option<LitStr>,
     seeded: bool,
+    plural: Option<LitStr>,
     write: Option<LitStr>,
     created: Option<LitStr>,
     updated: Option<LitStr>,
@@ -55,6 +56,7 @@ impl Options {
             Some("one_id") => self.one_id = text(&meta)?,
             Some("events") => self.events = text(&meta)?,
             Some("seeded") => self.seeded = true,
+            Some("plural") => self.plural = text(&meta)?,
             Some("write") => self.write = text(&meta)?,
             Some("created") => self.created = text(&meta)?,
             Some("updated") => self.updated = text(&meta)?,
@@ -137,11 +139,32 @@ impl Field {
                 Ok(())
             })?;
         }
+        let refuse = |message: &str| Err(syn::Error::new(out.name.span(), message));
         if out.create.is_none() && out.default.is_none() {
-            return Err(syn::Error::new(
-                out.name.span(),
-                "a field is either in the create input or has a `default`",
-            ));
+            return refuse("a field is either in the create input or has a `default`");
+        }
+        if out.optional().is_some() && out.default.is_some() {
+            return refuse("an optional field is absent (`None`) by default; drop `default`");
+        }
+        if out.check.is_some() && out.check_async.is_some() {
+            return refuse("a field takes `check` or `check_async`, not both");
+        }
+        if out.input.is_some() && out.check.is_none() && out.check_async.is_none() {
+            return refuse(
+                "a field with its own `input` type needs a check that turns it into the stored value",
+            );
+        }
+        // async-graphql camel-cases a letter after a digit too; the field
+        // paths in errors would then name it differently.
+        let name = out.name.to_string();
+        let digit_then_letter = name
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0].is_ascii_digit() && w[1].is_ascii_alphabetic());
+        if name.starts_with('_') || name.starts_with("r#") || digit_then_letter {
+            return refuse(
+                "name the field in plain snake case (`line_1`, not `line1a`, `_x` or `r#type`)",
+            );
         }
         Ok(out)
     }
@@ -349,6 +372,18 @@ pub fn expand(options: Options, item: ItemStruct) -> Result<TokenStream> {
     });
     let update_doc = options.update.as_ref().map(|d| quote!(#[doc = #d]));
 
+    if options.events.is_some() && (options.list.is_none() || options.write.is_none()) {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "`events` writes the module's `Query` and `Mutation`: it needs `list` and `write`",
+        ));
+    }
+    if fields.iter().all(|f| f.update.is_none()) {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "a declared model has at least one `update` field (an input object cannot be empty)",
+        ));
+    }
     let queries = queries(&options, name)?;
     let roots = roots(&options, name);
     let mutations = mutations(&options, name)?;
@@ -622,7 +657,10 @@ fn queries(options: &Options, name: &Ident) -> Result<TokenStream> {
     let filter = quote!(api::#filter);
     let order = format_ident!("{name}Order");
     let single = format_ident!("{}", snake(&name.to_string()));
-    let plural = format_ident!("{}s", snake(&name.to_string()));
+    let plural = match &options.plural {
+        Some(plural) => format_ident!("{}", plural.value()),
+        None => format_ident!("{}s", snake(&name.to_string())),
+    };
     let cache = options
         .cache
         .as_ref()

@@ -256,6 +256,9 @@ pub async fn staff(
     if oids.len() > 50 {
         return Err(ApiError::bad_input(field, "at most 50 people"));
     }
+    if oids.is_empty() {
+        return Ok(oids);
+    }
     let found = Store::<UserRecord>::new(&ctx.app()?.db)
         .get_many(&oids)
         .await?;
