@@ -14,10 +14,11 @@ use futures::Stream;
 use futures::future::BoxFuture;
 
 use super::record::{
-    AssetFilter as DbAssetFilter, AssetForCreate, AssetForUpdate, AssetOrder as DbOrder,
-    AssetRecord, DUPLICATE_SERIAL, StoredMoney, serial_key,
+    AssetFilter as DbAssetFilter, AssetForCreate, AssetForUpdate, AssetRecord, DUPLICATE_SERIAL,
+    StoredMoney, serial_key,
 };
 use super::rules as inventory;
+pub use super::{AssetOrder, AssetOrderField};
 use crate::db::store::Store;
 use crate::domain::ids::GlobalId;
 use crate::domain::{NodeKind, text};
@@ -29,7 +30,7 @@ use crate::graphql::inputs::search_pattern;
 use crate::graphql::inputs::{DateTimeRange, clearable, required};
 use crate::graphql::model::{self, ApiModel};
 use crate::graphql::money::{Money, MoneyInput};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, connection_cost};
 use crate::graphql::rows::{Row, Scalar};
 use crate::graphql::scalars::{Date, DateTime};
 use crate::models::user::api::User;
@@ -171,30 +172,6 @@ pub struct AssetFilter {
     created_at: Option<DateTimeRange>,
 }
 
-/// Fields `assets` can be ordered by.
-#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "DbOrder")]
-pub enum AssetOrderField {
-    /// Alphabetically by name.
-    Name,
-    /// By creation time.
-    CreatedAt,
-    /// By last change.
-    UpdatedAt,
-    /// By value in minor units (regardless of currency).
-    Value,
-}
-
-/// How `assets` is ordered.
-#[derive(InputObject)]
-pub struct AssetOrder {
-    /// The field to order by.
-    field: AssetOrderField,
-    /// Ascending or descending.
-    #[graphql(default)]
-    direction: OrderDirection,
-}
-
 /// A new asset. Only `name`, `category` and `value` are required.
 #[derive(InputObject)]
 pub struct CreateAssetInput {
@@ -318,7 +295,7 @@ impl AssetQuery {
             ctx,
             args,
             filter.to_document()?,
-            order_by.map(|o| (o.field.into(), o.direction)),
+            order_by.map(|o| (o.field, o.direction)),
         )
         .await?)
     }

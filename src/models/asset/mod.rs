@@ -24,3 +24,19 @@ pub const SEEDED: bool = true;
 pub type Query = api::AssetQuery;
 pub type Mutation = api::AssetMutation;
 pub type Subscription = api::AssetSubscription;
+
+crate::ordering! {
+    /// Fields `assets` can be ordered by.
+    pub enum AssetOrderField {
+        /// Alphabetically by name.
+        Name = "NAME" => "name",
+        /// By creation time.
+        CreatedAt = "CREATED_AT" => "createdAt",
+        /// By last change.
+        UpdatedAt = "UPDATED_AT" => "updatedAt",
+        /// By value in minor units (regardless of currency).
+        Value = "VALUE" => "value.amountMinor",
+    }
+    /// How `assets` is ordered.
+    input AssetOrder;
+}

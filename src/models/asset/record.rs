@@ -256,22 +256,12 @@ pub fn serial_key(serial: Option<&str>, id: ObjectId) -> String {
     }
 }
 
-crate::order_fields! {
-    /// Orders of `assets`.
-    pub enum AssetOrder {
-        Name = "NAME" => "name",
-        CreatedAt = "CREATED_AT" => "createdAt",
-        UpdatedAt = "UPDATED_AT" => "updatedAt",
-        Value = "VALUE" => "value.amountMinor",
-    }
-}
-
 impl crate::db::model::Model for AssetRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Asset;
     const PUBLIC: &'static [&'static str] = &["name", "category", "status", "location"];
     const INTERNAL: &'static [&'static str] = &["serialKey"];
     const UNAUDITED: &'static [&'static str] = &["serialKey"];
-    type Order = AssetOrder;
+    type Order = super::AssetOrderField;
 
     fn extra_indexes() -> Vec<(&'static str, bson::Document, bool)> {
         vec![

@@ -13,9 +13,10 @@ use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
 
 use super::record::{
-    BeneficiaryFilter as DbFilter, BeneficiaryForUpdate, BeneficiaryOrder, BeneficiaryRecord,
-    Consent as DbConsent, Guardian as DbGuardian,
+    BeneficiaryFilter as DbFilter, BeneficiaryForUpdate, BeneficiaryRecord, Consent as DbConsent,
+    Guardian as DbGuardian,
 };
+pub use super::{BeneficiaryOrder, BeneficiaryOrderField};
 use crate::domain::text;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::ContextExt;
@@ -24,7 +25,7 @@ use crate::graphql::guards::{ANY_ROLE, CLINICAL, MANAGERS, RoleGuard};
 use crate::graphql::inputs::search_pattern;
 use crate::graphql::inputs::{clearable, required};
 use crate::graphql::model::{self, ApiModel};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, connection_cost};
 use crate::graphql::scalars::{Date, DateTime};
 use crate::graphql::sealed;
 use crate::models::enrollment::api::{
@@ -237,31 +238,6 @@ pub struct BeneficiaryFilter {
     erased: Option<bool>,
 }
 
-/// Fields `beneficiaries` can be ordered by.
-#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "BeneficiaryOrder")]
-pub enum BeneficiaryOrderField {
-    /// Alphabetically by full name.
-    FullName,
-    /// By creation time.
-    CreatedAt,
-    /// By last change.
-    UpdatedAt,
-    /// By year of birth (not for USER).
-    BirthYear,
-}
-
-/// How `beneficiaries` is ordered.
-#[derive(InputObject)]
-#[graphql(name = "BeneficiaryOrder")]
-pub struct BeneficiaryOrderInput {
-    /// The field to order by.
-    field: BeneficiaryOrderField,
-    /// Ascending or descending.
-    #[graphql(default)]
-    direction: OrderDirection,
-}
-
 /// A guardian as entered.
 #[derive(InputObject)]
 pub struct GuardianInput {
@@ -409,7 +385,7 @@ impl BeneficiaryQuery {
         page: PageArgs,
         #[graphql(desc = "Which beneficiaries to list.")] filter: Option<BeneficiaryFilter>,
         #[graphql(desc = "The ordering; by full name when absent.")] order_by: Option<
-            BeneficiaryOrderInput,
+            BeneficiaryOrder,
         >,
     ) -> async_graphql::Result<Connection<Beneficiary>> {
         let filter = filter.unwrap_or_default();
@@ -433,7 +409,7 @@ impl BeneficiaryQuery {
             ctx,
             args,
             db_filter.to_document()?,
-            order_by.map(|o| (o.field.into(), o.direction)),
+            order_by.map(|o| (o.field, o.direction)),
         )
         .await?)
     }

@@ -26,3 +26,19 @@ pub type Query = api::BeneficiaryQuery;
 pub struct BeneficiaryMutations(api::BeneficiaryMutation, privacy_api::PrivacyMutation);
 pub type Mutation = BeneficiaryMutations;
 pub type Subscription = crate::graphql::NoStreams;
+
+crate::ordering! {
+    /// Fields `beneficiaries` can be ordered by.
+    pub enum BeneficiaryOrderField {
+        /// Alphabetically by full name.
+        FullName = "FULL_NAME" => "fullName",
+        /// By creation time.
+        CreatedAt = "CREATED_AT" => "createdAt",
+        /// By last change.
+        UpdatedAt = "UPDATED_AT" => "updatedAt",
+        /// By year of birth (not for USER).
+        BirthYear = "BIRTH_YEAR" => "birthYear",
+    }
+    /// How `beneficiaries` is ordered.
+    input BeneficiaryOrder;
+}

@@ -21,7 +21,6 @@ use crate::db::{DbResult, filters};
 use crate::domain::Role;
 use crate::domain::roles::CLINICAL;
 use crate::models::enrollment::record::EnrollmentRecord;
-use crate::order_fields;
 use crate::vault::Sealed;
 
 pub const COLLECTION: &str = "beneficiaries";
@@ -136,16 +135,6 @@ impl Record for BeneficiaryRecord {
     }
 }
 
-order_fields! {
-    /// Orders of `beneficiaries`.
-    pub enum BeneficiaryOrder {
-        FullName = "FULL_NAME" => "fullName",
-        CreatedAt = "CREATED_AT" => "createdAt",
-        UpdatedAt = "UPDATED_AT" => "updatedAt",
-        BirthYear = "BIRTH_YEAR" => "birthYear",
-    }
-}
-
 /// The fields that identify a person: erased, and never in an export of someone else.
 pub const IDENTIFYING: &[&str] = &[
     "fullName",
@@ -195,7 +184,7 @@ impl Model for BeneficiaryRecord {
         ("createdAt", CLINICAL),
         ("updatedAt", CLINICAL),
     ];
-    type Order = BeneficiaryOrder;
+    type Order = super::BeneficiaryOrderField;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
         vec![

@@ -12,9 +12,9 @@ use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
 
 use super::record::{
-    EnrollmentFilter as DbFilter, EnrollmentForUpdate, EnrollmentOrder as DbOrder,
-    EnrollmentRecord, Goal as DbGoal, open_key,
+    EnrollmentFilter as DbFilter, EnrollmentForUpdate, EnrollmentRecord, Goal as DbGoal, open_key,
 };
+pub use super::{EnrollmentOrder, EnrollmentOrderField};
 use crate::db::store::Store;
 use crate::domain::{Role, text};
 use crate::error::{ApiError, ApiResult};
@@ -164,31 +164,9 @@ impl EnrollmentFilter {
     }
 }
 
-/// Fields enrolment lists can be ordered by.
-#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "DbOrder")]
-pub enum EnrollmentOrderField {
-    /// By first day.
-    StartDate,
-    /// By creation time.
-    CreatedAt,
-    /// By last change.
-    UpdatedAt,
-}
-
-/// How an enrolment list is ordered.
-#[derive(InputObject)]
-pub struct EnrollmentOrder {
-    /// The field to order by.
-    field: EnrollmentOrderField,
-    /// Ascending or descending.
-    #[graphql(default)]
-    direction: OrderDirection,
-}
-
 impl EnrollmentOrder {
-    pub fn pair(self) -> (DbOrder, OrderDirection) {
-        (self.field.into(), self.direction)
+    pub fn pair(self) -> (EnrollmentOrderField, OrderDirection) {
+        (self.field, self.direction)
     }
 }
 

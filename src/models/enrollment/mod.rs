@@ -25,3 +25,17 @@ pub const SEEDED: bool = true;
 pub type Query = api::EnrollmentQuery;
 pub type Mutation = api::EnrollmentMutation;
 pub type Subscription = crate::graphql::NoStreams;
+
+crate::ordering! {
+    /// Fields enrolment lists can be ordered by.
+    pub enum EnrollmentOrderField {
+        /// By first day.
+        StartDate = "START_DATE" => "startDate",
+        /// By creation time.
+        CreatedAt = "CREATED_AT" => "createdAt",
+        /// By last change.
+        UpdatedAt = "UPDATED_AT" => "updatedAt",
+    }
+    /// How an enrolment list is ordered.
+    input EnrollmentOrder;
+}

@@ -34,7 +34,6 @@ use crate::db::model::{Access, Clause, Model, Scope};
 use crate::db::store::{ForUpdate, Record, Store};
 use crate::db::{Db, DbError, DbResult, duplicate_key};
 use crate::domain::Role;
-use crate::order_fields;
 
 pub const COLLECTION: &str = "enrollments";
 pub const SEATS: &str = "enrollment_seats";
@@ -98,22 +97,13 @@ impl Record for EnrollmentRecord {
     }
 }
 
-order_fields! {
-    /// Orders of `enrollments`.
-    pub enum EnrollmentOrder {
-        StartDate = "START_DATE" => "startDate",
-        CreatedAt = "CREATED_AT" => "createdAt",
-        UpdatedAt = "UPDATED_AT" => "updatedAt",
-    }
-}
-
 impl Model for EnrollmentRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Enrollment;
     const SUBJECT: Option<&'static str> = Some("beneficiaryId");
     const PERSONAL: &'static [&'static str] = &["goals"];
     const PUBLIC: &'static [&'static str] = &["status", "programId"];
     const INTERNAL: &'static [&'static str] = &["activeKey"];
-    type Order = EnrollmentOrder;
+    type Order = super::EnrollmentOrderField;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
         vec![

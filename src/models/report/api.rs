@@ -11,8 +11,9 @@ use async_graphql::{
 use bson::Bson;
 use futures::Stream;
 
-use super::record::{ReportFilter as DbFilter, ReportOrder as DbOrder, ReportRecord};
+use super::record::{ReportFilter as DbFilter, ReportRecord};
 use super::rules as reports;
+pub use super::{ReportOrder, ReportOrderField};
 use crate::domain::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Event;
@@ -20,7 +21,7 @@ use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::enums::stored;
 use crate::graphql::guards::{MANAGERS, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, connection_cost};
 use crate::graphql::scalars::DateTime;
 use crate::models::user::api::User;
 
@@ -145,26 +146,6 @@ pub struct ReportFilter {
     status: Option<Vec<ReportStatus>>,
 }
 
-/// Fields `reports` can be ordered by.
-#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "DbOrder")]
-pub enum ReportOrderField {
-    /// By request time.
-    CreatedAt,
-    /// By last status change.
-    UpdatedAt,
-}
-
-/// How `reports` is ordered.
-#[derive(InputObject)]
-pub struct ReportOrder {
-    /// The field to order by.
-    field: ReportOrderField,
-    /// Ascending or descending.
-    #[graphql(default)]
-    direction: OrderDirection,
-}
-
 /// The parameters as stored: a JSON object's text, bounded in size.
 fn parameters_text(parameters: Option<Json<serde_json::Value>>) -> ApiResult<String> {
     let value = match parameters {
@@ -217,7 +198,7 @@ impl ReportQuery {
             ctx,
             args,
             filter.to_document()?,
-            order_by.map(|o| (o.field.into(), o.direction)),
+            order_by.map(|o| (o.field, o.direction)),
         )
         .await?)
     }

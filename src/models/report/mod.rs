@@ -18,3 +18,15 @@ pub const SEEDED: bool = false;
 pub type Query = api::ReportQuery;
 pub type Mutation = api::ReportMutation;
 pub type Subscription = api::ReportSubscription;
+
+crate::ordering! {
+    /// Fields `reports` can be ordered by.
+    pub enum ReportOrderField {
+        /// By request time.
+        CreatedAt = "CREATED_AT" => "createdAt",
+        /// By last status change.
+        UpdatedAt = "UPDATED_AT" => "updatedAt",
+    }
+    /// How `reports` is ordered.
+    input ReportOrder;
+}

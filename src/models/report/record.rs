@@ -26,7 +26,6 @@ use crate::db::model::{Access, Clause, Model, Scope};
 use crate::db::store::{Record, Store};
 use crate::db::{Db, DbResult, duplicate_key, filters};
 use crate::domain::Role;
-use crate::order_fields;
 
 pub const COLLECTION: &str = "reports";
 pub const CLAIMS: &str = "report_claims";
@@ -81,18 +80,10 @@ impl Record for ReportRecord {
     }
 }
 
-order_fields! {
-    /// Orders of `reports`.
-    pub enum ReportOrder {
-        CreatedAt = "CREATED_AT" => "createdAt",
-        UpdatedAt = "UPDATED_AT" => "updatedAt",
-    }
-}
-
 impl Model for ReportRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Report;
     const PUBLIC: &'static [&'static str] = &["type", "status"];
-    type Order = ReportOrder;
+    type Order = super::ReportOrderField;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
         vec![

@@ -11,10 +11,9 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
 
-use super::record::{
-    ScheduleFilter as DbFilter, ScheduleForUpdate, ScheduleOrder as DbOrder, ScheduleRecord,
-};
+use super::record::{ScheduleFilter as DbFilter, ScheduleForUpdate, ScheduleRecord};
 use super::rules::BookingSpan;
+pub use super::{ScheduleOrder, ScheduleOrderField};
 use crate::db::store::Store;
 use crate::domain::{GlobalId, NodeKind, Role, text};
 use crate::error::{ApiError, ApiResult};
@@ -25,7 +24,7 @@ use crate::graphql::guards::{ANY_ROLE, RoleGuard};
 use crate::graphql::inputs::DateTimeRange;
 use crate::graphql::inputs::required;
 use crate::graphql::model::{self, ApiModel};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, connection_cost};
 use crate::graphql::scalars::DateTime;
 use crate::models::asset::record::AssetRecord;
 use crate::models::disability_program::api::DisabilityProgram;
@@ -124,26 +123,6 @@ pub struct ScheduleFilter {
     program_id: Option<ID>,
     /// Only bookings that start in this span.
     start_date: Option<DateTimeRange>,
-}
-
-/// Fields `schedules` can be ordered by.
-#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "DbOrder")]
-pub enum ScheduleOrderField {
-    /// By start time.
-    StartDate,
-    /// By creation time.
-    CreatedAt,
-}
-
-/// How `schedules` is ordered.
-#[derive(InputObject)]
-pub struct ScheduleOrder {
-    /// The field to order by.
-    field: ScheduleOrderField,
-    /// Ascending or descending.
-    #[graphql(default)]
-    direction: OrderDirection,
 }
 
 /// A new booking. Times are on whole five-minute marks; at most 12 hours.
@@ -286,7 +265,7 @@ impl ScheduleQuery {
             ctx,
             args,
             db_filter.to_document()?,
-            order_by.map(|o| (o.field.into(), o.direction)),
+            order_by.map(|o| (o.field, o.direction)),
         )
         .await?)
     }

@@ -19,3 +19,15 @@ pub const SEEDED: bool = true;
 pub type Query = api::ScheduleQuery;
 pub type Mutation = api::ScheduleMutation;
 pub type Subscription = crate::graphql::NoStreams;
+
+crate::ordering! {
+    /// Fields `schedules` can be ordered by.
+    pub enum ScheduleOrderField {
+        /// By start time.
+        StartDate = "START_DATE" => "startDate",
+        /// By creation time.
+        CreatedAt = "CREATED_AT" => "createdAt",
+    }
+    /// How `schedules` is ordered.
+    input ScheduleOrder;
+}

@@ -23,7 +23,6 @@ use super::rules::{BookingSpan, ScheduleResourceType, ScheduleStatus};
 use crate::db::model::{Access, Clause, Model, Scope};
 use crate::db::store::{ForUpdate, Record, Store};
 use crate::db::{Db, DbError, DbResult, filters};
-use crate::order_fields;
 
 pub const COLLECTION: &str = "schedules";
 pub const SLOTS: &str = "schedule_slots";
@@ -78,14 +77,6 @@ impl Record for ScheduleRecord {
     }
 }
 
-order_fields! {
-    /// Orders of `schedules`.
-    pub enum ScheduleOrder {
-        StartDate = "START_DATE" => "startDate",
-        CreatedAt = "CREATED_AT" => "createdAt",
-    }
-}
-
 impl Model for ScheduleRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::Schedule;
     const PUBLIC: &'static [&'static str] = &[
@@ -96,7 +87,7 @@ impl Model for ScheduleRecord {
         "endDate",
         "programId",
     ];
-    type Order = ScheduleOrder;
+    type Order = super::ScheduleOrderField;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
         vec![

@@ -10,10 +10,8 @@ use async_graphql::{
 use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
 
-use super::record::{
-    SessionFilter as DbFilter, SessionOrder as DbOrder, TherapySessionForUpdate,
-    TherapySessionRecord,
-};
+use super::record::{SessionFilter as DbFilter, TherapySessionForUpdate, TherapySessionRecord};
+pub use super::{TherapySessionOrder, TherapySessionOrderField};
 use crate::domain::{Role, text};
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::{CallerExt, ContextExt};
@@ -159,29 +157,9 @@ impl TherapySessionFilter {
     }
 }
 
-/// Fields session lists can be ordered by.
-#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "DbOrder")]
-pub enum TherapySessionOrderField {
-    /// By start time.
-    StartedAt,
-    /// By creation time.
-    CreatedAt,
-}
-
-/// How a session list is ordered.
-#[derive(InputObject)]
-pub struct TherapySessionOrder {
-    /// The field to order by.
-    field: TherapySessionOrderField,
-    /// Ascending or descending.
-    #[graphql(default)]
-    direction: OrderDirection,
-}
-
 impl TherapySessionOrder {
-    pub fn pair(self) -> (DbOrder, OrderDirection) {
-        (self.field.into(), self.direction)
+    pub fn pair(self) -> (TherapySessionOrderField, OrderDirection) {
+        (self.field, self.direction)
     }
 }
 

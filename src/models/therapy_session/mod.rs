@@ -24,3 +24,15 @@ pub const SEEDED: bool = true;
 pub type Query = api::TherapySessionQuery;
 pub type Mutation = api::TherapySessionMutation;
 pub type Subscription = crate::graphql::NoStreams;
+
+crate::ordering! {
+    /// Fields session lists can be ordered by.
+    pub enum TherapySessionOrderField {
+        /// By start time.
+        StartedAt = "STARTED_AT" => "startedAt",
+        /// By creation time.
+        CreatedAt = "CREATED_AT" => "createdAt",
+    }
+    /// How a session list is ordered.
+    input TherapySessionOrder;
+}

@@ -12,7 +12,6 @@ use crate::db::store::{ForUpdate, Record};
 use crate::db::{DbResult, filters};
 use crate::domain::Role;
 use crate::domain::roles::CLINICAL;
-use crate::order_fields;
 use crate::vault::Sealed;
 
 pub const COLLECTION: &str = "therapy_sessions";
@@ -68,14 +67,6 @@ impl Record for TherapySessionRecord {
     }
 }
 
-order_fields! {
-    /// Orders of `therapySessions`.
-    pub enum SessionOrder {
-        StartedAt = "STARTED_AT" => "startedAt",
-        CreatedAt = "CREATED_AT" => "createdAt",
-    }
-}
-
 impl Model for TherapySessionRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::TherapySession;
     const SENSITIVE: &'static [&'static str] = &["notes"];
@@ -84,7 +75,7 @@ impl Model for TherapySessionRecord {
     const PERSONAL: &'static [&'static str] = &["notes", "progressScore", "attendance"];
     const PUBLIC: &'static [&'static str] = &["programId", "startedAt", "durationMinutes"];
     const READERS: &'static [(&'static str, &'static [Role])] = &[("notes", CLINICAL)];
-    type Order = SessionOrder;
+    type Order = super::TherapySessionOrderField;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
         vec![

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use bson::oid::ObjectId;
 
 use super::record::{UserFilter as DbUserFilter, UserForCreate, UserForUpdate, UserRecord};
+pub use super::{UserOrder, UserOrderField};
 use crate::auth::password;
 use crate::db::store::Store;
 use crate::domain::{Email, GlobalId, NodeKind, Role, text};
@@ -18,7 +19,7 @@ use crate::graphql::enums::Role as RoleValue;
 use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard, SelfOrManagers};
 use crate::graphql::inputs::{required, search_pattern};
 use crate::graphql::model;
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, connection_cost};
 use crate::graphql::scalars::DateTime;
 
 /// A staff account. `id` and `name` are visible to everyone signed in; the
@@ -152,26 +153,6 @@ pub struct UserFilter {
     active: Option<bool>,
     /// Case-insensitive text found in the name or e-mail address.
     search: Option<String>,
-}
-
-/// Fields `users` can be ordered by.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::record::UserOrder")]
-pub enum UserOrderField {
-    /// Alphabetically by name.
-    Name,
-    /// By creation time.
-    CreatedAt,
-}
-
-/// How `users` is ordered.
-#[derive(InputObject)]
-pub struct UserOrder {
-    /// The field to order by.
-    field: UserOrderField,
-    /// Ascending or descending.
-    #[graphql(default)]
-    direction: OrderDirection,
 }
 
 /// A new account.
@@ -337,7 +318,7 @@ impl UserQuery {
             ctx,
             args,
             filter.to_document(),
-            order_by.map(|o| (o.field.into(), o.direction)),
+            order_by.map(|o| (o.field, o.direction)),
         )
         .await?)
     }

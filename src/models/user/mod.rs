@@ -40,3 +40,15 @@ pub struct UserMutations(
 );
 pub type Mutation = UserMutations;
 pub type Subscription = crate::graphql::NoStreams;
+
+crate::ordering! {
+    /// Fields `users` can be ordered by.
+    pub enum UserOrderField {
+        /// Alphabetically by name.
+        Name = "NAME" => "name",
+        /// By creation time.
+        CreatedAt = "CREATED_AT" => "createdAt",
+    }
+    /// How `users` is ordered.
+    input UserOrder;
+}

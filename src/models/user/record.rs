@@ -323,14 +323,6 @@ impl Users {
     }
 }
 
-crate::order_fields! {
-    /// Orders of `users`.
-    pub enum UserOrder {
-        Name = "NAME" => "name",
-        CreatedAt = "CREATED_AT" => "createdAt",
-    }
-}
-
 /// Every signed-in caller may load a colleague (the API shows them only
 /// `id` and `name`).
 impl crate::db::model::Model for UserRecord {
@@ -356,7 +348,7 @@ impl crate::db::model::Model for UserRecord {
         ("updatedAt", MANAGERS),
         ("passwordHash", &[]),
     ];
-    type Order = UserOrder;
+    type Order = super::UserOrderField;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
         vec![
