@@ -12,15 +12,14 @@ use bson::oid::ObjectId;
 use bson::{Bson, Document};
 use futures::Stream;
 
-use super::record::{
-    Analytics, AnalyticsEventRecord, AnalyticsFilter as DbFilter, AnalyticsOrder, Interval,
-};
+use super::record::{Analytics, AnalyticsEventRecord, AnalyticsFilter as DbFilter, Interval};
 use super::rules::{check_dimensions, check_name, check_value};
+pub use super::{AnalyticsEventOrder, AnalyticsEventOrderField};
 use crate::error::ApiError;
 use crate::graphql::context::{CallerExt, ContextExt};
 use crate::graphql::guards::{ANY_ROLE, MANAGERS, RoleGuard};
 use crate::graphql::model::{self, ApiModel};
-use crate::graphql::pagination::{Connection, Listed, OrderDirection, connection_cost};
+use crate::graphql::pagination::{Connection, Listed, connection_cost};
 use crate::graphql::scalars::DateTime;
 use crate::models::user::api::User;
 
@@ -111,24 +110,6 @@ pub struct AnalyticsEventFilter {
     to: Option<DateTime>,
 }
 
-/// Fields `analyticsEvents` can be ordered by.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "AnalyticsOrder")]
-pub enum AnalyticsEventOrderField {
-    /// By time.
-    At,
-}
-
-/// How `analyticsEvents` is ordered.
-#[derive(InputObject)]
-pub struct AnalyticsEventOrder {
-    /// The field to order by.
-    field: AnalyticsEventOrderField,
-    /// Ascending or descending.
-    #[graphql(default)]
-    direction: OrderDirection,
-}
-
 /// The width of a summary's buckets (UTC).
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum AnalyticsInterval {
@@ -183,13 +164,7 @@ impl AnalyticsEventQuery {
             to: filter.to.map(Into::into),
         }
         .to_document()?;
-        Ok(model::list(
-            ctx,
-            page,
-            filter,
-            order_by.map(|o| (o.field.into(), o.direction)),
-        )
-        .await?)
+        Ok(model::list(ctx, page, filter, order_by.map(|o| (o.field, o.direction))).await?)
     }
 
     /// Count, sum and average of one event's values per hour or day in

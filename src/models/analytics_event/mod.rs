@@ -18,3 +18,13 @@ pub const SEEDED: bool = false;
 pub type Query = api::AnalyticsEventQuery;
 pub type Mutation = api::AnalyticsEventMutation;
 pub type Subscription = api::AnalyticsEventSubscription;
+
+crate::ordering! {
+    /// Fields `analyticsEvents` can be ordered by.
+    pub enum AnalyticsEventOrderField {
+        /// By time.
+        At = "AT" => "at",
+    }
+    /// How `analyticsEvents` is ordered.
+    input AnalyticsEventOrder;
+}

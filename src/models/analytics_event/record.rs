@@ -14,7 +14,6 @@ use crate::db::model::{Access, Model, Scope, change_event};
 use crate::db::store::{Record, Store};
 use crate::db::{Db, DbError, DbResult, filters};
 use crate::events::{ChangeKind, EventBus};
-use crate::order_fields;
 
 pub const COLLECTION: &str = "analytics_events";
 
@@ -69,16 +68,9 @@ impl Record for AnalyticsEventRecord {
     }
 }
 
-order_fields! {
-    /// Orders of `analyticsEvents`.
-    pub enum AnalyticsOrder {
-        At = "AT" => "at",
-    }
-}
-
 impl Model for AnalyticsEventRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::AnalyticsEvent;
-    type Order = AnalyticsOrder;
+    type Order = super::AnalyticsEventOrderField;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
         vec![

@@ -141,7 +141,7 @@ impl Webhook {
             self.record.id,
             page,
             filter,
-            order_by.map(|o| (o.field.into(), o.direction)),
+            order_by.map(|o| (o.field, o.direction)),
         )
         .await?)
     }

@@ -6,31 +6,12 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
 
-use super::record::{DeliveryOrder, WebhookDeliveryRecord};
+use super::record::WebhookDeliveryRecord;
+pub use super::{WebhookDeliveryOrder, WebhookDeliveryOrderField};
 use crate::graphql::model::{self, ApiModel};
-use crate::graphql::pagination::{Listed, OrderDirection};
+use crate::graphql::pagination::Listed;
 use crate::graphql::scalars::DateTime;
 use crate::models::webhook::api::Webhook;
-
-/// Fields `Webhook.deliveries` can be ordered by.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "DeliveryOrder")]
-pub enum WebhookDeliveryOrderField {
-    /// By creation time.
-    CreatedAt,
-    /// By the time of the next attempt.
-    NextAttemptAt,
-}
-
-/// How deliveries are ordered.
-#[derive(InputObject)]
-pub struct WebhookDeliveryOrder {
-    /// The field to order by.
-    pub field: WebhookDeliveryOrderField,
-    /// Ascending or descending.
-    #[graphql(default)]
-    pub direction: OrderDirection,
-}
 
 /// Which deliveries a list shows.
 #[derive(InputObject, Default)]

@@ -17,3 +17,15 @@ pub const SEEDED: bool = false;
 pub type Query = crate::graphql::NoFields;
 pub type Mutation = crate::graphql::NoFields;
 pub type Subscription = crate::graphql::NoStreams;
+
+crate::ordering! {
+    /// Fields `Webhook.deliveries` can be ordered by.
+    pub enum WebhookDeliveryOrderField {
+        /// By creation time.
+        CreatedAt = "CREATED_AT" => "createdAt",
+        /// By the time of the next attempt.
+        NextAttemptAt = "NEXT_ATTEMPT_AT" => "nextAttemptAt",
+    }
+    /// How deliveries are ordered.
+    input WebhookDeliveryOrder;
+}

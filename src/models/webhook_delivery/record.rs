@@ -11,7 +11,6 @@ use crate::db::store::Record;
 use crate::db::{DbResult, filters};
 use crate::models::webhook::record::{DELIVERIES, admins_only};
 use crate::models::webhook::rules::DeliveryStatus;
-use crate::order_fields;
 
 /// A stored delivery.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,17 +53,9 @@ impl Record for WebhookDeliveryRecord {
     }
 }
 
-order_fields! {
-    /// Orders of `Webhook.deliveries`.
-    pub enum DeliveryOrder {
-        CreatedAt = "CREATED_AT" => "createdAt",
-        NextAttemptAt = "NEXT_ATTEMPT_AT" => "nextAttemptAt",
-    }
-}
-
 impl Model for WebhookDeliveryRecord {
     const KIND: crate::domain::NodeKind = crate::domain::NodeKind::WebhookDelivery;
-    type Order = DeliveryOrder;
+    type Order = super::WebhookDeliveryOrderField;
 
     fn extra_indexes() -> Vec<(&'static str, Document, bool)> {
         vec![
