@@ -2,10 +2,11 @@
 //! delete (ADMIN, MANAGER), and the `assetUpdated` subscription. Listing,
 //! loading and the audited writes come from the shared model machinery.
 
+pub use super::{AssetCategory, AssetStatus};
 use std::sync::Arc;
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, Lookahead, MaybeUndefined, Object, SimpleObject,
+    ComplexObject, Context, ID, InputObject, Lookahead, MaybeUndefined, Object, SimpleObject,
     Subscription,
 };
 use bson::doc;
@@ -72,8 +73,8 @@ impl ApiModel for Asset {
     type Record = AssetRecord;
     fn wrap(record: Arc<AssetRecord>) -> Self {
         Self {
-            category: record.category.into(),
-            status: record.status.into(),
+            category: record.category,
+            status: record.status,
             record,
         }
     }
@@ -329,13 +330,10 @@ impl AssetMutation {
         warranty(purchase_date.as_deref(), warranty_until.as_deref())?;
         let record = AssetRecord::new(AssetForCreate {
             name: asset_name(&input.name)?,
-            category: input.category.into(),
+            category: input.category,
             value: input.value.parse("input.value")?,
             serial_number: input.serial_number.as_deref().map(serial).transpose()?,
-            status: input
-                .status
-                .map(Into::into)
-                .unwrap_or(inventory::AssetStatus::NEW),
+            status: input.status.unwrap_or(inventory::AssetStatus::NEW),
             location: input.location.as_deref().map(location).transpose()?,
             purchase_date,
             warranty_until,
@@ -361,11 +359,11 @@ impl AssetMutation {
         // needs a read, last.
         let mut change = AssetForUpdate {
             name: required(input.name, "input.name", |n| asset_name(&n))?,
-            category: required(input.category, "input.category", |v| Ok(v.into()))?,
+            category: required(input.category, "input.category", Ok)?,
             value: required(input.value, "input.value", |v| {
                 v.parse("input.value").map(|m| StoredMoney::from(&m))
             })?,
-            status: required(input.status, "input.status", |v| Ok(v.into()))?,
+            status: required(input.status, "input.status", Ok)?,
             serial_number: clearable(input.serial_number, |s| serial(&s))?,
             location: clearable(input.location, |s| location(&s))?,
             purchase_date: clearable(input.purchase_date, |d| Ok(d.to_stored()))?,
@@ -438,36 +436,4 @@ impl AssetSubscription {
             }
         })
     }
-}
-
-/// What kind of thing an asset is.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::rules::AssetCategory")]
-pub enum AssetCategory {
-    /// Office supplies and small equipment.
-    Office,
-    /// General equipment (therapy, gym, workshop).
-    Equipment,
-    /// Medical devices.
-    Medical,
-    /// Computers, phones and networking.
-    It,
-    /// Cars, vans and buses.
-    Vehicle,
-    /// Desks, chairs, beds and shelving.
-    Furniture,
-}
-
-/// Where an asset is in its life.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::rules::AssetStatus")]
-pub enum AssetStatus {
-    /// Ready to be used or assigned.
-    Available,
-    /// In use by someone.
-    InUse,
-    /// Out of service for maintenance.
-    Maintenance,
-    /// No longer in service.
-    Retired,
 }

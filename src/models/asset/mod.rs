@@ -40,3 +40,35 @@ crate::ordering! {
     /// How `assets` is ordered.
     input AssetOrder;
 }
+
+crate::api_enum!(
+    /// What kind of thing an asset is.
+    AssetCategory {
+        /// Office supplies and small equipment.
+        Office,
+        /// General equipment (therapy, gym, workshop).
+        Equipment,
+        /// Medical devices.
+        Medical,
+        /// Computers, phones and networking.
+        It,
+        /// Cars, vans and buses.
+        Vehicle,
+        /// Desks, chairs, beds and shelving.
+        Furniture,
+    }
+);
+
+crate::api_enum!(
+    /// Where an asset is in its life.
+    AssetStatus {
+        /// Ready to be used or assigned.
+        Available,
+        /// In use by someone.
+        InUse,
+        /// Out of service for maintenance.
+        Maintenance,
+        /// No longer in service.
+        Retired,
+    }
+);

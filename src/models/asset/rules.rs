@@ -1,14 +1,7 @@
 //! The centre's equipment: asset categories, statuses and the rules on
 //! serial numbers and warranty dates, shared by the API and the seed loader.
 
-crate::stored_enum!(
-    /// What kind of thing an asset is.
-    AssetCategory { Office, Equipment, Medical, It, Vehicle, Furniture }
-);
-crate::stored_enum!(
-    /// Where an asset is in its life.
-    AssetStatus { Available, InUse, Maintenance, Retired }
-);
+pub use super::{AssetCategory, AssetStatus};
 
 impl AssetStatus {
     /// A new asset's status when none is given.

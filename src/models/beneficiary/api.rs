@@ -4,10 +4,11 @@
 //! their enrolments (the data layer's scope), so the sensitive fields they
 //! can read are those of their own beneficiaries.
 
+pub use super::{BeneficiaryStatus, Gender, Severity};
 use std::sync::Arc;
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+    ComplexObject, Context, ID, InputObject, MaybeUndefined, Object, SimpleObject,
 };
 use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
@@ -118,7 +119,7 @@ impl Beneficiary {
     /// Gender as recorded.
     #[graphql(guard = "RoleGuard::new(CLINICAL)")]
     async fn gender(&self) -> Gender {
-        self.record.gender.into()
+        self.record.gender
     }
 
     /// The kind of disability (free text, e.g. "cerebral palsy").
@@ -130,7 +131,7 @@ impl Beneficiary {
     /// How severe it is.
     #[graphql(guard = "RoleGuard::new(CLINICAL)")]
     async fn severity(&self) -> Severity {
-        self.record.severity.into()
+        self.record.severity
     }
 
     /// Who looks after them.
@@ -165,7 +166,7 @@ impl Beneficiary {
     /// Whether the centre currently serves them.
     #[graphql(guard = "RoleGuard::new(CLINICAL)")]
     async fn status(&self) -> BeneficiaryStatus {
-        self.record.status.into()
+        self.record.status
     }
 
     /// When their personal data was erased, if it was.
@@ -455,9 +456,9 @@ impl BeneficiaryMutation {
             national_id: Some(key.seal(&national)),
             date_of_birth: Some(key.seal(&born)),
             birth_year: Some(birth_year),
-            gender: input.gender.into(),
+            gender: input.gender,
             disability_type,
-            severity: input.severity.into(),
+            severity: input.severity,
             guardian: guardian
                 .as_ref()
                 .map(|g| seal_guardian(&key, g))
@@ -466,7 +467,6 @@ impl BeneficiaryMutation {
             consent: input.consent.map(consent),
             status: input
                 .status
-                .map(Into::into)
                 .unwrap_or(super::rules::BeneficiaryStatus::Active),
             erased_at: None,
             created_at: now,
@@ -494,15 +494,15 @@ impl BeneficiaryMutation {
             national_id(&v, "input.nationalId")
         })?;
         let born = required(input.date_of_birth, "input.dateOfBirth", birth)?;
-        let gender = required(input.gender, "input.gender", |v| Ok(v.into()))?;
+        let gender = required(input.gender, "input.gender", Ok)?;
         let disability_type = required(input.disability_type, "input.disabilityType", |v| {
             disability(&v)
         })?;
-        let severity = required(input.severity, "input.severity", |v| Ok(v.into()))?;
+        let severity = required(input.severity, "input.severity", Ok)?;
         let guardian = clearable(input.guardian, guardian)?;
         let medical_notes = clearable(input.medical_notes, |v| notes(&v))?;
         let consent = clearable(input.consent, |c| Ok(consent(c)))?;
-        let status = required(input.status, "input.status", |v| Ok(v.into()))?;
+        let status = required(input.status, "input.status", Ok)?;
         let identifies = full_name.is_some()
             || national.is_some()
             || born.is_some()
@@ -549,38 +549,4 @@ impl BeneficiaryMutation {
         };
         Ok(model::update(ctx, &*before, change, "beneficiary.update", DUPLICATE).await?)
     }
-}
-
-/// A beneficiary's gender as recorded.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::rules::Gender")]
-pub enum Gender {
-    /// Male.
-    Male,
-    /// Female.
-    Female,
-}
-
-/// How severe a disability is.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::rules::Severity")]
-pub enum Severity {
-    /// Mild.
-    Mild,
-    /// Moderate.
-    Moderate,
-    /// Severe.
-    Severe,
-    /// Profound.
-    Profound,
-}
-
-/// Whether a beneficiary is currently served.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::rules::BeneficiaryStatus")]
-pub enum BeneficiaryStatus {
-    /// Served by the centre.
-    Active,
-    /// Not currently served.
-    Inactive,
 }

@@ -42,3 +42,37 @@ crate::ordering! {
     /// How `beneficiaries` is ordered.
     input BeneficiaryOrder;
 }
+
+crate::api_enum!(
+    /// A beneficiary's gender as recorded.
+    Gender {
+        /// Male.
+        Male,
+        /// Female.
+        Female,
+    }
+);
+
+crate::api_enum!(
+    /// How severe a disability is.
+    Severity {
+        /// Mild.
+        Mild,
+        /// Moderate.
+        Moderate,
+        /// Severe.
+        Severe,
+        /// Profound.
+        Profound,
+    }
+);
+
+crate::api_enum!(
+    /// Whether a beneficiary is currently served.
+    BeneficiaryStatus {
+        /// Served by the centre.
+        Active,
+        /// Not currently served.
+        Inactive,
+    }
+);

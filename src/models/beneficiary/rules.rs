@@ -1,20 +1,8 @@
 //! A beneficiary's values: gender, severity, status, and the rules for
 //! national ids, birth dates and phone numbers. Parsed once, trusted afterwards.
 
+pub use super::{BeneficiaryStatus, Gender, Severity};
 use chrono::NaiveDate;
-
-crate::stored_enum!(
-    /// A beneficiary's gender as recorded.
-    Gender { Male, Female }
-);
-crate::stored_enum!(
-    /// How severe a disability is.
-    Severity { Mild, Moderate, Severe, Profound }
-);
-crate::stored_enum!(
-    /// Whether a beneficiary is currently served.
-    BeneficiaryStatus { Active, Inactive }
-);
 
 /// A national id: 5 to 20 letters and digits, stored upper-cased so that
 /// uniqueness ignores case.

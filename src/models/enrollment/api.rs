@@ -3,10 +3,11 @@
 //! their own; USER none. Capacity, one open enrolment per beneficiary and
 //! programme, and status moves are decided by the data layer's claims.
 
+pub use super::EnrollmentStatus;
 use std::sync::Arc;
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+    ComplexObject, Context, ID, InputObject, MaybeUndefined, Object, SimpleObject,
 };
 use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
@@ -52,7 +53,7 @@ impl ApiModel for Enrollment {
     type Record = EnrollmentRecord;
     fn wrap(record: Arc<EnrollmentRecord>) -> Self {
         Self {
-            status: record.status.into(),
+            status: record.status,
             record,
         }
     }
@@ -377,7 +378,7 @@ impl EnrollmentMutation {
     ) -> async_graphql::Result<Enrollment> {
         let before: Enrollment = model::one(ctx, &id).await?;
         let before = before.record;
-        let to: super::rules::EnrollmentStatus = status.into();
+        let to: super::rules::EnrollmentStatus = status;
         if !before.status.may_move_to(to) {
             return Err(ApiError::Conflict(format!(
                 "an enrolment cannot move from {} to {}",
@@ -455,19 +456,4 @@ impl EnrollmentMutation {
         };
         Ok(model::update(ctx, &*before, change, "enrollment.update", "duplicate").await?)
     }
-}
-
-/// Where an enrolment is in its life: PENDING → ACTIVE → COMPLETED, or
-/// PENDING/ACTIVE → WITHDRAWN.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::rules::EnrollmentStatus")]
-pub enum EnrollmentStatus {
-    /// Accepted, not yet started; holds a place.
-    Pending,
-    /// Running; holds a place.
-    Active,
-    /// Finished.
-    Completed,
-    /// Left before the end; the place is freed.
-    Withdrawn,
 }

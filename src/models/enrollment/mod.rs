@@ -39,3 +39,18 @@ crate::ordering! {
     /// How an enrolment list is ordered.
     input EnrollmentOrder;
 }
+
+crate::api_enum!(
+    /// Where an enrolment is in its life: PENDING → ACTIVE → COMPLETED, or
+    /// PENDING/ACTIVE → WITHDRAWN.
+    EnrollmentStatus {
+        /// Accepted, not yet started; holds a place.
+        Pending,
+        /// Running; holds a place.
+        Active,
+        /// Finished.
+        Completed,
+        /// Left before the end; the place is freed.
+        Withdrawn,
+    }
+);

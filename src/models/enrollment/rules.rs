@@ -1,9 +1,6 @@
 //! An enrolment's statuses and the only moves between them.
 
-crate::stored_enum!(
-    /// Where an enrolment is in its life.
-    EnrollmentStatus { Pending, Active, Completed, Withdrawn }
-);
+pub use super::EnrollmentStatus;
 
 impl EnrollmentStatus {
     /// PENDING and ACTIVE enrolments hold a place in their programme.

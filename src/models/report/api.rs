@@ -2,11 +2,12 @@
 //! AUDIT_SUMMARY only ADMIN), `report`/`reports` (ADMIN all, MANAGER their
 //! own), and `reportUpdated`, which streams a report's status changes.
 
+pub use super::{ReportStatus, ReportType};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, Json, Object, SimpleObject, Subscription,
+    ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject, Subscription,
 };
 use bson::Bson;
 use futures::Stream;
@@ -78,8 +79,8 @@ impl ApiModel for Report {
     type Record = ReportRecord;
     fn wrap(record: Arc<ReportRecord>) -> Self {
         Self {
-            kind: record.kind.into(),
-            status: record.status.into(),
+            kind: record.kind,
+            status: record.status,
             error: record.error.clone(),
             attempts: record.attempts,
             record,
@@ -233,7 +234,7 @@ impl ReportMutation {
         parameters: Option<Json<serde_json::Value>>,
     ) -> async_graphql::Result<Report> {
         let principal = ctx.caller()?.principal()?;
-        let kind: reports::ReportType = kind.into();
+        let kind: reports::ReportType = kind;
         if kind.admin_only() && principal.role != Role::Admin {
             return Err(ApiError::Forbidden.into());
         }
@@ -317,34 +318,4 @@ fn moved_on(last: &ReportRecord, next: &ReportRecord) -> bool {
         (r.updated_at, r.attempts, rank)
     };
     stamp(next) > stamp(last) && (next.status != last.status || next.attempts != last.attempts)
-}
-
-/// What a report computes; the parameters each takes are listed on `Report`.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::rules::ReportType")]
-pub enum ReportType {
-    /// Assets and their value per category and status.
-    AssetInventory,
-    /// Places and PENDING/ACTIVE enrolments per programme.
-    ProgramOccupancy,
-    /// One beneficiary's sessions, progress scores and enrolments.
-    BeneficiaryProgress,
-    /// Sessions, minutes and active enrolments per therapist.
-    TherapistWorkload,
-    /// Audit entries per action and entity type (ADMIN).
-    AuditSummary,
-}
-
-/// Where a report request is in its life.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::rules::ReportStatus")]
-pub enum ReportStatus {
-    /// Waiting for a worker.
-    Queued,
-    /// A worker is computing it.
-    Running,
-    /// Computed: `result` holds it.
-    Ready,
-    /// Not computed: `error` says why.
-    Failed,
 }

@@ -30,3 +30,33 @@ crate::ordering! {
     /// How `reports` is ordered.
     input ReportOrder;
 }
+
+crate::api_enum!(
+    /// What a report computes; the parameters each takes are listed on `Report`.
+    ReportType {
+        /// Assets and their value per category and status.
+        AssetInventory,
+        /// Places and PENDING/ACTIVE enrolments per programme.
+        ProgramOccupancy,
+        /// One beneficiary's sessions, progress scores and enrolments.
+        BeneficiaryProgress,
+        /// Sessions, minutes and active enrolments per therapist.
+        TherapistWorkload,
+        /// Audit entries per action and entity type (ADMIN).
+        AuditSummary,
+    }
+);
+
+crate::api_enum!(
+    /// Where a report request is in its life.
+    ReportStatus {
+        /// Waiting for a worker.
+        Queued,
+        /// A worker is computing it.
+        Running,
+        /// Computed: `result` holds it.
+        Ready,
+        /// Not computed: `error` says why.
+        Failed,
+    }
+);

@@ -1,14 +1,7 @@
 //! Reports computed in the background: what can be asked for, and where a
 //! request is in its life (QUEUED → RUNNING → READY or FAILED).
 
-crate::stored_enum!(
-    /// What a report computes.
-    ReportType { AssetInventory, ProgramOccupancy, BeneficiaryProgress, TherapistWorkload, AuditSummary }
-);
-crate::stored_enum!(
-    /// Where a report request is in its life.
-    ReportStatus { Queued, Running, Ready, Failed }
-);
+pub use super::{ReportStatus, ReportType};
 
 impl ReportType {
     /// The name clients use (`ASSET_INVENTORY`).

@@ -3,10 +3,11 @@
 //! ones they made (and read the ones that book them). Overlaps are refused
 //! by the data layer's slot claims, also when requests race.
 
+pub use super::{ScheduleResourceType, ScheduleStatus};
 use std::sync::Arc;
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+    ComplexObject, Context, ID, InputObject, MaybeUndefined, Object, SimpleObject,
 };
 use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
@@ -58,9 +59,9 @@ impl ApiModel for Schedule {
     fn wrap(record: Arc<ScheduleRecord>) -> Self {
         Self {
             title: record.title.clone(),
-            resource_type: record.resource_type.into(),
+            resource_type: record.resource_type,
             resource_id: record.resource_id.clone(),
-            status: record.status.into(),
+            status: record.status,
             record,
         }
     }
@@ -296,7 +297,7 @@ impl ScheduleMutation {
     ) -> async_graphql::Result<Schedule> {
         let span = BookingSpan::new(input.start_date.0, input.end_date.0)
             .map_err(|m| ApiError::bad_input("input.endDate", m))?;
-        let kind: super::rules::ScheduleResourceType = input.resource_type.into();
+        let kind: super::rules::ScheduleResourceType = input.resource_type;
         let (resource_id, booked_user_id) = resource(ctx, kind, &input.resource_id).await?;
         let program_id = match &input.program_id {
             Some(id) => Some(program(ctx, id).await?),
@@ -395,28 +396,4 @@ impl ScheduleMutation {
         ctx.app()?.db.schedules().release(before.id).await?;
         Ok(cancelled)
     }
-}
-
-/// What a schedule books.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::rules::ScheduleResourceType")]
-pub enum ScheduleResourceType {
-    /// An asset; `resourceId` is its global id.
-    Asset,
-    /// A room; `resourceId` is its code (letters, digits, `-`).
-    Room,
-    /// A therapist; `resourceId` is their user global id.
-    Therapist,
-}
-
-/// Where a booking is in its life.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::rules::ScheduleStatus")]
-pub enum ScheduleStatus {
-    /// Booked; holds its time.
-    Scheduled,
-    /// Called off; its time is free again.
-    Cancelled,
-    /// Took place.
-    Completed,
 }

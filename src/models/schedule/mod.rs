@@ -31,3 +31,27 @@ crate::ordering! {
     /// How `schedules` is ordered.
     input ScheduleOrder;
 }
+
+crate::api_enum!(
+    /// What a schedule books.
+    ScheduleResourceType {
+        /// An asset; `resourceId` is its global id.
+        Asset,
+        /// A room; `resourceId` is its code (letters, digits, `-`).
+        Room,
+        /// A therapist; `resourceId` is their user global id.
+        Therapist,
+    }
+);
+
+crate::api_enum!(
+    /// Where a booking is in its life.
+    ScheduleStatus {
+        /// Booked; holds its time.
+        Scheduled,
+        /// Called off; its time is free again.
+        Cancelled,
+        /// Took place.
+        Completed,
+    }
+);

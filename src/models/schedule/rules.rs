@@ -1,16 +1,8 @@
 //! A booking's values: what it books, its statuses, and the slot grid
 //! that makes two bookings overlap exactly when they share a slot.
 
+pub use super::{ScheduleResourceType, ScheduleStatus};
 use chrono::{DateTime, Duration, Timelike, Utc};
-
-crate::stored_enum!(
-    /// What a schedule books.
-    ScheduleResourceType { Asset, Room, Therapist }
-);
-crate::stored_enum!(
-    /// Where a booking is in its life.
-    ScheduleStatus { Scheduled, Cancelled, Completed }
-);
 
 /// Bookings start and end on this grid, so that a booking is a set of
 /// whole slots and two bookings overlap exactly when they share a slot.

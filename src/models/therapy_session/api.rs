@@ -2,10 +2,11 @@
 //! ACTIVE enrolment; read by ADMIN, MANAGER and their therapist. `notes`
 //! never enter the audit log.
 
+pub use super::Attendance;
 use std::sync::Arc;
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+    ComplexObject, Context, ID, InputObject, MaybeUndefined, Object, SimpleObject,
 };
 use bson::oid::ObjectId;
 use bson::{DateTime as BsonDateTime, doc};
@@ -54,7 +55,7 @@ impl ApiModel for TherapySession {
     fn wrap(record: Arc<TherapySessionRecord>) -> Self {
         Self {
             duration_minutes: record.duration_minutes,
-            attendance: record.attendance.into(),
+            attendance: record.attendance,
             progress_score: record.progress_score,
             record,
         }
@@ -332,7 +333,7 @@ impl TherapySessionMutation {
             schedule_id,
             started_at: input.started_at.into(),
             duration_minutes: minutes(input.duration_minutes)?,
-            attendance: input.attendance.into(),
+            attendance: input.attendance,
             notes,
             progress_score: input.progress_score.map(score).transpose()?,
             created_at: now,
@@ -354,7 +355,7 @@ impl TherapySessionMutation {
         may_write(ctx, before.therapist_id)?;
         let started_at = required(input.started_at, "input.startedAt", |v| Ok(v.into()))?;
         let duration_minutes = required(input.duration_minutes, "input.durationMinutes", minutes)?;
-        let attendance = required(input.attendance, "input.attendance", |v| Ok(v.into()))?;
+        let attendance = required(input.attendance, "input.attendance", Ok)?;
         let notes = match clearable(input.notes, |v| notes(&v))? {
             Some(Some(text)) => Some(Some(
                 sealed::existing_key(ctx, before.beneficiary_id)
@@ -384,16 +385,4 @@ impl TherapySessionMutation {
         let before: TherapySession = model::one(ctx, &id).await?;
         Ok(model::delete::<TherapySession>(ctx, &before.record, "session.delete").await?)
     }
-}
-
-/// Whether the beneficiary came to a session.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "super::rules::Attendance")]
-pub enum Attendance {
-    /// The beneficiary attended.
-    Attended,
-    /// The beneficiary did not come.
-    Absent,
-    /// The session was called off.
-    Cancelled,
 }

@@ -36,3 +36,15 @@ crate::ordering! {
     /// How a session list is ordered.
     input TherapySessionOrder;
 }
+
+crate::api_enum!(
+    /// Whether the beneficiary came to a session.
+    Attendance {
+        /// The beneficiary attended.
+        Attended,
+        /// The beneficiary did not come.
+        Absent,
+        /// The session was called off.
+        Cancelled,
+    }
+);

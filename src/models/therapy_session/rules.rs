@@ -1,9 +1,6 @@
 //! A session's values: attendance, and the bounds on its score and length.
 
-crate::stored_enum!(
-    /// Whether the beneficiary came to a session.
-    Attendance { Attended, Absent, Cancelled }
-);
+pub use super::Attendance;
 
 /// A session's progress score: 0 to 100.
 pub fn progress_score(value: i32) -> Result<i32, String> {
