@@ -244,6 +244,7 @@ pub async fn load(
                     program.therapist_ids[(k / round_programs.len()) % program.therapist_ids.len()];
                 let enrolment_id = seed_id("enrollment", g * 2 + slot);
                 let start = base + Duration::weeks((k % 4) as i64);
+                let goal = pick(&clinic.goals, g + slot)?;
                 let (enrolment, seat) = enrollment_seed::enrolment(
                     enrolment_id,
                     Placement {
@@ -253,7 +254,7 @@ pub async fn load(
                         status,
                         start,
                     },
-                    pick(&clinic.goals, g + slot)?.clone(),
+                    goal.clone(),
                     &mut open_seats,
                     created,
                 )?;
@@ -265,10 +266,9 @@ pub async fn load(
                     sessions.extend(session_seed::weekly(
                         &enrolment,
                         start,
-                        g,
-                        slot,
+                        g * 2 + slot,
                         k,
-                        &clinic.goals,
+                        goal,
                         created,
                         key,
                     )?);

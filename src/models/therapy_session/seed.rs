@@ -9,17 +9,15 @@ use crate::models::enrollment::record::EnrollmentRecord;
 use crate::models::seeding::{at, pick, seed_id};
 use crate::vault::DataKey;
 
-/// The weekly sessions of `enrolment` from `start`: the `slot`-th enrolment
-/// of the `g`-th beneficiary (the `k`-th of its round), on its goal in
-/// `goals`; the notes sealed with `key` (the beneficiary's).
-#[allow(clippy::too_many_arguments)]
+/// The weekly sessions of `enrolment` from `start`: the `index`-th
+/// enrolment of the seed (of the `k`-th beneficiary of its round), working
+/// on `goal`; the notes sealed with `key` (the beneficiary's).
 pub fn weekly(
     enrolment: &EnrollmentRecord,
     start: NaiveDate,
-    g: usize,
-    slot: usize,
+    index: usize,
     k: usize,
-    goals: &[String],
+    goal: &str,
     created: DateTime,
     key: &DataKey,
 ) -> anyhow::Result<Vec<TherapySessionRecord>> {
@@ -27,7 +25,7 @@ pub fn weekly(
     for week in 0..5usize {
         let started = at(start + Duration::weeks(week as i64), 9 + (k % 6) as u32, 0)?;
         sessions.push(TherapySessionRecord {
-            id: seed_id("session", (g * 2 + slot) * 5 + week),
+            id: seed_id("session", index * 5 + week),
             enrollment_id: enrolment.id,
             beneficiary_id: enrolment.beneficiary_id,
             therapist_id: enrolment.therapist_id,
@@ -46,11 +44,7 @@ pub fn weekly(
                 ],
                 week + k,
             )?,
-            notes: Some(key.seal(&format!(
-                "Week {}: worked on \"{}\".",
-                week + 1,
-                pick(goals, g + slot)?
-            ))),
+            notes: Some(key.seal(&format!("Week {}: worked on \"{goal}\".", week + 1))),
             progress_score: Some(
                 crate::models::therapy_session::rules::progress_score(
                     ((30 + week * 12 + k % 10) % 101) as i32,
