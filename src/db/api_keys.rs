@@ -76,11 +76,8 @@ pub fn id_of(key: &str) -> Option<ObjectId> {
 
 /// Equal hashes, compared in time that does not depend on where they differ.
 pub fn same_hash(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 pub struct ApiKeys {

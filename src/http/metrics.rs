@@ -75,11 +75,9 @@ pub async fn render(
 /// Equal bytes, compared in time that does not depend on where they differ.
 fn same(a: &[u8], b: &[u8]) -> bool {
     use sha2::{Digest, Sha256};
-    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    use subtle::ConstantTimeEq;
+    // Hashed first, so the comparison does not reveal the token's length.
+    Sha256::digest(a).ct_eq(&Sha256::digest(b)).into()
 }
 
 /// A label for an operation name that cannot grow without bound.
